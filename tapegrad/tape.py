@@ -1,0 +1,288 @@
+"""The Wengert tape: an append-only list of records, one per operation.
+
+A record says which primitive ran, on which inputs, and what it produced. The
+record for the operation that produced variable ``v5`` sits at position 5, so
+the output reference of a record is its index and the list is already in
+evaluation order: the reverse sweep simply walks it backwards.
+
+Internally a record is a plain tuple ``(primitive_id, ref, ref, ...)`` and
+the values live in a parallel list. Tuples of ints are not tracked by the
+cyclic garbage collector, which keeps a long tape from triggering the full
+collections that dominate micrograd's run time. A reference ``r >= 0`` names
+record ``r``; a reference ``r < 0`` names the constant ``consts[~r]``, so a
+constant costs no record and never receives an adjoint. The public view,
+:attr:`Tape.records`, turns these tuples into frozen :class:`Record` objects.
+
+Tapes nest. Each open tape has an ``order`` drawn from a process-wide
+counter; an operation whose operands belong to several tapes is recorded on
+the one opened last (the innermost), and the operands from outer tapes are
+constants there. Because the values stored on an inner tape may themselves
+be traced by an outer tape, running the inner reverse sweep with tapegrad's
+own operations records the derivative computation on the outer tape: that is
+how grad of grad works, without levels ever being confused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+
+import attrs
+
+if TYPE_CHECKING:
+    from tapegrad.primitive import Primitive
+    from tapegrad.traced import Traced
+
+# ``next()`` on itertools.count is atomic under the GIL, so tapes opened in
+# different threads still get distinct orders.
+_ORDER = itertools.count(1)
+
+
+class _OpenTapes(threading.local):
+    """The stack of tapes open in the current thread (innermost last)."""
+
+    def __init__(self) -> None:
+        self.stack: list[Tape] = []
+
+
+_OPEN = _OpenTapes()
+
+
+class TapeClosedError(RuntimeError):
+    """A traced value was used after the tape that recorded it had closed."""
+
+
+@attrs.frozen
+class Var:
+    """A reference to the variable produced by record ``index``."""
+
+    index: int
+
+
+@attrs.frozen
+class Lit:
+    """A constant operand, stored inline in the record that uses it."""
+
+    value: float
+
+
+Arg = Union[Var, Lit]
+
+
+@attrs.frozen
+class Record:
+    """One line of the tape: ``v{index} = primitive(*args)``, which gave ``value``.
+
+    ``value`` is the plain float the operation produced (when tapes are
+    nested it is the number underneath the outer tapes' tracing). Input
+    records have the primitive named ``input`` and no args; ``label`` then
+    says which leaf of the arguments they came from.
+    """
+
+    index: int
+    primitive: Primitive
+    args: tuple[Arg, ...]
+    value: float
+    label: Optional[str] = None
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        """Indices of the records this one reads (constants left out)."""
+        return tuple(a.index for a in self.args if isinstance(a, Var))
+
+
+@attrs.frozen
+class Guard:
+    """A comparison that jit recorded, and the answer it gave when traced."""
+
+    op: str
+    args: tuple[Arg, ...]
+    outcome: bool
+
+
+def primal_of(value: object) -> float:
+    """The plain float under any number of levels of tracing."""
+    from tapegrad.traced import Traced
+
+    while value.__class__ is Traced:
+        value = value._v  # type: ignore[attr-defined]
+    return float(value)  # type: ignore[arg-type]
+
+
+class Tape:
+    """An explicit Wengert tape. Use it as a context manager.
+
+    Entering makes it the innermost open tape of this thread; leaving
+    restores the previous one (also when the body raises) and closes the
+    tape for good: its records stay readable, but a traced value from it can
+    no longer take part in new operations.
+    """
+
+    __slots__ = (
+        "_records",
+        "_vals",
+        "_consts",
+        "_live",
+        "_labels",
+        "_inputs",
+        "_outputs",
+        "_guards",
+        "_state",
+        "order",
+        "jit",
+        "name",
+        "__weakref__",
+    )
+
+    def __init__(self, *, jit: bool = False, name: str = "tape") -> None:
+        self._records: list[tuple[int, ...]] = []
+        self._vals: list[Any] = []
+        self._consts: list[Any] = []
+        # ``_live`` is the records list while the tape is open and None
+        # otherwise, so the hot path checks "open?" and finds where to
+        # append with a single attribute load.
+        self._live: Optional[list[tuple[int, ...]]] = None
+        self._labels: dict[int, str] = {}
+        self._inputs: list[int] = []
+        self._outputs: list[int] = []
+        self._guards: list[tuple[str, int, int, bool]] = []
+        self._state = "new"
+        self.order = 0
+        self.jit = jit
+        self.name = name
+
+    # -- context management -------------------------------------------------
+
+    def __enter__(self) -> Tape:
+        if self._state != "new":
+            raise RuntimeError(f"{self.name} was already {self._state}; a Tape can be entered only once")
+        self.order = next(_ORDER)
+        self._state = "open"
+        self._live = self._records
+        _OPEN.stack.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the tape and pop it off this thread's stack of open tapes."""
+        if self._state != "open":
+            return
+        self._state = "closed"
+        self._live = None
+        stack = _OPEN.stack
+        # Normally the tape is the innermost one; if a user closed tapes out
+        # of order, remove it wherever it is rather than corrupting the stack.
+        if stack and stack[-1] is self:
+            stack.pop()
+        elif self in stack:
+            stack.remove(self)
+
+    @property
+    def closed(self) -> bool:
+        """True once the tape has been exited."""
+        return self._state == "closed"
+
+    # -- recording -----------------------------------------------------------
+
+    def input(self, value: Any, label: Optional[str] = None) -> Traced:
+        """Record a new independent variable with the given value."""
+        from tapegrad.traced import make_traced
+
+        if self._live is None:
+            raise TapeClosedError(f"cannot add an input to {self.name}: it is {self._state}, not open")
+        index = len(self._records)
+        self._records.append((INPUT_ID,))
+        self._vals.append(value)
+        self._inputs.append(index)
+        if label is not None:
+            self._labels[index] = label
+        return make_traced(self, index, value)
+
+    def const_ref(self, value: Any) -> int:
+        """Store a constant operand and return its (negative) reference."""
+        ref = ~len(self._consts)
+        self._consts.append(value)
+        return ref
+
+    def value_of(self, ref: int) -> Any:
+        """The value behind a reference: a record's output or a constant."""
+        return self._vals[ref] if ref >= 0 else self._consts[~ref]
+
+    def set_outputs(self, refs: list[int]) -> None:
+        """Mark which references are the traced function's outputs."""
+        self._outputs = list(refs)
+
+    def add_guard(self, op: str, a: int, b: int, outcome: bool) -> None:
+        """Remember that comparing refs ``a`` and ``b`` with ``op`` gave ``outcome``."""
+        self._guards.append((op, a, b, outcome))
+
+    # -- the public, immutable view -------------------------------------------
+
+    def _arg(self, ref: int) -> Arg:
+        return Var(ref) if ref >= 0 else Lit(primal_of(self._consts[~ref]))
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        """Every record, in evaluation order, as frozen attrs instances."""
+        from tapegrad.primitive import PRIMITIVES
+
+        return tuple(
+            Record(
+                index=i,
+                primitive=PRIMITIVES[rec[0]],
+                args=tuple(self._arg(r) for r in rec[1:]),
+                value=primal_of(self._vals[i]),
+                label=self._labels.get(i),
+            )
+            for i, rec in enumerate(self._records)
+        )
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        """Indices of the input records, in the order they were created."""
+        return tuple(self._inputs)
+
+    @property
+    def outputs(self) -> tuple[Arg, ...]:
+        """The traced function's outputs: variables, or constants if it ignored its inputs."""
+        return tuple(self._arg(r) for r in self._outputs)
+
+    @property
+    def guards(self) -> tuple[Guard, ...]:
+        """Comparisons recorded under jit (empty for ordinary tapes)."""
+        return tuple(Guard(op, (self._arg(a), self._arg(b)), out) for op, a, b, out in self._guards)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __str__(self) -> str:
+        from tapegrad.printing import format_tape
+
+        return format_tape(self)
+
+    def __repr__(self) -> str:
+        return f"<Tape {self.name!r} {self._state}: {len(self._records)} records, {len(self._inputs)} inputs>"
+
+    def to_dot(self, adjoints: Optional[dict[int, float]] = None) -> str:
+        """Graphviz DOT text for this tape (see :mod:`tapegrad.printing`)."""
+        from tapegrad.dot import tape_to_dot
+
+        return tape_to_dot(self, adjoints)
+
+
+def current_tape() -> Optional[Tape]:
+    """The innermost tape open in this thread, or None."""
+    stack = _OPEN.stack
+    return stack[-1] if stack else None
+
+
+# The primitive id of input records. It is fixed here because the tape needs
+# it before the primitive table is imported; primitives.py registers
+# ``input`` first and checks that it got this id.
+INPUT_ID = 0

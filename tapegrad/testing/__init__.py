@@ -1,0 +1,120 @@
+"""Helpers for testing derivatives: :func:`check_grads`, plus hypothesis strategies.
+
+``check_grads`` needs nothing beyond tapegrad. The strategies live in
+:mod:`tapegrad.testing.strategies`, which imports hypothesis; importing
+``tapegrad`` or ``tapegrad.testing`` does not.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Callable, Sequence
+
+from tapegrad.transforms import jvp, vjp
+from tapegrad.tree import flatten, unflatten
+
+__all__ = ["check_grads", "numerical_jvp"]
+
+
+def _random_like(tree: Any, rng: random.Random) -> Any:
+    lv, td, _ = flatten(tree, "args")
+    return unflatten(td, [rng.gauss(0.0, 1.0) for _ in lv])
+
+
+def _axpy(args: tuple[Any, ...], scale: float, direction: tuple[Any, ...]) -> tuple[Any, ...]:
+    out = []
+    for a, d in zip(args, direction):
+        lv, td, _ = flatten(a, "args")
+        dv, _, _ = flatten(d, "direction")
+        out.append(unflatten(td, [x + scale * y for x, y in zip(lv, dv)]))
+    return tuple(out)
+
+
+def numerical_jvp(f: Callable[..., Any], args: Sequence[Any], direction: Sequence[Any], eps: float = 1e-4) -> list[float]:
+    """Central difference ``(f(x + eps*u) - f(x - eps*u)) / (2*eps)``, leaf by leaf of the output."""
+    plus, _, _ = flatten(f(*_axpy(tuple(args), eps, tuple(direction))), "output")
+    minus, _, _ = flatten(f(*_axpy(tuple(args), -eps, tuple(direction))), "output")
+    return [(p - m) / (2.0 * eps) for p, m in zip(plus, minus)]
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return math.fsum(x * y for x, y in zip(a, b))
+
+
+def _close(analytic: float, numeric: float, rtol: float, atol: float) -> bool:
+    return abs(analytic - numeric) <= atol + rtol * abs(numeric)
+
+
+def _fail(what: str, order: int, analytic: Any, numeric: Any, args: Any, rtol: float, atol: float) -> AssertionError:
+    return AssertionError(
+        f"check_grads: {what} of order {order} disagrees with central differences\n"
+        f"  analytic: {analytic!r}\n  numeric:  {numeric!r}\n"
+        f"  at args {args!r}\n  (tolerance: atol={atol}, rtol={rtol})"
+    )
+
+
+def check_grads(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    order: int = 2,
+    modes: Sequence[str] = ("fwd", "rev"),
+    eps: float = 1e-4,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+    seed: int = 0,
+) -> None:
+    """Check f's derivatives at ``args`` against central finite differences.
+
+    Along a random direction ``u`` (from ``random.Random(seed)``, so the check
+    is deterministic): forward mode (``"fwd"``) must match the numerical
+    directional derivative; reverse mode (``"rev"``) must satisfy
+    ``<vjp(w), u> == <w, jvp(u)>`` for a random output cotangent ``w``. For
+    ``order > 1`` the same checks run on the derivative functions
+    themselves, recursively. Raises AssertionError with the analytic and
+    numeric values on a mismatch.
+    """
+    if order < 1:
+        raise ValueError(f"check_grads: order must be at least 1, got {order}")
+    bad = [m for m in modes if m not in ("fwd", "rev")]
+    if bad or not modes:
+        raise ValueError(f"check_grads: modes must be a non-empty selection of 'fwd' and 'rev', got {tuple(modes)!r}")
+    _check(f, tuple(args), order, order, tuple(modes), eps, rtol, atol, random.Random(seed))
+
+
+def _check(
+    f: Callable[..., Any],
+    args: tuple[Any, ...],
+    order: int,
+    top: int,
+    modes: tuple[str, ...],
+    eps: float,
+    rtol: float,
+    atol: float,
+    rng: random.Random,
+) -> None:
+    level = top - order + 1
+    u = tuple(_random_like(a, rng) for a in args)
+    numeric = numerical_jvp(f, args, u, eps)
+    if "fwd" in modes:
+        _, tangent = jvp(f, args, u)
+        analytic, _, _ = flatten(tangent, "tangent")
+        for a, n in zip(analytic, numeric):
+            if not _close(a, n, rtol, atol):
+                raise _fail("forward-mode derivative (jvp)", level, analytic, numeric, args, rtol, atol)
+    if "rev" in modes:
+        out, vjp_fn = vjp(f, *args)
+        w = _random_like(out, rng)
+        pulled = vjp_fn(w)
+        wl, _, _ = flatten(w, "w")
+        lhs = _dot(flatten(pulled, "vjp")[0], flatten(u, "u")[0])
+        rhs = _dot(wl, numeric)
+        if not _close(lhs, rhs, rtol, atol):
+            raise _fail("reverse-mode derivative <vjp(w), u> vs <w, jvp(u)>", level, lhs, rhs, args, rtol, atol)
+    if order > 1:
+        if "fwd" in modes:
+            _check(lambda *a: jvp(f, a, u)[1], args, order - 1, top, modes, eps, rtol, atol, rng)
+        if "rev" in modes:
+            out = f(*args)
+            w = _random_like(out, rng)
+            _check(lambda *a: vjp(f, *a)[1](w), args, order - 1, top, modes, eps, rtol, atol, rng)

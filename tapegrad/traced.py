@@ -1,0 +1,327 @@
+"""Traced scalars, and how an operation on them becomes a record.
+
+A :class:`Traced` is a handle: the tape that owns it, the index of the
+record that produced it, and its value. It holds no gradient and no closure.
+Every arithmetic operation goes through :func:`bind`, which finds the
+innermost tape among the operands, evaluates the primitive one level down
+(which may itself record on an outer tape), and appends one record.
+
+``+`` and ``*`` of two scalars on the same tape are by far the most common
+operations in a network, so ``__add__`` and ``__mul__`` inline that case;
+everything else takes the general path.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable, Sequence, Union
+
+from tapegrad.primitive import _BIND, PRIMITIVES, Primitive
+from tapegrad.tape import Tape, TapeClosedError, primal_of
+
+# Ids of the primitives that Python operators bind. primitives.py registers
+# the table in this order and checks these ids when it is imported.
+ADD_ID = 1
+MUL_ID = 2
+POW_ID = 3
+ABS_ID = 4
+
+_new = object.__new__
+
+
+class Traced:
+    """A scalar being traced on a tape; use it like a float.
+
+    Arithmetic (``+ - * / **``, unary minus, ``abs``) records on the tape;
+    comparisons give a plain bool from the current values, so ordinary
+    ``if`` statements work under :func:`tapegrad.grad`. ``float(x)`` raises,
+    because the number would silently lose its derivative: use
+    :func:`tapegrad.primal` when you only want to look at the value.
+    """
+
+    __slots__ = ("_t", "_i", "_v")
+
+    # Equality compares values, so (like numbers that are not hashable in
+    # JAX or NumPy) a traced scalar cannot be a dict key or set member.
+    __hash__ = None  # type: ignore[assignment]
+
+    _t: Tape
+    _i: int
+    _v: Any
+
+    @property
+    def tape(self) -> Tape:
+        """The tape that recorded this value."""
+        return self._t
+
+    @property
+    def index(self) -> int:
+        """The index of the record that produced this value (``v{index}``)."""
+        return self._i
+
+    @property
+    def value(self) -> Any:
+        """The value one tape down: a float, or a Traced of an outer tape when nested."""
+        return self._v
+
+    # -- the two hot operations, inlined ---------------------------------------
+
+    def __add__(self, other: Scalar) -> Traced:
+        t = self._t
+        if other.__class__ is Traced and other._t is t:  # type: ignore[union-attr]
+            live = t._live
+            if live is not None:
+                v = self._v + other._v  # type: ignore[union-attr]
+                out = _new(Traced)
+                out._t = t
+                out._i = len(live)
+                out._v = v
+                live.append((ADD_ID, self._i, other._i))  # type: ignore[union-attr]
+                t._vals.append(v)
+                return out
+        return bind(PRIMITIVES[ADD_ID], (self, other))  # type: ignore[no-any-return]
+
+    def __mul__(self, other: Scalar) -> Traced:
+        t = self._t
+        if other.__class__ is Traced and other._t is t:  # type: ignore[union-attr]
+            live = t._live
+            if live is not None:
+                v = self._v * other._v  # type: ignore[union-attr]
+                out = _new(Traced)
+                out._t = t
+                out._i = len(live)
+                out._v = v
+                live.append((MUL_ID, self._i, other._i))  # type: ignore[union-attr]
+                t._vals.append(v)
+                return out
+        return bind(PRIMITIVES[MUL_ID], (self, other))  # type: ignore[no-any-return]
+
+    # -- the rest of arithmetic, built from primitives -------------------------
+
+    def __radd__(self, other: float) -> Traced:
+        # ``sum()`` starts from the int 0; adding it would only clutter the
+        # tape with a record that changes nothing.
+        if other.__class__ is int and other == 0:
+            return self
+        return bind(PRIMITIVES[ADD_ID], (other, self))  # type: ignore[no-any-return]
+
+    def __rmul__(self, other: float) -> Traced:
+        return bind(PRIMITIVES[MUL_ID], (other, self))  # type: ignore[no-any-return]
+
+    def __neg__(self) -> Traced:
+        return bind(PRIMITIVES[MUL_ID], (self, -1.0))  # type: ignore[no-any-return]
+
+    def __pos__(self) -> Traced:
+        return self
+
+    def __sub__(self, other: Scalar) -> Traced:
+        if not _is_scalar(other):
+            return NotImplemented
+        return self + (-other)
+
+    def __rsub__(self, other: float) -> Traced:
+        if not _is_scalar(other):
+            return NotImplemented
+        return bind(PRIMITIVES[ADD_ID], (other, -self))  # type: ignore[no-any-return]
+
+    def __truediv__(self, other: Scalar) -> Traced:
+        if not _is_scalar(other):
+            return NotImplemented
+        _check_divisor(self, other)
+        return self * bind(PRIMITIVES[POW_ID], (other, -1.0))  # type: ignore[no-any-return]
+
+    def __rtruediv__(self, other: float) -> Traced:
+        if not _is_scalar(other):
+            return NotImplemented
+        _check_divisor(other, self)
+        return bind(PRIMITIVES[MUL_ID], (other, bind(PRIMITIVES[POW_ID], (self, -1.0))))  # type: ignore[no-any-return]
+
+    def __pow__(self, other: Scalar) -> Traced:
+        if not _is_scalar(other):
+            return NotImplemented
+        return bind(PRIMITIVES[POW_ID], (self, other))  # type: ignore[no-any-return]
+
+    def __rpow__(self, other: float) -> Traced:
+        if not _is_scalar(other):
+            return NotImplemented
+        return bind(PRIMITIVES[POW_ID], (other, self))  # type: ignore[no-any-return]
+
+    def __abs__(self) -> Traced:
+        return bind(PRIMITIVES[ABS_ID], (self,))  # type: ignore[no-any-return]
+
+    # -- comparisons: plain bools from the current values ----------------------
+
+    def __lt__(self, other: Scalar) -> bool:
+        return compare("<", self, other)
+
+    def __le__(self, other: Scalar) -> bool:
+        return compare("<=", self, other)
+
+    def __gt__(self, other: Scalar) -> bool:
+        return compare(">", self, other)
+
+    def __ge__(self, other: Scalar) -> bool:
+        return compare(">=", self, other)
+
+    def __eq__(self, other: object) -> bool:
+        if not _is_scalar(other):
+            return NotImplemented
+        return compare("==", self, other)  # type: ignore[arg-type]
+
+    def __ne__(self, other: object) -> bool:
+        if not _is_scalar(other):
+            return NotImplemented
+        return compare("!=", self, other)  # type: ignore[arg-type]
+
+    def __bool__(self) -> bool:
+        return compare("!=", self, 0.0)
+
+    # -- conversions that would drop the derivative ----------------------------
+
+    def __float__(self) -> float:
+        raise TypeError(
+            "float() of a traced scalar would silently drop its derivative "
+            "(this also happens inside math.exp, math.log, ...). Use tapegrad.exp, "
+            "tapegrad.log, ... to compute with it, or tapegrad.primal(x) to read its value."
+        )
+
+    def __int__(self) -> int:
+        raise TypeError("int() of a traced scalar would silently drop its derivative; use tapegrad.primal(x) to read its value")
+
+    def __index__(self) -> int:
+        raise TypeError("a traced scalar cannot be used as an index; use tapegrad.primal(x) to read its value")
+
+    def __repr__(self) -> str:
+        return f"Traced({primal_of(self)!r}, v{self._i} on {self._t.name})"
+
+    def __format__(self, spec: str) -> str:
+        return format(primal_of(self), spec)
+
+
+Scalar = Union[float, Traced]
+"""What users annotate with: a plain float, or a scalar traced on a tape."""
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def _is_scalar(x: object) -> bool:
+    return x.__class__ is Traced or isinstance(x, (int, float))
+
+
+def _check_divisor(numerator: object, divisor: object) -> None:
+    if primal_of(divisor) == 0.0:
+        raise ZeroDivisionError(f"division by zero: {primal_of(numerator)!r} / 0.0 (in a traced division)")
+
+
+def make_traced(tape: Tape, index: int, value: Any) -> Traced:
+    """Create the handle for record ``index`` of ``tape``."""
+    out = _new(Traced)
+    out._t = tape
+    out._i = index
+    out._v = value
+    return out
+
+
+def closed_error(x: Traced) -> TapeClosedError:
+    """The error for a traced value whose tape has already closed."""
+    return TapeClosedError(
+        f"traced value v{x._i} (= {primal_of(x)!r}) belongs to {x._t.name}, which has closed: "
+        "it escaped the function that was being differentiated (for example through a "
+        "global, a closure or a returned object). Return values through has_aux, or keep "
+        "the number with tapegrad.primal(x) before the function returns."
+    )
+
+
+def _innermost(prim_name: str, args: Sequence[Any]) -> Tape | None:
+    """The open tape with the highest order among the traced arguments."""
+    top: Tape | None = None
+    for k, a in enumerate(args):
+        if a.__class__ is Traced:
+            t = a._t
+            if t._live is None:
+                raise closed_error(a)
+            if top is None or t.order > top.order:
+                top = t
+        elif not isinstance(a, (int, float)):
+            raise TypeError(
+                f"{prim_name}: argument {k} must be a float or a traced scalar, got {type(a).__name__} {a!r}"
+            )
+    return top
+
+
+def bind(prim: Primitive, args: Sequence[Any]) -> Any:
+    """Apply ``prim`` to ``args``: a float on floats, otherwise one new record.
+
+    The record goes on the innermost tape among the arguments. Arguments
+    from other (outer) tapes and plain numbers are constants there; the
+    primitive is then evaluated on the values one level down, which records
+    on the outer tapes in turn.
+    """
+    top = _innermost(prim.name, args)
+    if top is None:
+        return prim.evaluate([float(a) for a in args])
+    refs: list[int] = []
+    inner: list[Any] = []
+    for a in args:
+        if a.__class__ is Traced and a._t is top:
+            refs.append(a._i)
+            inner.append(a._v)
+        else:
+            c = a if a.__class__ is Traced else float(a)
+            refs.append(top.const_ref(c))
+            inner.append(c)
+    value = bind(prim, inner)
+    live = top._live
+    assert live is not None  # _innermost checked that top is open
+    index = len(live)
+    live.append((prim.id, *refs))
+    top._vals.append(value)
+    return make_traced(top, index, value)
+
+
+_BIND.append(bind)
+
+
+def compare(op: str, a: Scalar, b: Scalar) -> bool:
+    """Compare current values. Under jit, remember the outcome as a guard."""
+    top = _innermost(op, (a, b))
+    if top is None:
+        return _COMPARE[op](a, b)
+    av = a._v if a.__class__ is Traced and a._t is top else a  # type: ignore[union-attr]
+    bv = b._v if b.__class__ is Traced and b._t is top else b  # type: ignore[union-attr]
+    outcome = compare(op, av, bv)
+    if top.jit:
+        top.add_guard(op, _ref_on(top, a), _ref_on(top, b), outcome)
+    return outcome
+
+
+def _ref_on(tape: Tape, x: Any) -> int:
+    if x.__class__ is Traced and x._t is tape:
+        return x._i  # type: ignore[no-any-return]
+    return tape.const_ref(x if x.__class__ is Traced else float(x))
+
+
+def primal(x: Scalar) -> float:
+    """The plain number inside ``x``, for printing and logging.
+
+    Under :func:`tapegrad.jit` this raises, because jit replays the tape
+    without running your Python again and the number would be stale.
+    """
+    v: Any = x
+    while v.__class__ is Traced:
+        if v._t.jit:
+            raise TypeError(
+                "tapegrad.primal() inside jit: the value would be frozen at trace time. "
+                "Return it from the function instead (for example through has_aux)."
+            )
+        v = v._v
+    if not isinstance(v, (int, float)):
+        raise TypeError(f"primal() expects a float or a traced scalar, got {type(x).__name__}")
+    return float(v)

@@ -1,0 +1,385 @@
+"""Function transformations: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp, trace.
+
+Each one opens a fresh tape, replaces the differentiated arguments' leaves
+by traced inputs, runs the user's function once to fill the tape, and then
+runs a sweep over the records (:mod:`tapegrad.sweep`). Nothing about the
+function is remembered between calls, and the caller's arguments are never
+modified: new trees are built for the traced copies and for the results.
+
+Because every transform only needs "a tape of the function", they nest in
+any order: the inner transform's tape holds values that the outer one is
+tracing, and its sweep records on the outer tape.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Concatenate, Literal, ParamSpec, Sequence, TypeVar, Union, overload
+
+from tapegrad.sweep import forward_sweep, reverse_sweep
+from tapegrad.tape import Tape
+from tapegrad.traced import Scalar, Traced, closed_error
+from tapegrad.tree import TreeDef, flatten, unflatten
+
+P = ParamSpec("P")
+T = TypeVar("T")
+A = TypeVar("A")
+
+Argnums = Union[int, Sequence[int]]
+
+
+# -- helpers shared by the transforms -------------------------------------------
+
+
+def _fname(f: Callable[..., Any]) -> str:
+    return getattr(f, "__name__", type(f).__name__)
+
+
+def _arg_names(f: Callable[..., Any]) -> list[str]:
+    """Names of f's positional parameters, used in paths like ``params[1]['w']``."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        return []
+    names = []
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            break
+    return names
+
+
+def _argnums(argnums: Argnums, transform: str) -> tuple[tuple[int, ...], bool]:
+    """The argnums as a tuple, and whether a single int was given."""
+    if isinstance(argnums, bool) or not isinstance(argnums, (int, tuple, list)):
+        raise TypeError(f"{transform}: argnums must be an int or a tuple of ints, got {argnums!r}")
+    if isinstance(argnums, int):
+        return (argnums,), True
+    nums = tuple(argnums)
+    if not nums or not all(isinstance(n, int) and not isinstance(n, bool) for n in nums):
+        raise TypeError(f"{transform}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"{transform}: argnums {argnums!r} repeats an argument")
+    return nums, False
+
+
+class _Inputs:
+    """The traced copies of some arguments and where their leaves sit on the tape."""
+
+    def __init__(self, tape: Tape, args: Sequence[Any], nums: Sequence[int], names: list[str], transform: str, f: Callable[..., Any]):
+        if any(n >= len(args) or n < -len(args) for n in nums):
+            raise TypeError(
+                f"{transform}({_fname(f)}): argnums {tuple(nums)} asks for argument "
+                f"{max(nums)}, but it was called with {len(args)} positional argument(s)"
+            )
+        self.args = list(args)
+        self.treedefs: list[TreeDef] = []
+        self.indices: list[list[int]] = []
+        for n in nums:
+            n = n % len(args)
+            name = names[n] if n < len(names) else f"args[{n}]"
+            leaves, treedef, paths = flatten(args[n], name)
+            traced = [tape.input(v, p) for v, p in zip(leaves, paths)]
+            self.args[n] = unflatten(treedef, traced)
+            self.treedefs.append(treedef)
+            self.indices.append([t._i for t in traced])
+
+    def trees(self, per_index: Sequence[Any]) -> list[Any]:
+        """One tree per argument, with ``per_index[i]`` at input record i (None means 0.0)."""
+        return [
+            unflatten(td, [_zero(per_index[i]) for i in idx])
+            for td, idx in zip(self.treedefs, self.indices)
+        ]
+
+
+def _zero(x: Any) -> Any:
+    return 0.0 if x is None else x
+
+
+def _lower(tape: Tape, x: Any) -> Any:
+    """``x`` seen one tape further out: the value underneath if it is traced here."""
+    if x.__class__ is Traced:
+        if x._t is tape:
+            return x._v
+        if x._t._live is None:
+            raise closed_error(x)
+        return x
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return float(x)
+    return x
+
+
+def _lower_tree(tape: Tape, tree: Any) -> Any:
+    """Aux values: traced scalars become their values; everything else is kept."""
+    if isinstance(tree, dict):
+        return type(tree)((k, _lower_tree(tape, v)) for k, v in tree.items())
+    if isinstance(tree, list):
+        return [_lower_tree(tape, v) for v in tree]
+    if isinstance(tree, tuple):
+        kids = [_lower_tree(tape, v) for v in tree]
+        return type(tree)(*kids) if hasattr(type(tree), "_fields") else tuple(kids)
+    if tree.__class__ is Traced and tree._t is tape:
+        return tree._v
+    return tree
+
+
+def _ref(tape: Tape, x: Any) -> int:
+    """Where output ``x`` sits on ``tape``: a record index, or -1 if it is constant there."""
+    if x.__class__ is Traced:
+        if x._t is tape:
+            return x._i  # type: ignore[no-any-return]
+        if x._t._live is None:
+            raise closed_error(x)
+    return -1
+
+
+def _scalar_output(out: Any, transform: str, f: Callable[..., Any]) -> None:
+    if out.__class__ is Traced or (isinstance(out, (int, float)) and not isinstance(out, bool)):
+        return
+    what = f"{type(out).__name__}"
+    if isinstance(out, (list, tuple, dict)):
+        what += f" with {len(out)} element(s)"
+    raise TypeError(
+        f"{transform}({_fname(f)}): the function must return a scalar (a float or a traced scalar), "
+        f"but it returned a {what}. Gradients are only defined for scalar outputs: "
+        "use tapegrad.jacobian or tapegrad.vjp for functions with several outputs, "
+        "or pass has_aux=True if the function returns (value, extra)."
+    )
+
+
+def _split_aux(result: Any, has_aux: bool, transform: str, f: Callable[..., Any]) -> tuple[Any, Any]:
+    if not has_aux:
+        return result, None
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            f"{transform}({_fname(f)}, has_aux=True): the function must return a pair (value, aux), "
+            f"but it returned {type(result).__name__}"
+        )
+    return result[0], result[1]
+
+
+def _output_refs(tape: Tape, out: Any) -> tuple[list[int], TreeDef, list[Any]]:
+    leaves, treedef, _ = flatten(out, "output")
+    refs = [_ref(tape, leaf) for leaf in leaves]
+    tape.set_outputs([r if r >= 0 else tape.const_ref(leaf) for r, leaf in zip(refs, leaves)])
+    return refs, treedef, leaves
+
+
+# -- grad and value_and_grad ------------------------------------------------------
+
+
+def _value_and_grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool, transform: str) -> Callable[..., Any]:
+    nums, single = _argnums(argnums, transform)
+    names = _arg_names(f)
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
+        with Tape(name=f"the {transform} tape of {_fname(f)}") as tape:
+            inputs = _Inputs(tape, args, nums, names, transform, f)
+            out, aux = _split_aux(f(*inputs.args, **kwargs), has_aux, transform, f)
+            _scalar_output(out, transform, f)
+            ref = _ref(tape, out)
+            tape.set_outputs([ref if ref >= 0 else tape.const_ref(out)])
+            adj = reverse_sweep(tape, [(ref, 1.0)]) if ref >= 0 else [None] * len(tape)
+            grads = inputs.trees(adj)
+            value = _lower(tape, out)
+            aux = _lower_tree(tape, aux)
+        g = grads[0] if single else tuple(grads)
+        return ((value, aux), g) if has_aux else (value, g)
+
+    return value_and_grad_f
+
+
+@overload
+def value_and_grad(
+    f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False
+) -> Callable[Concatenate[T, P], tuple[float, T]]: ...
+@overload
+def value_and_grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> Callable[Concatenate[T, P], tuple[tuple[float, A], T]]: ...
+@overload
+def value_and_grad(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[P, Any]: ...
+def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
+    """Return a function computing both ``f(*args)`` and its gradient.
+
+    ``f`` must return a scalar. The gradient has the same structure as the
+    differentiated argument (``argnums``, an int or a tuple of ints), with
+    floats at the leaves. With ``has_aux=True``, ``f`` returns
+    ``(value, aux)`` and the result is ``((value, aux), grad)``.
+    """
+    return _value_and_grad_impl(f, argnums, has_aux, "value_and_grad")
+
+
+@overload
+def grad(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False) -> Callable[Concatenate[T, P], T]: ...
+@overload
+def grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> Callable[Concatenate[T, P], tuple[T, A]]: ...
+@overload
+def grad(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[P, Any]: ...
+def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
+    """Return a function computing the gradient of scalar-valued ``f``.
+
+    ``grad(f)(params)`` has the same nesting of lists, tuples and dicts as
+    ``params``, with floats at the leaves. ``argnums`` picks the argument(s)
+    to differentiate (a tuple gives a tuple of gradients). With
+    ``has_aux=True``, ``f`` returns ``(value, aux)`` and the result is
+    ``(grad, aux)``. Apply ``grad`` again for higher derivatives.
+    """
+    vg = _value_and_grad_impl(f, argnums, has_aux, "grad")
+
+    @functools.wraps(f)
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        (value, g) = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return grad_f
+
+
+# -- vjp and jvp ------------------------------------------------------------------
+
+
+def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
+    """Run ``f(*primals)`` once and return ``(out, vjp_fn)``.
+
+    ``out`` may be a scalar or any tree of scalars. ``vjp_fn(cotangent)``
+    takes a tree shaped like ``out`` and returns a tuple with one tree per
+    primal: the cotangent pulled back through ``f``. It can be called any
+    number of times; ``f`` is not run again.
+    """
+    names = _arg_names(f)
+    with Tape(name=f"the vjp tape of {_fname(f)}") as tape:
+        inputs = _Inputs(tape, primals, range(len(primals)), names, "vjp", f)
+        out = f(*inputs.args)
+        refs, out_treedef, leaves = _output_refs(tape, out)
+        out_value = unflatten(out_treedef, [_lower(tape, leaf) for leaf in leaves])
+
+    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+        cts, ct_treedef, _ = flatten(cotangent, "cotangent")
+        if ct_treedef != out_treedef:
+            raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}")
+        adj = reverse_sweep(tape, zip(refs, cts))
+        return tuple(inputs.trees(adj))
+
+    return out_value, vjp_fn
+
+
+def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """Forward mode: ``(f(*primals), directional derivative of f along tangents)``.
+
+    ``tangents`` has one tree per primal, shaped like it. The tangent of the
+    output is computed by one forward sweep over the tape of ``f``.
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f)")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents")
+    names = _arg_names(f)
+    with Tape(name=f"the jvp tape of {_fname(f)}") as tape:
+        inputs = _Inputs(tape, primals, range(len(primals)), names, "jvp", f)
+        out = f(*inputs.args)
+        refs, out_treedef, leaves = _output_refs(tape, out)
+        out_value = unflatten(out_treedef, [_lower(tape, leaf) for leaf in leaves])
+    seeds: dict[int, Any] = {}
+    for k, (treedef, idx, tangent) in enumerate(zip(inputs.treedefs, inputs.indices, tangents)):
+        tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]")
+        if ttreedef != treedef:
+            raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{k}] has shape {treedef}")
+        seeds.update(zip(idx, tleaves))
+    tan = forward_sweep(tape, seeds)
+    out_tangent = unflatten(out_treedef, [_zero(tan[r]) if r >= 0 else 0.0 for r in refs])
+    return out_value, out_tangent
+
+
+# -- jacobian, hessian, hvp ---------------------------------------------------------
+
+
+def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") -> Callable[..., Any]:
+    """Return a function computing the Jacobian of ``f``.
+
+    The result is shaped like ``f``'s output, with each output leaf replaced
+    by a tree shaped like the differentiated argument: ``J[i][j]`` is
+    d out[i] / d x[j] (rows are outputs, columns inputs). ``mode="rev"``
+    runs one reverse sweep per output, ``"fwd"`` one forward sweep per
+    input; ``"auto"`` picks whichever needs fewer sweeps. ``f`` runs once.
+    """
+    if mode not in ("auto", "fwd", "rev"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+    nums, single = _argnums(argnums, "jacobian")
+    names = _arg_names(f)
+
+    @functools.wraps(f)
+    def jacobian_f(*args: Any, **kwargs: Any) -> Any:
+        with Tape(name=f"the jacobian tape of {_fname(f)}") as tape:
+            inputs = _Inputs(tape, args, nums, names, "jacobian", f)
+            out = f(*inputs.args, **kwargs)
+            refs, out_treedef, _ = _output_refs(tape, out)
+        flat_inputs = [i for idx in inputs.indices for i in idx]
+        use = mode if mode != "auto" else ("rev" if len(refs) <= len(flat_inputs) else "fwd")
+        # table[k][i]: d output k / d input record i (None for zero)
+        table: list[dict[int, Any]]
+        if use == "rev":
+            table = []
+            for r in refs:
+                adj = reverse_sweep(tape, [(r, 1.0)]) if r >= 0 else [None] * len(tape)
+                table.append({i: adj[i] for i in flat_inputs})
+        else:
+            table = [{} for _ in refs]
+            for i in flat_inputs:
+                tan = forward_sweep(tape, {i: 1.0})
+                for k, r in enumerate(refs):
+                    table[k][i] = tan[r] if r >= 0 else None
+        rows = []
+        for row in table:
+            trees = inputs.trees(row)
+            rows.append(trees[0] if single else tuple(trees))
+        return unflatten(out_treedef, rows)
+
+    return jacobian_f
+
+
+def hessian(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+    """Return a function computing the Hessian of scalar-valued ``f``.
+
+    Forward over reverse: the tape of ``grad(f)`` is recorded once and swept
+    forward once per input. ``H[i][j]`` is d2 f / dx[i] dx[j], nested like
+    the argument twice over.
+    """
+    return jacobian(grad(f, argnums), argnums, mode="fwd")
+
+
+def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
+    """The Hessian of ``f`` times ``tangents``, without forming the Hessian.
+
+    Exactly ``jvp(grad(f), primals, tangents)[1]``: one tape of the
+    gradient, one forward sweep.
+    """
+    return jvp(grad(f), primals, tangents)[1]
+
+
+# -- trace ------------------------------------------------------------------------------
+
+
+def trace(f: Callable[..., Any]) -> Callable[..., Tape]:
+    """Return a function that runs ``f`` and returns its recorded tape.
+
+    Every leaf of every positional argument becomes an input, labelled with
+    its path; the outputs are marked. Print the tape to read it as an
+    evaluation trace, or look at ``tape.records``.
+    """
+    names = _arg_names(f)
+
+    @functools.wraps(f)
+    def trace_f(*args: Any, **kwargs: Any) -> Tape:
+        tape = Tape(name=f"the tape of {_fname(f)}")
+        with tape:
+            inputs = _Inputs(tape, args, range(len(args)), names, "trace", f)
+            out = f(*inputs.args, **kwargs)
+            _output_refs(tape, out)
+        return tape
+
+    return trace_f

@@ -1,0 +1,133 @@
+"""Parameter trees: nested lists, tuples, named tuples and dicts with scalar leaves.
+
+``flatten`` turns a tree into a list of leaves plus a :class:`TreeDef` that
+remembers the shape; ``unflatten`` puts new leaves back into the same shape.
+Every leaf carries a path such as ``params[1]['w'][3]``, which is what the
+error messages name when a leaf is not a number.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
+
+import attrs
+
+from tapegrad.traced import Traced
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class TreeDef:
+    """The shape of a tree: its node kinds, dict keys and leaf count."""
+
+    kind: str  # "leaf", "list", "tuple", "namedtuple" or "dict"
+    children: tuple[TreeDef, ...] = ()
+    keys: tuple[Any, ...] = ()
+    node_type: Optional[type] = None
+    num_leaves: int = 1
+
+    def __str__(self) -> str:
+        if self.kind == "leaf":
+            return "*"
+        inner = ", ".join(str(c) for c in self.children)
+        if self.kind == "list":
+            return f"[{inner}]"
+        if self.kind == "dict":
+            return "{" + ", ".join(f"{k!r}: {c}" for k, c in zip(self.keys, self.children)) + "}"
+        if self.kind == "namedtuple" and self.node_type is not None:
+            return f"{self.node_type.__name__}({inner})"
+        return f"({inner}{',' if len(self.children) == 1 else ''})"
+
+
+def _is_namedtuple(x: object) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def flatten(tree: Any, name: str = "params", *, allow: Callable[[Any], bool] | None = None) -> tuple[list[Any], TreeDef, list[str]]:
+    """Leaves (ints converted to floats), the tree's shape, and each leaf's path.
+
+    A leaf must be an int or float (not a bool) or a traced scalar; anything
+    else raises a TypeError naming the leaf's path. ``allow`` may accept
+    further leaf types (used for aux values, which are not differentiated).
+    """
+    leaves: list[Any] = []
+    paths: list[str] = []
+
+    def walk(node: Any, path: str) -> TreeDef:
+        if isinstance(node, dict):
+            children = tuple(walk(v, f"{path}[{k!r}]") for k, v in node.items())
+            return TreeDef("dict", children, tuple(node.keys()), type(node), sum(c.num_leaves for c in children))
+        if isinstance(node, list):
+            children = tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node))
+            return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children))
+        if isinstance(node, tuple):
+            kind = "namedtuple" if _is_namedtuple(node) else "tuple"
+            children = tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node))
+            return TreeDef(kind, children, node_type=type(node), num_leaves=sum(c.num_leaves for c in children))
+        if node.__class__ is Traced:
+            leaves.append(node)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            leaves.append(float(node))
+        elif allow is not None and allow(node):
+            leaves.append(node)
+        else:
+            raise TypeError(
+                f"{path}: expected a float (or a list, tuple or dict of them), "
+                f"got {type(node).__name__} {node!r:.60}"
+            )
+        paths.append(path)
+        return TreeDef("leaf")
+
+    treedef = walk(tree, name)
+    return leaves, treedef, paths
+
+
+def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
+    """Build a tree of shape ``treedef`` from ``leaves`` (in flatten's order)."""
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"tree {treedef} has {treedef.num_leaves} leaves, got {len(leaves)}")
+    it = iter(leaves)
+
+    def build(td: TreeDef) -> Any:
+        if td.kind == "leaf":
+            return next(it)
+        kids = [build(c) for c in td.children]
+        if td.kind == "list":
+            return kids
+        if td.kind == "dict":
+            out = dict(zip(td.keys, kids))
+            # Keep dict subclasses (OrderedDict, TypedDict values are plain dicts).
+            return out if td.node_type in (None, dict) else td.node_type(out)  # type: ignore[misc]
+        if td.kind == "namedtuple":
+            return td.node_type(*kids)  # type: ignore[misc]
+        return tuple(kids)
+
+    return build(treedef)
+
+
+def leaves(tree: Any) -> list[Any]:
+    """The scalar leaves of ``tree``, in order."""
+    return flatten(tree, "tree")[0]
+
+
+def tree_map(fn: Callable[..., Any], tree: T, *rest: Any) -> T:
+    """Apply ``fn`` leaf by leaf to trees of the same shape; return the same shape.
+
+    The trees are never modified: a new tree is built. Mismatched shapes
+    raise a ValueError saying which trees differ and how.
+    """
+    first, treedef, _ = flatten(tree, "tree")
+    others = []
+    for k, other in enumerate(rest, start=1):
+        lv, td, _ = flatten(other, f"tree{k}")
+        if td != treedef:
+            raise ValueError(f"tree_map: tree {k} has shape {td}, but the first tree has shape {treedef}")
+        others.append(lv)
+    return unflatten(treedef, [fn(*xs) for xs in zip(first, *others)])  # type: ignore[no-any-return]
+
+
+def iter_paths(tree: Any, name: str = "params") -> Iterator[tuple[str, Any]]:
+    """(path, leaf) pairs of a tree, for messages and printing."""
+    lv, _, paths = flatten(tree, name)
+    return iter(zip(paths, lv))
