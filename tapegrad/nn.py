@@ -14,7 +14,7 @@ gradient can point at ``params[1]['w'][3][0]``.
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence, TypedDict, TypeVar
+from typing import Any, Sequence, TypedDict, TypeVar, cast
 
 from tapegrad.primitives import exp, log, relu
 from tapegrad.traced import Scalar
@@ -111,9 +111,10 @@ def logistic_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
     _check_pairs("logistic_loss", scores, labels)
     terms = []
     for s, y in zip(scores, labels):
-        z = -y * s
+        z: Scalar = -y * s
         # log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): the exponent is never positive.
-        terms.append(relu(z) + log(1.0 + exp(-abs(z))))
+        abs_z = cast(Scalar, abs(z))  # mypy joins abs() over the union to object
+        terms.append(relu(z) + log(1.0 + exp(-abs_z)))
     return _mean(terms)
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from typing import Any, overload
 
-from tapegrad.primitive import register, safe_float_pow, set_rules
+from tapegrad.primitive import FLOAT_NAMESPACE, RULE_NAMESPACE, register, set_rules
 from tapegrad.tape import INPUT_ID
-from tapegrad.traced import ABS_ID, ADD_ID, MUL_ID, POW_ID, Traced
+from tapegrad.traced import ABS_ID, ADD_ID, MUL_ID, POW_ID, Traced, bind_unary
 
 
 def _sigmoid(x: float) -> float:
@@ -29,14 +29,6 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def _relu(x: float) -> float:
-    return x if x > 0.0 else 0.0
-
-
-def _step(x: float) -> float:
-    return 1.0 if x > 0.0 else 0.0
-
-
 def _sign(x: float) -> float:
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
@@ -45,35 +37,7 @@ def _input(*args: float) -> float:
     raise TypeError("'input' marks a tape's independent variables; it cannot be called")
 
 
-# --- forward rules --------------------------------------------------------
-# Registration order fixes the ids that the Traced operators use.
-
-input_ = register("input", _input, 0)
-add = register("add", lambda x, y: x + y, 2, source="({0} + {1})")
-mul = register("mul", lambda x, y: x * y, 2, source="({0} * {1})")
-pow_ = register("pow", safe_float_pow, 2, domain="pow needs x > 0, or a whole-number y, and y >= 0 when x is 0")
-abs_ = register("abs", abs, 1)
-exp_ = register("exp", math.exp, 1, domain="exp overflows for x > 709.78")
-log_ = register("log", math.log, 1, domain="log is defined for x > 0")
-sqrt_ = register("sqrt", math.sqrt, 1, domain="sqrt is defined for x >= 0")
-sin_ = register("sin", math.sin, 1)
-cos_ = register("cos", math.cos, 1)
-tanh_ = register("tanh", math.tanh, 1)
-sigmoid_ = register("sigmoid", _sigmoid, 1)
-relu_ = register("relu", _relu, 1, source="({0} if {0} > 0.0 else 0.0)")
-step_ = register("step", _step, 1, source="(1.0 if {0} > 0.0 else 0.0)")
-sign_ = register("sign", _sign, 1)
-stop_gradient_ = register("stop_gradient", lambda x: x, 1, source="{0}")
-
-if (input_.id, add.id, mul.id, pow_.id, abs_.id) != (INPUT_ID, ADD_ID, MUL_ID, POW_ID, ABS_ID):
-    raise ImportError("tapegrad's primitive table was registered out of order; the operator ids are wrong")
-
-
-# --- derivative rules -------------------------------------------------------
-
-
-def _d_pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    return g * y * pow_(x, y - 1.0)
+FLOAT_NAMESPACE.update(_sigmoid=_sigmoid, _sign=_sign)
 
 
 def _d_pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -86,21 +50,39 @@ def _d_pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     raise ValueError(f"pow: the derivative with respect to the exponent does not exist for a negative base (x = {x!r})")
 
 
-set_rules(add, [lambda g, ans, x, y: g, lambda g, ans, x, y: g])
-set_rules(mul, [lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x])
-set_rules(pow_, [_d_pow_dx, _d_pow_dy])
-set_rules(abs_, [lambda g, ans, x: g * sign_(x)])  # abs'(0) = 0, as in PyTorch
-set_rules(exp_, [lambda g, ans, x: g * ans])
-set_rules(log_, [lambda g, ans, x: g / x])
-set_rules(sqrt_, [lambda g, ans, x: g / (2.0 * ans)])
-set_rules(sin_, [lambda g, ans, x: g * cos_(x)])
-set_rules(cos_, [lambda g, ans, x: -(g * sin_(x))])
-set_rules(tanh_, [lambda g, ans, x: g * (1.0 - ans * ans)])
-set_rules(sigmoid_, [lambda g, ans, x: g * (ans * (1.0 - ans))])
-set_rules(relu_, [lambda g, ans, x: g * step_(x)])  # relu'(0) = 0, as in PyTorch
-set_rules(step_, [None])  # flat on both sides of the jump; the jump itself is not differentiated
-set_rules(sign_, [None])
-set_rules(stop_gradient_, [None])  # the point of stop_gradient: no derivative at any level
+def _prim(name: str, forward: str, *rules: Any, domain: str | None = None) -> Any:
+    """Register a built-in: one derivative rule per argument, so len(rules) is the arity."""
+    prim = register(name, forward, len(rules), domain=domain, builtin=True)
+    set_rules(prim, rules)
+    RULE_NAMESPACE[name] = prim
+    return prim
+
+
+# --- the table ----------------------------------------------------------------
+# Registration order fixes the ids that the Traced operators use.
+#
+#   name             forward (floats)            d/dx                         d/dy
+
+input_ = register("input", _input, 0, builtin=True)
+add = _prim("add", "x + y",                      "g",                         "g")
+mul = _prim("mul", "x * y",                      "g * y",                     "g * x")
+pow_ = _prim("pow", "_pow(x, y)",                "g * y * pow(x, y - 1.0)",   _d_pow_dy,
+             domain="pow needs x > 0, or a whole-number y, and y >= 0 when x is 0")
+abs_ = _prim("abs", "abs(x)",                    "g * sign(x)")              # abs'(0) = 0, as in PyTorch
+exp_ = _prim("exp", "_exp(x)",                   "g * ans", domain="exp overflows for x > 709.78")
+log_ = _prim("log", "_log(x)",                   "g / x", domain="log is defined for x > 0")
+sqrt_ = _prim("sqrt", "_sqrt(x)",                "g / (2.0 * ans)", domain="sqrt is defined for x >= 0")
+sin_ = _prim("sin", "_sin(x)",                   "g * cos(x)")
+cos_ = _prim("cos", "_cos(x)",                   "-(g * sin(x))")
+tanh_ = _prim("tanh", "_tanh(x)",                "g * (1.0 - ans * ans)")
+sigmoid_ = _prim("sigmoid", "_sigmoid(x)",       "g * (ans * (1.0 - ans))")
+relu_ = _prim("relu", "x if x > 0.0 else 0.0",   "g * step(x)")              # relu'(0) = 0, as in PyTorch
+step_ = _prim("step", "1.0 if x > 0.0 else 0.0", None)   # flat on both sides; the jump is not differentiated
+sign_ = _prim("sign", "_sign(x)",                None)
+stop_gradient_ = _prim("stop_gradient", "x",     None)   # no derivative flows, at any nesting level
+
+if (input_.id, add.id, mul.id, pow_.id, abs_.id) != (INPUT_ID, ADD_ID, MUL_ID, POW_ID, ABS_ID):
+    raise ImportError("tapegrad's primitive table was registered out of order; the operator ids are wrong")
 
 
 # --- the public functions -----------------------------------------------------
@@ -113,7 +95,7 @@ def exp(x: float) -> float: ...
 def exp(x: Traced) -> Traced: ...
 def exp(x: float | Traced) -> float | Traced:
     """e raised to ``x``."""
-    return exp_(x)  # type: ignore[no-any-return]
+    return bind_unary(exp_, x)  # type: ignore[no-any-return]
 
 
 @overload
@@ -122,7 +104,7 @@ def log(x: float) -> float: ...
 def log(x: Traced) -> Traced: ...
 def log(x: float | Traced) -> float | Traced:
     """Natural logarithm; raises ValueError for x <= 0, like math.log."""
-    return log_(x)  # type: ignore[no-any-return]
+    return bind_unary(log_, x)  # type: ignore[no-any-return]
 
 
 @overload
@@ -131,7 +113,7 @@ def sqrt(x: float) -> float: ...
 def sqrt(x: Traced) -> Traced: ...
 def sqrt(x: float | Traced) -> float | Traced:
     """Square root; raises ValueError for x < 0, like math.sqrt."""
-    return sqrt_(x)  # type: ignore[no-any-return]
+    return bind_unary(sqrt_, x)  # type: ignore[no-any-return]
 
 
 @overload
@@ -140,7 +122,7 @@ def sin(x: float) -> float: ...
 def sin(x: Traced) -> Traced: ...
 def sin(x: float | Traced) -> float | Traced:
     """Sine (radians)."""
-    return sin_(x)  # type: ignore[no-any-return]
+    return bind_unary(sin_, x)  # type: ignore[no-any-return]
 
 
 @overload
@@ -149,7 +131,7 @@ def cos(x: float) -> float: ...
 def cos(x: Traced) -> Traced: ...
 def cos(x: float | Traced) -> float | Traced:
     """Cosine (radians)."""
-    return cos_(x)  # type: ignore[no-any-return]
+    return bind_unary(cos_, x)  # type: ignore[no-any-return]
 
 
 @overload
@@ -158,7 +140,7 @@ def tanh(x: float) -> float: ...
 def tanh(x: Traced) -> Traced: ...
 def tanh(x: float | Traced) -> float | Traced:
     """Hyperbolic tangent."""
-    return tanh_(x)  # type: ignore[no-any-return]
+    return bind_unary(tanh_, x)  # type: ignore[no-any-return]
 
 
 @overload
@@ -167,7 +149,7 @@ def sigmoid(x: float) -> float: ...
 def sigmoid(x: Traced) -> Traced: ...
 def sigmoid(x: float | Traced) -> float | Traced:
     """The logistic function 1 / (1 + exp(-x)), computed without overflow."""
-    return sigmoid_(x)  # type: ignore[no-any-return]
+    return bind_unary(sigmoid_, x)  # type: ignore[no-any-return]
 
 
 @overload
@@ -176,7 +158,7 @@ def relu(x: float) -> float: ...
 def relu(x: Traced) -> Traced: ...
 def relu(x: float | Traced) -> float | Traced:
     """max(x, 0); its derivative at 0 is taken to be 0."""
-    return relu_(x)  # type: ignore[no-any-return]
+    return bind_unary(relu_, x)  # type: ignore[no-any-return]
 
 
 @overload
@@ -185,4 +167,4 @@ def stop_gradient(x: float) -> float: ...
 def stop_gradient(x: Traced) -> Traced: ...
 def stop_gradient(x: float | Traced) -> float | Traced:
     """``x`` unchanged, but no derivative flows through it, at any nesting level."""
-    return stop_gradient_(x)  # type: ignore[no-any-return]
+    return bind_unary(stop_gradient_, x)  # type: ignore[no-any-return]

@@ -15,10 +15,98 @@ structural zero may be skipped.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+import re
+from typing import Any, Callable, Iterable, Optional
 
-from tapegrad.primitive import PRIMITIVES, RULES
-from tapegrad.tape import Tape, primal_of
+import tapegrad.primitives  # noqa: F401  (the table must be complete before the loop is generated)
+from tapegrad.primitive import ARG_NAMES, PRIMITIVES, RULE_NAMESPACE, RULE_SPECS, RULES
+from tapegrad.tape import INPUT_ID, Tape, primal_of
+
+
+def _generic_record(tape: Tape, adj: list[Any], i: int, g: Any) -> None:
+    """Propagate the adjoint ``g`` of record ``i`` through its rules (any arity)."""
+    refs = tape.refs(i)
+    args = [tape.value_of(r) for r in refs]
+    rules = RULES[tape._ops[i]]
+    ans = tape._vals[i]
+    for k, r in enumerate(refs):
+        rule = rules[k]
+        if r >= 0 and rule is not None:
+            c = rule(g, ans, *args)
+            old = adj[r]
+            adj[r] = c if old is None else old + c
+
+
+def _reverse_loop_source() -> str:
+    """Python source of the reverse sweep's loop, one branch per built-in primitive.
+
+    Expression rules from the table are pasted into their branch, so a
+    record of ``mul`` costs two multiplications and no function call (that
+    halves the sweep's time). Primitives whose rules are functions (custom
+    primitives, or rules with branches such as pow's) go to
+    :func:`_generic_record`. Print ``REVERSE_LOOP_SOURCE`` to read the result.
+    """
+    lines = [
+        "def reverse_loop(tape, adj, start):",
+        "    ops, lhs, rhs, vals, consts = tape._ops, tape._lhs, tape._rhs, tape._vals, tape._consts",
+        "    i = start",
+        "    try:",
+        "        for i in range(start, -1, -1):",
+        "            g = adj[i]",
+        "            if g is None:",
+        "                continue",
+        "            p = ops[i]",
+    ]
+    keyword = "if"
+    for prim in PRIMITIVES:
+        specs = RULE_SPECS[prim.id]
+        if prim.arity == 0 or prim.arity > 2 or not all(s is None or isinstance(s, str) for s in specs):
+            continue
+        if all(s is None for s in specs):
+            continue  # nothing flows back: the record needs no branch
+        lines.append(f"            {keyword} p == {prim.id}:  # {prim.name}")
+        keyword = "elif"
+        refs = ("a", "b")[: prim.arity]
+        lines.append("                a = lhs[i]")
+        if prim.arity == 2:
+            lines.append("                b = rhs[i]")
+        used = " ".join(s for s in specs if isinstance(s, str))
+        for ref, name in zip(refs, ARG_NAMES):
+            if re.search(rf"\b{name}\b", used):
+                lines.append(f"                {name} = vals[{ref}] if {ref} >= 0 else consts[~{ref}]")
+        if re.search(r"\bans\b", used):
+            lines.append("                ans = vals[i]")
+        for ref, spec in zip(refs, specs):
+            if spec is None:
+                continue
+            indent = "                "
+            if prim.arity > 1:  # a unary record never reads a constant
+                lines.append(f"{indent}if {ref} >= 0:")
+                indent += "    "
+            lines.append(f"{indent}d = {spec}")
+            lines.append(f"{indent}old = adj[{ref}]")
+            lines.append(f"{indent}adj[{ref}] = d if old is None else old + d")
+    lines.append("            elif p not in _NO_ADJOINTS:")
+    lines.append("                _generic_record(tape, adj, i, g)")
+    lines.append("    except (ValueError, ArithmeticError) as exc:")
+    lines.append("        raise _AtRecord(i) from exc")
+    return "\n".join(lines) + "\n"
+
+
+class _AtRecord(Exception):
+    """Carries the index of the record whose rule raised (the error is its cause)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+REVERSE_LOOP_SOURCE = _reverse_loop_source()
+# Inputs and the zero-derivative built-ins send nothing back.
+_NO_ADJOINTS = frozenset(p.id for p in PRIMITIVES if p.builtin and all(s is None for s in RULE_SPECS[p.id]))
+_namespace: dict[str, Any] = dict(RULE_NAMESPACE, _generic_record=_generic_record, _AtRecord=_AtRecord, _NO_ADJOINTS=_NO_ADJOINTS)
+exec(compile(REVERSE_LOOP_SOURCE, "<tapegrad reverse sweep>", "exec"), _namespace)  # noqa: S102 - generated from our own table
+_reverse_loop: Callable[..., None] = _namespace["reverse_loop"]
 
 
 def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
@@ -28,10 +116,7 @@ def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
     index twice adds). Returns a list indexed like the records: the adjoint
     of each, or None where no cotangent reaches it.
     """
-    records = tape._records
-    vals = tape._vals
-    consts = tape._consts
-    adj: list[Any] = [None] * len(records)
+    adj: list[Any] = [None] * len(tape._ops)
     last = -1
     for ref, ct in seeds:
         if ref < 0:  # a constant output: nothing to propagate
@@ -39,51 +124,12 @@ def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
         old = adj[ref]
         adj[ref] = ct if old is None else old + ct
         last = max(last, ref)
-    rules_of = RULES
-    i = last
     try:
-        while i >= 0:
-            g = adj[i]
-            if g is not None:
-                rec = records[i]
-                n = len(rec)
-                if n == 3:
-                    _, a, b = rec
-                    x = vals[a] if a >= 0 else consts[~a]
-                    y = vals[b] if b >= 0 else consts[~b]
-                    rules = rules_of[rec[0]]
-                    if a >= 0:
-                        rule = rules[0]
-                        if rule is not None:
-                            c = rule(g, vals[i], x, y)
-                            old = adj[a]
-                            adj[a] = c if old is None else old + c
-                    if b >= 0:
-                        rule = rules[1]
-                        if rule is not None:
-                            c = rule(g, vals[i], x, y)
-                            old = adj[b]
-                            adj[b] = c if old is None else old + c
-                elif n == 2:
-                    a = rec[1]
-                    if a >= 0:
-                        rule = rules_of[rec[0]][0]
-                        if rule is not None:
-                            c = rule(g, vals[i], vals[a])
-                            old = adj[a]
-                            adj[a] = c if old is None else old + c
-                elif n > 3:
-                    refs = rec[1:]
-                    args = [vals[r] if r >= 0 else consts[~r] for r in refs]
-                    rules = rules_of[rec[0]]
-                    for k, r in enumerate(refs):
-                        if r >= 0 and rules[k] is not None:
-                            c = rules[k](g, vals[i], *args)
-                            old = adj[r]
-                            adj[r] = c if old is None else old + c
-            i -= 1
-    except (ValueError, ArithmeticError) as exc:
-        raise _in_record(exc, tape, i, "derivative") from exc
+        _reverse_loop(tape, adj, last)
+    except _AtRecord as failed:
+        cause = failed.__cause__
+        assert cause is not None  # _AtRecord is only raised "from" the error
+        raise _in_record(cause, tape, failed.index, "derivative") from cause
     return adj
 
 
@@ -94,31 +140,31 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any]) -> list[Any]:
     ``rule(tangent_of_argument, ans, *args)``: the same per-argument rules as
     the reverse sweep, read as directional derivatives.
     """
-    records = tape._records
+    ops = tape._ops
     vals = tape._vals
-    consts = tape._consts
-    tan: list[Any] = [None] * len(records)
+    tan: list[Any] = [None] * len(ops)
     for ref, t in tangents.items():
         tan[ref] = t
     rules_of = RULES
     i = 0
     try:
-        for i, rec in enumerate(records):
-            if len(rec) == 1:  # an input: its tangent was given (or is zero)
+        for i, op in enumerate(ops):
+            if op == INPUT_ID:  # its tangent was given (or is zero)
                 continue
-            refs = rec[1:]
+            refs = tape.refs(i)
             out: Optional[Any] = None
             args: Optional[list[Any]] = None
-            rules = rules_of[rec[0]]
+            rules = rules_of[op]
             for k, r in enumerate(refs):
                 if r < 0:
                     continue
                 t = tan[r]
-                if t is None or rules[k] is None:
+                rule = rules[k]
+                if t is None or rule is None:
                     continue
                 if args is None:
-                    args = [vals[q] if q >= 0 else consts[~q] for q in refs]
-                c = rules[k](t, vals[i], *args)
+                    args = [tape.value_of(q) for q in refs]
+                c = rule(t, vals[i], *args)
                 out = c if out is None else out + c
             tan[i] = out
     except (ValueError, ArithmeticError) as exc:
@@ -128,9 +174,8 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any]) -> list[Any]:
 
 def _in_record(exc: BaseException, tape: Tape, i: int, what: str) -> BaseException:
     """The same kind of error, saying which record's rule failed and where."""
-    rec = tape._records[i]
-    prim = PRIMITIVES[rec[0]]
-    args = ", ".join(repr(primal_of(tape.value_of(r))) for r in rec[1:])
+    prim = PRIMITIVES[tape._ops[i]]
+    args = ", ".join(repr(primal_of(tape.value_of(r))) for r in tape.refs(i))
     message = f"while computing the {what} of record v{i} = {prim.name}({args}): {exc}"
     try:
         return type(exc)(message)

@@ -6,9 +6,11 @@ Every arithmetic operation goes through :func:`bind`, which finds the
 innermost tape among the operands, evaluates the primitive one level down
 (which may itself record on an outer tape), and appends one record.
 
-``+`` and ``*`` of two scalars on the same tape are by far the most common
-operations in a network, so ``__add__`` and ``__mul__`` inline that case;
-everything else takes the general path.
+``+`` and ``*`` are by far the most common operations in a network, so
+``__add__`` and ``__mul__`` inline the two common cases (both operands on the
+same tape, or a float constant on the right), and :func:`bind_unary` inlines
+a one-argument primitive on a traced scalar. Everything else takes
+:func:`bind`. The inlined code does exactly what ``bind`` would do.
 """
 
 from __future__ import annotations
@@ -68,32 +70,50 @@ class Traced:
 
     def __add__(self, other: Scalar) -> Traced:
         t = self._t
-        if other.__class__ is Traced and other._t is t:  # type: ignore[union-attr]
-            live = t._live
-            if live is not None:
+        live = t._live
+        cls = other.__class__
+        if live is not None:
+            if cls is Traced and other._t is t:  # type: ignore[union-attr]
                 v = self._v + other._v  # type: ignore[union-attr]
-                out = _new(Traced)
-                out._t = t
-                out._i = len(live)
-                out._v = v
-                live.append((ADD_ID, self._i, other._i))  # type: ignore[union-attr]
-                t._vals.append(v)
-                return out
+                ref = other._i  # type: ignore[union-attr]
+            elif cls is float:
+                v = self._v + other
+                ref = t.const_ref(other)
+            else:
+                return bind(PRIMITIVES[ADD_ID], (self, other))  # type: ignore[no-any-return]
+            out = _new(Traced)
+            out._t = t
+            out._i = len(live)
+            out._v = v
+            live.append(ADD_ID)
+            t._lhs.append(self._i)
+            t._rhs.append(ref)
+            t._vals.append(v)
+            return out
         return bind(PRIMITIVES[ADD_ID], (self, other))  # type: ignore[no-any-return]
 
     def __mul__(self, other: Scalar) -> Traced:
         t = self._t
-        if other.__class__ is Traced and other._t is t:  # type: ignore[union-attr]
-            live = t._live
-            if live is not None:
+        live = t._live
+        cls = other.__class__
+        if live is not None:
+            if cls is Traced and other._t is t:  # type: ignore[union-attr]
                 v = self._v * other._v  # type: ignore[union-attr]
-                out = _new(Traced)
-                out._t = t
-                out._i = len(live)
-                out._v = v
-                live.append((MUL_ID, self._i, other._i))  # type: ignore[union-attr]
-                t._vals.append(v)
-                return out
+                ref = other._i  # type: ignore[union-attr]
+            elif cls is float:
+                v = self._v * other
+                ref = t.const_ref(other)
+            else:
+                return bind(PRIMITIVES[MUL_ID], (self, other))  # type: ignore[no-any-return]
+            out = _new(Traced)
+            out._t = t
+            out._i = len(live)
+            out._v = v
+            live.append(MUL_ID)
+            t._lhs.append(self._i)
+            t._rhs.append(ref)
+            t._vals.append(v)
+            return out
         return bind(PRIMITIVES[MUL_ID], (self, other))  # type: ignore[no-any-return]
 
     # -- the rest of arithmetic, built from primitives -------------------------
@@ -101,7 +121,7 @@ class Traced:
     def __radd__(self, other: float) -> Traced:
         # ``sum()`` starts from the int 0; adding it would only clutter the
         # tape with a record that changes nothing.
-        if other.__class__ is int and other == 0:
+        if type(other) is int and other == 0:
             return self
         return bind(PRIMITIVES[ADD_ID], (other, self))  # type: ignore[no-any-return]
 
@@ -278,15 +298,32 @@ def bind(prim: Primitive, args: Sequence[Any]) -> Any:
             refs.append(top.const_ref(c))
             inner.append(c)
     value = bind(prim, inner)
-    live = top._live
-    assert live is not None  # _innermost checked that top is open
-    index = len(live)
-    live.append((prim.id, *refs))
-    top._vals.append(value)
-    return make_traced(top, index, value)
+    return make_traced(top, top.append(prim.id, tuple(refs), value), value)
 
 
 _BIND.append(bind)
+
+
+def bind_unary(prim: Primitive, x: Any) -> Any:
+    """``bind(prim, (x,))``, with the common case (x traced on an open tape) inlined."""
+    if x.__class__ is Traced:
+        t = x._t
+        live = t._live
+        if live is not None:
+            v = x._v
+            value = prim.evaluate((v,)) if v.__class__ is float else bind(prim, (v,))
+            out = _new(Traced)
+            out._t = t
+            out._i = len(live)
+            out._v = value
+            live.append(prim.id)
+            t._lhs.append(x._i)
+            t._rhs.append(0)
+            t._vals.append(value)
+            return out
+    elif x.__class__ is float:
+        return prim.evaluate((x,))
+    return bind(prim, (x,))
 
 
 def compare(op: str, a: Scalar, b: Scalar) -> bool:
@@ -294,8 +331,8 @@ def compare(op: str, a: Scalar, b: Scalar) -> bool:
     top = _innermost(op, (a, b))
     if top is None:
         return _COMPARE[op](a, b)
-    av = a._v if a.__class__ is Traced and a._t is top else a  # type: ignore[union-attr]
-    bv = b._v if b.__class__ is Traced and b._t is top else b  # type: ignore[union-attr]
+    av = a._v if isinstance(a, Traced) and a._t is top else a
+    bv = b._v if isinstance(b, Traced) and b._t is top else b
     outcome = compare(op, av, bv)
     if top.jit:
         top.add_guard(op, _ref_on(top, a), _ref_on(top, b), outcome)
@@ -304,7 +341,7 @@ def compare(op: str, a: Scalar, b: Scalar) -> bool:
 
 def _ref_on(tape: Tape, x: Any) -> int:
     if x.__class__ is Traced and x._t is tape:
-        return x._i  # type: ignore[no-any-return]
+        return x._i
     return tape.const_ref(x if x.__class__ is Traced else float(x))
 
 

@@ -86,7 +86,7 @@ class _Inputs:
             self.treedefs.append(treedef)
             self.indices.append([t._i for t in traced])
 
-    def trees(self, per_index: Sequence[Any]) -> list[Any]:
+    def trees(self, per_index: Union[Sequence[Any], dict[int, Any]]) -> list[Any]:
         """One tree per argument, with ``per_index[i]`` at input record i (None means 0.0)."""
         return [
             unflatten(td, [_zero(per_index[i]) for i in idx])
@@ -127,9 +127,9 @@ def _lower_tree(tape: Tape, tree: Any) -> Any:
 
 def _ref(tape: Tape, x: Any) -> int:
     """Where output ``x`` sits on ``tape``: a record index, or -1 if it is constant there."""
-    if x.__class__ is Traced:
+    if isinstance(x, Traced):
         if x._t is tape:
-            return x._i  # type: ignore[no-any-return]
+            return x._i
         if x._t._live is None:
             raise closed_error(x)
     return -1

@@ -98,7 +98,7 @@ def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
         if td.kind == "dict":
             out = dict(zip(td.keys, kids))
             # Keep dict subclasses (OrderedDict, TypedDict values are plain dicts).
-            return out if td.node_type in (None, dict) else td.node_type(out)  # type: ignore[misc]
+            return out if td.node_type in (None, dict) else td.node_type(out)
         if td.kind == "namedtuple":
             return td.node_type(*kids)  # type: ignore[misc]
         return tuple(kids)
