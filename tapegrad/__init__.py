@@ -8,6 +8,7 @@ gradient. See the README for a tour.
 """
 
 from tapegrad.custom import defvjp, primitive
+from tapegrad.jit import Jitted, jit
 from tapegrad.primitive import MissingRuleError, Primitive
 from tapegrad.primitives import cos, exp, log, relu, sigmoid, sin, sqrt, stop_gradient, tanh
 from tapegrad.tape import Arg, Guard, Lit, Record, Tape, TapeClosedError, Var, current_tape
@@ -36,6 +37,8 @@ __all__ = [
     "defvjp",
     "exp",
     "grad",
+    "jit",
+    "Jitted",
     "hessian",
     "hvp",
     "jacobian",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any, Sequence, TypedDict, TypeVar, cast
 
-from tapegrad.primitives import exp, log, relu
+from tapegrad.primitives import exp, log, relu, step_
 from tapegrad.traced import Scalar
 from tapegrad.tree import leaves, tree_map
 
@@ -131,8 +131,18 @@ def sgd(params: T, grads: T, lr: float) -> T:
     return tree_map(lambda p, g: p - lr * g, params, grads)
 
 
-def accuracy(scores: Sequence[Scalar], labels: Sequence[float]) -> float:
-    """Fraction of examples where the sign of the score matches the label."""
+def accuracy(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
+    """Fraction of examples whose score has the label's sign (a score of 0 counts as wrong).
+
+    It is computed with the ``step`` primitive rather than with ``if``, so it
+    is recorded like any other value: under :func:`tapegrad.jit` it is
+    replayed instead of guarding on every example's sign. Its derivative is
+    zero.
+    """
     _check_pairs("accuracy", scores, labels)
-    hits = sum(1 for s, y in zip(scores, labels) if (y > 0) == (s > 0))
-    return hits / len(labels)
+    if not labels:
+        raise ValueError("accuracy needs at least one example")
+    hits: Scalar = 0.0
+    for s, y in zip(scores, labels):
+        hits = hits + step_(y * s)
+    return hits * (1.0 / len(labels))

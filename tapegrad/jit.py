@@ -1,0 +1,164 @@
+"""Trace once, replay many times: ``jit(f)`` compiles f's tape to straight-line Python.
+
+On the first call for a given input structure, ``jit`` runs ``f`` on a tape
+opened with ``jit=True``: every operation is recorded, including everything
+that transforms such as :func:`tapegrad.grad` do inside ``f`` (their reverse
+sweeps run on traced values, so the gradient computation lands on the jit
+tape as ordinary records). The tape is then turned into the source of one
+Python function with a line per needed record, e.g. ``v7 = v3 * v5``, and
+compiled. Later calls with the same structure run that function on the new
+numbers without running ``f`` again.
+
+Python control flow that depends on traced values cannot be replayed
+blindly, so comparisons made while tracing are recorded as guards. The
+generated code re-checks each guard; if one comes out differently, the call
+traces ``f`` again for the new values (keeping a few variants per
+structure). Reading a value out of the trace (``float(x)``,
+:func:`tapegrad.primal`) raises under jit, because the number would be
+frozen into the replay.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Generic, Hashable, Optional, ParamSpec, TypeVar, Union
+
+import attrs
+
+from tapegrad.codegen import Const, GuardFailed, Program, Replay, build_program, make_replay, to_source
+from tapegrad.tape import Tape
+from tapegrad.traced import Traced
+from tapegrad.tree import TreeDef, flatten, unflatten
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# How many traced variants (different guard outcomes) to keep per input
+# structure before the oldest is dropped.
+MAX_VARIANTS = 8
+
+
+@attrs.define
+class JitStats:
+    """What a jitted function has done so far (for benchmarks and curiosity)."""
+
+    traces: int = 0
+    replays: int = 0
+    guard_failures: int = 0
+    trace_seconds: float = 0.0
+    compile_seconds: float = 0.0
+    records: int = 0  # size of the last traced tape
+    instructions: int = 0  # operations and guards in the last program, after dead-code removal
+    registers: int = 0  # local variables the last program needed
+
+
+@attrs.frozen
+class _Compiled:
+    """One traced variant: the generated function and how to rebuild outputs."""
+
+    fn: Replay
+    out_treedef: TreeDef
+    program: Program
+
+
+class Jitted(Generic[P, R]):
+    """A function that records its tape once per input structure and replays it."""
+
+    def __init__(self, f: Callable[P, R], backend: str = "auto") -> None:
+        self._f = f
+        self._backend = backend
+        self._cache: dict[Hashable, list[_Compiled]] = {}
+        self.stats = JitStats()
+        self.__name__ = getattr(f, "__name__", "jitted")
+        self.__doc__ = getattr(f, "__doc__", None)
+        self.__wrapped__ = f
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        flat: list[Any] = []
+        treedefs = []
+        for k, a in enumerate(args):
+            lv, td, _ = flatten(a, f"args[{k}]")
+            flat.extend(lv)
+            treedefs.append(td)
+        if any(v.__class__ is Traced for v in flat):
+            # Called inside another transform (grad of a jitted function):
+            # the outer tape must see every operation, so run f directly.
+            return self._f(*args, **kwargs)
+        try:
+            key: Hashable = (tuple(treedefs), tuple(sorted(kwargs.items())))
+            hash(key)
+        except TypeError as exc:
+            raise TypeError(f"jit({self.__name__}): keyword arguments are treated as constants and must be hashable") from exc
+        variants = self._cache.get(key)
+        if variants:
+            for k, compiled in enumerate(variants):
+                try:
+                    out = compiled.fn(flat)
+                except GuardFailed:
+                    self.stats.guard_failures += 1
+                    continue
+                except (ValueError, ArithmeticError):
+                    # Replay met a domain error. Run f eagerly so the error
+                    # names the primitive and the values, exactly as without jit.
+                    return self._f(*args, **kwargs)
+                if k:  # move the variant that matched to the front
+                    variants.insert(0, variants.pop(k))
+                self.stats.replays += 1
+                return unflatten(compiled.out_treedef, out)  # type: ignore[no-any-return]
+        return self._trace(key, args, kwargs)
+
+    def _trace(self, key: Hashable, args: Any, kwargs: Any) -> R:
+        t0 = time.perf_counter()
+        names = [f"args[{k}]" for k in range(len(args))]
+        with Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
+            traced_args = []
+            for k, a in enumerate(args):
+                lv, td, paths = flatten(a, names[k])
+                traced_args.append(unflatten(td, [tape.input(v, p) for v, p in zip(lv, paths)]))
+            result = self._f(*traced_args, **kwargs)
+            leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True)
+        outputs: list[Union[int, Const]] = []
+        values: list[Any] = []
+        for leaf in leaves:
+            if leaf.__class__ is Traced and leaf._t is tape:
+                outputs.append(leaf._i)
+                values.append(leaf._v)
+            else:
+                outputs.append(Const(leaf))
+                values.append(leaf)
+        t1 = time.perf_counter()
+        program = build_program(tape, outputs)
+        fn, _ = make_replay(program, self._backend)
+        t2 = time.perf_counter()
+        compiled = _Compiled(fn, out_treedef, program)
+        variants = self._cache.setdefault(key, [])
+        variants.insert(0, compiled)
+        del variants[MAX_VARIANTS:]
+        self.stats.traces += 1
+        self.stats.trace_seconds += t1 - t0
+        self.stats.compile_seconds += t2 - t1
+        self.stats.records = len(tape)
+        self.stats.instructions = len(program.body)
+        self.stats.registers = program.registers
+        return unflatten(out_treedef, values)  # type: ignore[no-any-return]
+
+    def source(self) -> Optional[str]:
+        """Python source equivalent to the most recently traced variant, for reading."""
+        for variants in self._cache.values():
+            if variants:
+                return to_source(variants[0].program)[0]
+        return None
+
+
+def jit(f: Callable[P, R], backend: str = "auto") -> Jitted[P, R]:
+    """Compile ``f`` by tracing it once per input structure; replay for new values.
+
+    Positional arguments are trees of floats and become the inputs; keyword
+    arguments are constants (part of the cache key, so they must be
+    hashable). Works on any function of scalars, including
+    ``grad(f)`` and ``value_and_grad(f)``. See the module docstring for
+    what happens with control flow. ``backend`` picks how the tape becomes
+    code (see :mod:`tapegrad.codegen`): ``"bytecode"`` (CPython 3.11),
+    ``"source"``, or ``"auto"`` for the fastest available.
+    """
+    return Jitted(f, backend)
