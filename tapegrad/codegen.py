@@ -341,8 +341,8 @@ def assemble(program: Program) -> Replay:
         append(_instr("LOAD_FAST", 0) + _instr("UNPACK_SEQUENCE", len(program.inputs)))
         parts.extend(stores[r] for r in program.inputs)
     for ins in program.body:
-        if ins.__class__ is tuple:
-            dest, pid, args = ins  # type: ignore[misc]
+        if isinstance(ins, tuple):
+            dest, pid, args = ins
             if pid in binary:
                 append(load(args[0]))
                 append(load(args[1]))
@@ -361,7 +361,7 @@ def assemble(program: Program) -> Replay:
                 append(precall[len(args)] + call[len(args)])
             append(stores[dest])
         else:
-            check: Check = ins  # type: ignore[assignment]
+            check = ins
             append(load(check.a) + load(check.b) + _instr("COMPARE_OP", _CMP[check.op]))
             # Jump over the two-instruction raise when the outcome is as traced.
             jump = "POP_JUMP_FORWARD_IF_TRUE" if check.outcome else "POP_JUMP_FORWARD_IF_FALSE"

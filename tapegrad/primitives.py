@@ -8,7 +8,10 @@ traced by an outer tape, the derivative computation is itself recorded:
 that is what makes grad of grad work.
 
 Operations that are not here are derived from these: ``x - y`` is
-``x + (-y)``, ``-x`` is ``x * -1``, ``x / y`` is ``x * y ** -1``.
+``x + (-y)`` and ``-x`` is ``x * -1``, both exact in floating point.
+Division is a primitive rather than ``x * y ** -1``: that product rounds
+twice, so a traced ``x / y`` would differ from the float ``x / y`` in the
+last bit, and ``value_and_grad(f)(x)[0]`` would not equal ``f(x)``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, overload
 
 from tapegrad.primitive import FLOAT_NAMESPACE, RULE_NAMESPACE, register, set_rules
 from tapegrad.tape import INPUT_ID
-from tapegrad.traced import ABS_ID, ADD_ID, MUL_ID, POW_ID, Traced, bind_unary
+from tapegrad.traced import ABS_ID, ADD_ID, DIV_ID, MUL_ID, POW_ID, Traced, bind_unary
 
 
 def _sigmoid(x: float) -> float:
@@ -69,6 +72,7 @@ mul = _prim("mul", "x * y",                      "g * y",                     "g
 pow_ = _prim("pow", "_pow(x, y)",                "g * y * pow(x, y - 1.0)",   _d_pow_dy,
              domain="pow needs x > 0, or a whole-number y, and y >= 0 when x is 0")
 abs_ = _prim("abs", "abs(x)",                    "g * sign(x)")              # abs'(0) = 0, as in PyTorch
+div = _prim("div", "x / y",                      "g / y",                     "-(g * ans) / y")
 exp_ = _prim("exp", "_exp(x)",                   "g * ans", domain="exp overflows for x > 709.78")
 log_ = _prim("log", "_log(x)",                   "g / x", domain="log is defined for x > 0")
 sqrt_ = _prim("sqrt", "_sqrt(x)",                "g / (2.0 * ans)", domain="sqrt is defined for x >= 0")
@@ -81,7 +85,7 @@ step_ = _prim("step", "1.0 if x > 0.0 else 0.0", None)   # flat on both sides; t
 sign_ = _prim("sign", "_sign(x)",                None)
 stop_gradient_ = _prim("stop_gradient", "x",     None)   # no derivative flows, at any nesting level
 
-if (input_.id, add.id, mul.id, pow_.id, abs_.id) != (INPUT_ID, ADD_ID, MUL_ID, POW_ID, ABS_ID):
+if (input_.id, add.id, mul.id, pow_.id, abs_.id, div.id) != (INPUT_ID, ADD_ID, MUL_ID, POW_ID, ABS_ID, DIV_ID):
     raise ImportError("tapegrad's primitive table was registered out of order; the operator ids are wrong")
 
 

@@ -27,6 +27,7 @@ ADD_ID = 1
 MUL_ID = 2
 POW_ID = 3
 ABS_ID = 4
+DIV_ID = 5
 
 _new = object.__new__
 
@@ -147,14 +148,12 @@ class Traced:
     def __truediv__(self, other: Scalar) -> Traced:
         if not _is_scalar(other):
             return NotImplemented
-        _check_divisor(self, other)
-        return self * bind(PRIMITIVES[POW_ID], (other, -1.0))  # type: ignore[no-any-return]
+        return bind(PRIMITIVES[DIV_ID], (self, other))  # type: ignore[no-any-return]
 
     def __rtruediv__(self, other: float) -> Traced:
         if not _is_scalar(other):
             return NotImplemented
-        _check_divisor(other, self)
-        return bind(PRIMITIVES[MUL_ID], (other, bind(PRIMITIVES[POW_ID], (self, -1.0))))  # type: ignore[no-any-return]
+        return bind(PRIMITIVES[DIV_ID], (other, self))  # type: ignore[no-any-return]
 
     def __pow__(self, other: Scalar) -> Traced:
         if not _is_scalar(other):
@@ -233,11 +232,6 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 def _is_scalar(x: object) -> bool:
     return x.__class__ is Traced or isinstance(x, (int, float))
-
-
-def _check_divisor(numerator: object, divisor: object) -> None:
-    if primal_of(divisor) == 0.0:
-        raise ZeroDivisionError(f"division by zero: {primal_of(numerator)!r} / 0.0 (in a traced division)")
 
 
 def make_traced(tape: Tape, index: int, value: Any) -> Traced:

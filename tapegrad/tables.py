@@ -1,0 +1,384 @@
+"""Evaluation-trace tables: the forward primal trace beside the reverse adjoint trace.
+
+The automatic-differentiation textbooks (Griewank and Walther's *Evaluating
+Derivatives*; Table 2 of Baydin et al., "Automatic differentiation in
+machine learning: a survey", 2018) explain reverse mode with a two-column
+table. The left column is the evaluation trace, one intermediate variable per
+line, read downwards; the right column is the adjoint trace, read upwards,
+where each adjoint ``v̄i`` (the derivative of the output with respect to
+``vi``) is the sum of what every later use of ``vi`` sends back.
+
+This module prints that table for a real tape. The left column comes from
+``tape.records``; every number in the right column is the adjoint that
+:func:`tapegrad.sweep.reverse_sweep` computed. The adjoint *expressions*
+(``v̄0 = v̄2 * (1/v0) + v̄3 * v1``) are explanation only: they are written
+from the records, one term per use of a variable, with each primitive's
+local partial derivative spelled out by name, but nothing is computed from
+them. A use whose adjoint is zero (the sweep never reached it) or whose
+primitive has an identically-zero derivative (``relu``'s ``step``,
+``stop_gradient``) sends nothing back, so it gets no term, exactly as the
+sweep skips it.
+
+Names follow :mod:`tapegrad.printing`: record ``i`` is ``vi`` (so the
+inputs are ``v0, v1, ...`` where the textbooks number them ``v-1, v0``).
+
+    >>> import tapegrad as tg
+    >>> from tapegrad.tables import wengert_table
+    >>> print(wengert_table(lambda x, y: x * y + tg.sin(x), 1.0, 2.0))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import attrs
+
+from tapegrad.primitive import ARG_NAMES, RULES
+from tapegrad.sweep import reverse_sweep
+from tapegrad.tape import Arg, Lit, Record, Tape, Var, primal_of
+from tapegrad.transforms import trace
+
+BAR = "\u0304"  # combining macron: "v" + BAR renders as v̄, the textbooks' adjoint
+SEED = "y" + BAR  # the cotangent seeded at an output
+
+Adjoints = Union[Sequence[Any], Mapping[int, Any]]
+"""Adjoints per record: the list :func:`reverse_sweep` returns (None for zero), or a dict."""
+
+
+@attrs.frozen
+class Row:
+    """One line of the table: a record's primal and its adjoint.
+
+    ``value`` is the record's value and ``adjoint`` the reverse sweep's
+    result for it; ``None`` means that no cotangent reaches the record (its
+    adjoint is zero). ``expression`` and ``adjoint_expression`` are the text
+    shown in the two columns.
+    """
+
+    index: int
+    name: str
+    primitive: str
+    expression: str
+    value: float
+    adjoint: Optional[float]
+    adjoint_expression: str
+
+
+# -- how a record reads ------------------------------------------------------------
+
+# Primitives the textbooks write as operators, and the ones given a familiar name.
+_INFIX = {"add": "+", "mul": "*", "pow": "**"}
+_FUNCTION_NAMES = {"log": "ln"}
+
+
+def _number(x: float, digits: int) -> str:
+    return format(x, f".{digits}g")
+
+
+def _operand(arg: Arg) -> str:
+    """``v3`` for a variable; a constant as a number, bracketed when negative.
+
+    Constants are written in full (``repr``, without a trailing ``.0``) so
+    that the text states exactly which number the tape used.
+    """
+    if isinstance(arg, Var):
+        return f"v{arg.index}"
+    text = repr(arg.value)
+    if text.endswith(".0"):
+        text = text[:-2]
+    return f"({text})" if text.startswith("-") else text
+
+
+def expression(record: Record) -> str:
+    """The right-hand side of a record in textbook notation.
+
+    ``v0 * v1``, ``v2 + v3``, ``ln(v0)``, ``v5 * (-1)``; an input shows the
+    argument leaf it came from (``x1``, ``params['w'][0]``).
+    """
+    name = record.primitive.name
+    if name == "input":
+        return record.label or "input"
+    ops = [_operand(a) for a in record.args]
+    if name in _INFIX and len(ops) == 2:
+        return f"{ops[0]} {_INFIX[name]} {ops[1]}"
+    return f"{_FUNCTION_NAMES.get(name, name)}({', '.join(ops)})"
+
+
+def _atomic(text: str) -> bool:
+    """True if ``text`` needs no brackets after ``*``: a name, a call, or a plain number."""
+    return re.fullmatch(r"[\w.\[\]']+|\w+\([^()]*\)|\(-[\d.e+-]+\)", text) is not None
+
+
+def local_partial(record: Record, k: int) -> Optional[str]:
+    """The partial derivative of ``record`` with respect to its argument ``k``, as text.
+
+    Returns None when the derivative is identically zero (the primitive's
+    rule for that argument is None, as for ``step`` or ``stop_gradient``):
+    then nothing flows back along that argument. Built-in primitives are
+    spelled out (``1/v0`` for ``ln(v0)``); any other primitive is written
+    ``∂name/∂x(args)``.
+    """
+    prim = record.primitive
+    if RULES[prim.id][k] is None:
+        return None
+    ops = [_operand(a) for a in record.args]
+    me = f"v{record.index}"
+    x = ops[0]
+    name = prim.name
+    if name == "add":
+        return "1"
+    if name == "mul":
+        return ops[1 - k]
+    if name == "pow":
+        y = record.args[1]
+        if k == 1:
+            return f"{me} * ln({x})"
+        if isinstance(y, Lit):
+            return f"{_operand(y)} * {x} ** {_operand(Lit(y.value - 1.0))}"
+        return f"{ops[1]} * {x} ** ({ops[1]} - 1)"
+    unary = {
+        "abs": f"sign({x})",
+        "exp": me,
+        "log": f"1/{x}",
+        "sqrt": f"1/(2 * {me})",
+        "sin": f"cos({x})",
+        "cos": f"-sin({x})",
+        "tanh": f"1 - {me} ** 2",
+        "sigmoid": f"{me} * (1 - {me})",
+        "relu": f"step({x})",
+    }
+    if prim.builtin and name in unary:
+        return unary[name]
+    return f"∂{name}/∂{ARG_NAMES[k] if k < len(ARG_NAMES) else f'arg{k}'}({', '.join(ops)})"
+
+
+def _bar(index: int) -> str:
+    """The adjoint's name: ``v̄3`` (the bar sits on the v, as in the textbooks)."""
+    return f"v{BAR}{index}"
+
+
+def _term(adjoint_name: str, partial: str) -> str:
+    if partial == "1":
+        return adjoint_name
+    return f"{adjoint_name} * {partial if _atomic(partial) else f'({partial})'}"
+
+
+# -- adjoints --------------------------------------------------------------------------
+
+
+def output_adjoints(tape: Tape) -> list[Optional[float]]:
+    """Run the reverse sweep seeded with 1.0 at the tape's single output.
+
+    Returns one adjoint per record (None where it is zero). Raises
+    ValueError if the tape does not have exactly one output; pass your own
+    adjoints to the table functions for other seeds.
+    """
+    outs = tape.outputs
+    if len(outs) != 1:
+        raise ValueError(
+            f"{tape.name} has {len(outs)} outputs; the adjoint table needs a single scalar output "
+            "(or pass adjoints=reverse_sweep(tape, seeds) yourself)"
+        )
+    out = outs[0]
+    if not isinstance(out, Var):  # the function ignored its inputs: every adjoint is zero
+        return [None] * len(tape)
+    return normalize_adjoints(tape, reverse_sweep(tape, [(out.index, 1.0)]))
+
+
+def normalize_adjoints(tape: Tape, adjoints: Adjoints) -> list[Optional[float]]:
+    """One plain float (or None for zero) per record, from a sweep's list or a dict.
+
+    Traced adjoints (from nested differentiation) are reduced to their
+    numbers. A list must have one entry per record.
+    """
+    n = len(tape)
+    if isinstance(adjoints, Mapping):
+        bad = [k for k in adjoints if not 0 <= k < n]
+        if bad:
+            raise ValueError(f"adjoints given for record(s) {bad}, but {tape.name} has {n} records")
+        raw: list[Any] = [adjoints.get(i) for i in range(n)]
+    else:
+        raw = list(adjoints)
+        if len(raw) != n:
+            raise ValueError(f"got {len(raw)} adjoints for {tape.name}, which has {n} records")
+    return [None if a is None else primal_of(a) for a in raw]
+
+
+def _seed_names(tape: Tape) -> dict[int, str]:
+    """The seed symbol for each output record: ``ȳ``, or ``ȳ0, ȳ1, ...`` for several."""
+    outs = [o.index for o in tape.outputs if isinstance(o, Var)]
+    if len(tape.outputs) == 1:
+        return {i: SEED for i in outs}
+    names: dict[int, str] = {}
+    for k, o in enumerate(tape.outputs):
+        if isinstance(o, Var):
+            # An output listed twice gets both seeds (the sweep adds them).
+            names[o.index] = f"{names[o.index]} + {SEED}{k}" if o.index in names else f"{SEED}{k}"
+    return names
+
+
+def table_rows(tape: Tape, adjoints: Optional[Adjoints] = None) -> list[Row]:
+    """The table as data: one :class:`Row` per record, in evaluation order.
+
+    ``adjoints`` is what :func:`tapegrad.sweep.reverse_sweep` returned for
+    this tape; by default the sweep is run from the single output with seed
+    1.0. Each row's adjoint expression lists, in record order, one term per
+    use of the variable that sends a non-zero cotangent back, plus the seed
+    ``ȳ`` if the record is an output.
+    """
+    adj = output_adjoints(tape) if adjoints is None else normalize_adjoints(tape, adjoints)
+    records = tape.records
+    terms: list[list[str]] = [[] for _ in records]
+    for i, name in _seed_names(tape).items():
+        if adj[i] is not None:  # an output nobody seeded has no seed term
+            terms[i].append(name)
+    for rec in records:
+        if adj[rec.index] is None:
+            continue  # the sweep skips a record whose adjoint is zero
+        bar = _bar(rec.index)
+        for k, arg in enumerate(rec.args):
+            if not isinstance(arg, Var):
+                continue  # constants have no adjoint
+            partial = local_partial(rec, k)
+            if partial is not None:
+                terms[arg.index].append(_term(bar, partial))
+    return [
+        Row(
+            index=rec.index,
+            name=f"v{rec.index}",
+            primitive=rec.primitive.name,
+            expression=expression(rec),
+            value=rec.value,
+            adjoint=adj[rec.index],
+            adjoint_expression=" + ".join(terms[rec.index]) if terms[rec.index] else "0",
+        )
+        for rec in records
+    ]
+
+
+# -- layout -------------------------------------------------------------------------------
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: combining marks (the bar of v̄) take none."""
+    return sum(0 if unicodedata.combining(c) else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def _columns(cells: Sequence[tuple[str, str, str]]) -> list[str]:
+    """``name = expression = value`` lines with the ``=`` signs aligned."""
+    w0 = max((_width(c[0]) for c in cells), default=0)
+    w1 = max((_width(c[1]) for c in cells), default=0)
+    return [f"{_pad(a, w0)} = {_pad(b, w1)} = {c}" for a, b, c in cells]
+
+
+def _adjoint_text(row: Row, digits: int) -> str:
+    return _number(0.0 if row.adjoint is None else row.adjoint, digits)
+
+
+def _forward_cells(rows: Sequence[Row], digits: int) -> list[tuple[str, str, str]]:
+    return [(r.name, r.expression, _number(r.value, digits)) for r in rows]
+
+
+def _adjoint_cells(rows: Sequence[Row], digits: int) -> list[tuple[str, str, str]]:
+    return [(_bar(r.index), r.adjoint_expression, _adjoint_text(r, digits)) for r in rows]
+
+
+def _output_line(tape: Tape, digits: int) -> str:
+    parts = []
+    for o in tape.outputs:
+        parts.append(f"v{o.index}" if isinstance(o, Var) else f"{_number(o.value, digits)} (constant)")
+    return "y = " + ", ".join(parts) if parts else ""
+
+
+def forward_table(tape: Tape, *, digits: int = 6) -> str:
+    """The forward primal trace: ``vi = expression = value``, one line per record.
+
+    Values are shown with ``digits`` significant digits; the last line names
+    the output(s).
+    """
+    rows = [
+        Row(r.index, f"v{r.index}", r.primitive.name, expression(r), r.value, None, "")
+        for r in tape.records
+    ]
+    lines = ["Forward primal trace (evaluated top to bottom)"]
+    body = _columns(_forward_cells(rows, digits))
+    lines.append("-" * max((_width(b) for b in body), default=len(lines[0])))
+    lines.extend(body)
+    out = _output_line(tape, digits)
+    if out:
+        lines.append(out)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def adjoint_table(tape: Tape, adjoints: Optional[Adjoints] = None, *, digits: int = 6) -> str:
+    """The reverse adjoint trace, in the order the sweep visits the records (last first).
+
+    Each line reads ``v̄i = how it accumulates = value``; the values are the
+    sweep's. ``adjoints`` defaults to a sweep seeded with ``ȳ = 1`` at the
+    single output.
+    """
+    rows = table_rows(tape, adjoints)
+    lines = ["Reverse adjoint trace (evaluated bottom to top of the tape)"]
+    if adjoints is None:
+        lines.append(f"seed: {SEED} = 1")
+    body = _columns(_adjoint_cells(list(reversed(rows)), digits))
+    lines.append("-" * max((_width(b) for b in body), default=len(lines[0])))
+    lines.extend(body)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def side_by_side(tape: Tape, adjoints: Optional[Adjoints] = None, *, digits: int = 6) -> str:
+    """Both traces in one table, one row per record, as in the textbooks.
+
+    Read the left column downwards (the forward pass) and the right column
+    upwards (the reverse sweep): by the time the sweep reaches a row, every
+    term of its adjoint has been sent back by a row below it.
+    """
+    rows = table_rows(tape, adjoints)
+    left = _columns(_forward_cells(rows, digits))
+    right = _columns(_adjoint_cells(rows, digits))
+    wl = max([_width(s) for s in left] + [len("Forward primal trace")])
+    head_l, head_r = "Forward primal trace  (read down)", "Reverse adjoint trace  (read up)"
+    wl = max(wl, _width(head_l))
+    lines = [f"{_pad(head_l, wl)} | {head_r}"]
+    lines.append(f"{'-' * wl}-+-{'-' * max([_width(s) for s in right] + [_width(head_r)])}")
+    lines.extend(f"{_pad(a, wl)} | {b}" for a, b in zip(left, right))
+    out = _output_line(tape, digits)
+    if out:
+        if adjoints is not None:
+            seed = "adjoints as given"
+        elif any(isinstance(o, Var) for o in tape.outputs):
+            seed = f"seed {SEED} = 1"
+        else:
+            seed = "a constant output: every adjoint is 0"
+        lines.append(f"{_pad(out, wl)} | {seed}")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def wengert_table(f: Callable[..., Any], *args: Any, digits: int = 6) -> str:
+    """Trace ``f(*args)``, run the reverse sweep from its output, and print both traces side by side.
+
+    ``f`` must return one scalar. Every leaf of every argument is an input.
+    """
+    return side_by_side(trace(f)(*args), digits=digits)
+
+
+__all__ = [
+    "Adjoints",
+    "Row",
+    "adjoint_table",
+    "expression",
+    "forward_table",
+    "local_partial",
+    "normalize_adjoints",
+    "output_adjoints",
+    "side_by_side",
+    "table_rows",
+    "wengert_table",
+]
