@@ -24,13 +24,13 @@ from tapegrad.datasets import make_moons
 Point = Sequence[float]
 
 
-def make_loss(points: Sequence[Point], labels: Sequence[float], alpha: float = 1e-4) -> Callable[[nn.MLPParams], tuple[tg.Scalar, float]]:
+def make_loss(points: Sequence[Point], labels: Sequence[float], alpha: float = 1e-4) -> Callable[[nn.MLPParams], tuple[tg.Scalar, tg.Scalar]]:
     """The demo's loss: mean SVM hinge loss plus ``alpha`` times the L2 penalty.
 
     It returns ``(loss, accuracy)``; use it with ``has_aux=True``.
     """
 
-    def loss(params: nn.MLPParams) -> tuple[tg.Scalar, float]:
+    def loss(params: nn.MLPParams) -> tuple[tg.Scalar, tg.Scalar]:
         scores = [nn.mlp(params, x) for x in points]
         total = nn.svm_hinge_loss(scores, labels) + alpha * nn.l2_penalty(params)
         return total, nn.accuracy(scores, labels)
@@ -52,7 +52,7 @@ def train(
         (loss, acc), grads = step_fn(params)
         lr = 1.0 - 0.9 * k / steps
         params = nn.sgd(params, grads, lr)
-        history.append((loss, acc))
+        history.append((loss, tg.primal(acc)))
         if verbose and (k % 10 == 0 or k == steps - 1):
             print(f"step {k:3d}  loss {loss:.6f}  accuracy {acc:.0%}")
     return params, history

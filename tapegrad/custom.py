@@ -50,6 +50,10 @@ def defvjp(prim: Primitive, *rules: Optional[Rule]) -> Primitive:
     """
     if not isinstance(prim, Primitive):
         raise TypeError(f"defvjp: expected a primitive made with tapegrad.primitive, got {type(prim).__name__}")
+    if prim.builtin:
+        # The reverse sweep has the built-in rules pasted into its loop;
+        # replacing them here would change forward mode but not reverse mode.
+        raise ValueError(f"defvjp: {prim.name} is a built-in primitive; wrap your own function with tapegrad.primitive instead")
     set_rules(prim, rules)
     return prim
 
