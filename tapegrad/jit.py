@@ -28,6 +28,7 @@ import attrs
 from tapegrad.codegen import Const, GuardFailed, Program, Replay, build_program, make_replay, to_source
 from tapegrad.tape import Tape
 from tapegrad.traced import Traced
+from tapegrad.transforms import TracedInputs
 from tapegrad.tree import TreeDef, flatten, unflatten
 
 P = ParamSpec("P")
@@ -109,13 +110,9 @@ class Jitted(Generic[P, R]):
 
     def _trace(self, key: Hashable, args: Any, kwargs: Any) -> R:
         t0 = time.perf_counter()
-        names = [f"args[{k}]" for k in range(len(args))]
         with Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
-            traced_args = []
-            for k, a in enumerate(args):
-                lv, td, paths = flatten(a, names[k])
-                traced_args.append(unflatten(td, [tape.input(v, p) for v, p in zip(lv, paths)]))
-            result = self._f(*traced_args, **kwargs)
+            inputs = TracedInputs(tape, args, range(len(args)), [], "jit", self._f)
+            result = self._f(*inputs.args, **kwargs)
             leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True)
         outputs: list[Union[int, Const]] = []
         values: list[Any] = []

@@ -212,6 +212,8 @@ class Tape:
 
     def append(self, prim_id: int, refs: tuple[int, ...], value: Any) -> int:
         """Append one record and return its index (the tape must be open)."""
+        if self._live is None:
+            raise TapeClosedError(f"cannot record on {self.name}: it is {self._state}, not open")
         index = len(self._ops)
         self._ops.append(prim_id)
         n = len(refs)

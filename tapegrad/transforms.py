@@ -65,8 +65,12 @@ def _argnums(argnums: Argnums, transform: str) -> tuple[tuple[int, ...], bool]:
     return nums, False
 
 
-class _Inputs:
-    """The traced copies of some arguments and where their leaves sit on the tape."""
+class TracedInputs:
+    """The traced copies of some arguments and where their leaves sit on the tape.
+
+    Every leaf of the chosen arguments becomes an input record labelled with
+    its path (``params[1]['w'][3]``); the other arguments pass through.
+    """
 
     def __init__(self, tape: Tape, args: Sequence[Any], nums: Sequence[int], names: list[str], transform: str, f: Callable[..., Any]):
         if any(n >= len(args) or n < -len(args) for n in nums):
@@ -167,6 +171,20 @@ def _output_refs(tape: Tape, out: Any) -> tuple[list[int], TreeDef, list[Any]]:
     return refs, treedef, leaves
 
 
+def _trace_all(f: Callable[..., Any], primals: Sequence[Any], transform: str) -> tuple[Tape, TracedInputs, list[int], TreeDef, Any]:
+    """Run ``f(*primals)`` on a new tape with every primal traced.
+
+    Returns the closed tape, the inputs, where each output leaf sits on the
+    tape (-1 for constants), the output's shape, and the output's value.
+    """
+    with Tape(name=f"the {transform} tape of {_fname(f)}") as tape:
+        inputs = TracedInputs(tape, primals, range(len(primals)), _arg_names(f), transform, f)
+        out = f(*inputs.args)
+        refs, out_treedef, leaves = _output_refs(tape, out)
+        out_value = unflatten(out_treedef, [_lower(tape, leaf) for leaf in leaves])
+    return tape, inputs, refs, out_treedef, out_value
+
+
 # -- grad and value_and_grad ------------------------------------------------------
 
 
@@ -177,7 +195,7 @@ def _value_and_grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         with Tape(name=f"the {transform} tape of {_fname(f)}") as tape:
-            inputs = _Inputs(tape, args, nums, names, transform, f)
+            inputs = TracedInputs(tape, args, nums, names, transform, f)
             out, aux = _split_aux(f(*inputs.args, **kwargs), has_aux, transform, f)
             _scalar_output(out, transform, f)
             ref = _ref(tape, out)
@@ -251,12 +269,7 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
     primal: the cotangent pulled back through ``f``. It can be called any
     number of times; ``f`` is not run again.
     """
-    names = _arg_names(f)
-    with Tape(name=f"the vjp tape of {_fname(f)}") as tape:
-        inputs = _Inputs(tape, primals, range(len(primals)), names, "vjp", f)
-        out = f(*inputs.args)
-        refs, out_treedef, leaves = _output_refs(tape, out)
-        out_value = unflatten(out_treedef, [_lower(tape, leaf) for leaf in leaves])
+    tape, inputs, refs, out_treedef, out_value = _trace_all(f, primals, "vjp")
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
         cts, ct_treedef, _ = flatten(cotangent, "cotangent")
@@ -278,12 +291,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f)")
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents")
-    names = _arg_names(f)
-    with Tape(name=f"the jvp tape of {_fname(f)}") as tape:
-        inputs = _Inputs(tape, primals, range(len(primals)), names, "jvp", f)
-        out = f(*inputs.args)
-        refs, out_treedef, leaves = _output_refs(tape, out)
-        out_value = unflatten(out_treedef, [_lower(tape, leaf) for leaf in leaves])
+    tape, inputs, refs, out_treedef, out_value = _trace_all(f, primals, "jvp")
     seeds: dict[int, Any] = {}
     for k, (treedef, idx, tangent) in enumerate(zip(inputs.treedefs, inputs.indices, tangents)):
         tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]")
@@ -315,7 +323,7 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") ->
     @functools.wraps(f)
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         with Tape(name=f"the jacobian tape of {_fname(f)}") as tape:
-            inputs = _Inputs(tape, args, nums, names, "jacobian", f)
+            inputs = TracedInputs(tape, args, nums, names, "jacobian", f)
             out = f(*inputs.args, **kwargs)
             refs, out_treedef, _ = _output_refs(tape, out)
         flat_inputs = [i for idx in inputs.indices for i in idx]
@@ -377,7 +385,7 @@ def trace(f: Callable[..., Any]) -> Callable[..., Tape]:
     def trace_f(*args: Any, **kwargs: Any) -> Tape:
         tape = Tape(name=f"the tape of {_fname(f)}")
         with tape:
-            inputs = _Inputs(tape, args, range(len(args)), names, "trace", f)
+            inputs = TracedInputs(tape, args, range(len(args)), names, "trace", f)
             out = f(*inputs.args, **kwargs)
             _output_refs(tape, out)
         return tape
