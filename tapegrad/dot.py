@@ -27,6 +27,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Union
 
+from tapegrad.primitive import ARG_NAMES
 from tapegrad.printing import format_number
 from tapegrad.tape import Lit, Var
 
@@ -47,7 +48,6 @@ INSTALL_HINT = (
 # labelled with the argument's name (x, y, ...) so that pow(v1, v2) and
 # pow(v2, v1) look different.
 _COMMUTATIVE = frozenset({"add", "mul"})
-_ARG_NAMES = ("x", "y", "z", "w")
 
 _INPUT_STYLE = 'style=filled, fillcolor="#cfe3ff"'
 _OUTPUT_STYLE = 'style=filled, fillcolor="#d5f5d5", peripheries=2'
@@ -118,9 +118,9 @@ def tape_to_dot(tape: Tape, adjoints: Optional[AdjointsArg] = None) -> str:
             continue
         op = f"op{r.index}"
         lines.append(f"  {op} [shape=ellipse, label={_quoted(r.primitive.name)}];")
-        labelled = len(r.args) > 1 and r.primitive.name not in _COMMUTATIVE
+        labelled = len(r.args) > 1 and not (r.primitive.builtin and r.primitive.name in _COMMUTATIVE)
         for k, arg in enumerate(r.args):
-            edge_attr = f" [label={_quoted(_ARG_NAMES[k] if k < len(_ARG_NAMES) else f'arg{k}')}]" if labelled else ""
+            edge_attr = f" [label={_quoted(ARG_NAMES[k] if k < len(ARG_NAMES) else f'arg{k}')}]" if labelled else ""
             if isinstance(arg, Var):
                 lines.append(f"  v{arg.index} -> {op}{edge_attr};")
             else:

@@ -22,9 +22,9 @@ sweep skips it.
 Names follow :mod:`tapegrad.printing`: record ``i`` is ``vi`` (so the
 inputs are ``v0, v1, ...`` where the textbooks number them ``v-1, v0``).
 
-    >>> import tapegrad as tg
-    >>> from tapegrad.tables import wengert_table
-    >>> print(wengert_table(lambda x, y: x * y + tg.sin(x), 1.0, 2.0))  # doctest: +SKIP
+Usage: ``print(wengert_table(f, 2.0, 5.0))`` for a function, or
+``table_rows(tape, adjoints)`` for the numbers as data
+(``examples/wengert_table.py`` is the worked example).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Row:
 # -- how a record reads ------------------------------------------------------------
 
 # Primitives the textbooks write as operators, and the ones given a familiar name.
-_INFIX = {"add": "+", "mul": "*", "pow": "**"}
+_INFIX = {"add": "+", "mul": "*", "div": "/", "pow": "**"}
 _FUNCTION_NAMES = {"log": "ln"}
 
 
@@ -101,14 +101,36 @@ def expression(record: Record) -> str:
     if name == "input":
         return record.label or "input"
     ops = [_operand(a) for a in record.args]
-    if name in _INFIX and len(ops) == 2:
+    if record.primitive.builtin and name in _INFIX:
         return f"{ops[0]} {_INFIX[name]} {ops[1]}"
-    return f"{_FUNCTION_NAMES.get(name, name)}({', '.join(ops)})"
+    shown = _FUNCTION_NAMES.get(name, name) if record.primitive.builtin else name
+    return f"{shown}({', '.join(ops)})"
 
 
 def _atomic(text: str) -> bool:
     """True if ``text`` needs no brackets after ``*``: a name, a call, or a plain number."""
     return re.fullmatch(r"[\w.\[\]']+|\w+\([^()]*\)|\(-[\d.e+-]+\)", text) is not None
+
+
+# The local partial derivative of each built-in, per argument, in the
+# notation of the tables: {x}, {y} are the arguments and {ans} the record's
+# own variable. They mirror the rules in tapegrad/primitives.py (which
+# compute with g; these are only read).
+_PARTIALS: dict[str, tuple[str, ...]] = {
+    "add": ("1", "1"),
+    "mul": ("{y}", "{x}"),
+    "div": ("1/{y}", "-{ans}/{y}"),
+    "pow": ("{y} * {x} ** ({y} - 1)", "{ans} * ln({x})"),
+    "abs": ("sign({x})",),
+    "exp": ("{ans}",),
+    "log": ("1/{x}",),
+    "sqrt": ("1/(2 * {ans})",),
+    "sin": ("cos({x})",),
+    "cos": ("-sin({x})",),
+    "tanh": ("1 - {ans} ** 2",),
+    "sigmoid": ("{ans} * (1 - {ans})",),
+    "relu": ("step({x})",),
+}
 
 
 def local_partial(record: Record, k: int) -> Optional[str]:
@@ -124,34 +146,17 @@ def local_partial(record: Record, k: int) -> Optional[str]:
     if RULES[prim.id][k] is None:
         return None
     ops = [_operand(a) for a in record.args]
-    me = f"v{record.index}"
-    x = ops[0]
-    name = prim.name
-    if name == "add":
-        return "1"
-    if name == "mul":
-        return ops[1 - k]
-    if name == "pow":
-        y = record.args[1]
-        if k == 1:
-            return f"{me} * ln({x})"
-        if isinstance(y, Lit):
-            return f"{_operand(y)} * {x} ** {_operand(Lit(y.value - 1.0))}"
-        return f"{ops[1]} * {x} ** ({ops[1]} - 1)"
-    unary = {
-        "abs": f"sign({x})",
-        "exp": me,
-        "log": f"1/{x}",
-        "sqrt": f"1/(2 * {me})",
-        "sin": f"cos({x})",
-        "cos": f"-sin({x})",
-        "tanh": f"1 - {me} ** 2",
-        "sigmoid": f"{me} * (1 - {me})",
-        "relu": f"step({x})",
-    }
-    if prim.builtin and name in unary:
-        return unary[name]
-    return f"∂{name}/∂{ARG_NAMES[k] if k < len(ARG_NAMES) else f'arg{k}'}({', '.join(ops)})"
+    names = dict(zip(ARG_NAMES, ops), ans=f"v{record.index}")
+    # A custom primitive may reuse a built-in's name, so look built-ins up only.
+    template = _PARTIALS.get(prim.name) if prim.builtin else None
+    if template is not None and k < len(template):
+        y = record.args[1] if len(record.args) > 1 else None
+        if prim.name == "pow" and k == 0 and isinstance(y, Lit):
+            # A constant exponent: fold y - 1 into one number, as one would by hand.
+            return f"{ops[1]} * {ops[0]} ** {_operand(Lit(y.value - 1.0))}"
+        return template[k].format(**names)
+    arg = ARG_NAMES[k] if k < len(ARG_NAMES) else f"arg{k}"
+    return f"∂{prim.name}/∂{arg}({', '.join(ops)})"
 
 
 def _bar(index: int) -> str:
@@ -302,12 +307,8 @@ def forward_table(tape: Tape, *, digits: int = 6) -> str:
     Values are shown with ``digits`` significant digits; the last line names
     the output(s).
     """
-    rows = [
-        Row(r.index, f"v{r.index}", r.primitive.name, expression(r), r.value, None, "")
-        for r in tape.records
-    ]
     lines = ["Forward primal trace (evaluated top to bottom)"]
-    body = _columns(_forward_cells(rows, digits))
+    body = _columns([(f"v{r.index}", expression(r), _number(r.value, digits)) for r in tape.records])
     lines.append("-" * max((_width(b) for b in body), default=len(lines[0])))
     lines.extend(body)
     out = _output_line(tape, digits)
@@ -343,9 +344,8 @@ def side_by_side(tape: Tape, adjoints: Optional[Adjoints] = None, *, digits: int
     rows = table_rows(tape, adjoints)
     left = _columns(_forward_cells(rows, digits))
     right = _columns(_adjoint_cells(rows, digits))
-    wl = max([_width(s) for s in left] + [len("Forward primal trace")])
     head_l, head_r = "Forward primal trace  (read down)", "Reverse adjoint trace  (read up)"
-    wl = max(wl, _width(head_l))
+    wl = max([_width(s) for s in left] + [_width(head_l)])
     lines = [f"{_pad(head_l, wl)} | {head_r}"]
     lines.append(f"{'-' * wl}-+-{'-' * max([_width(s) for s in right] + [_width(head_r)])}")
     lines.extend(f"{_pad(a, wl)} | {b}" for a, b in zip(left, right))
@@ -362,7 +362,7 @@ def side_by_side(tape: Tape, adjoints: Optional[Adjoints] = None, *, digits: int
 
 
 def wengert_table(f: Callable[..., Any], *args: Any, digits: int = 6) -> str:
-    """Trace ``f(*args)``, run the reverse sweep from its output, and print both traces side by side.
+    """Trace ``f(*args)``, sweep back from its output, and return both traces side by side as text.
 
     ``f`` must return one scalar. Every leaf of every argument is an input.
     """

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Union
 
 import attrs
 
@@ -301,8 +301,12 @@ class Tape:
     def __repr__(self) -> str:
         return f"<Tape {self.name!r} {self._state}: {len(self._ops)} records, {len(self._inputs)} inputs>"
 
-    def to_dot(self, adjoints: Optional[dict[int, float]] = None) -> str:
-        """Graphviz DOT text for this tape (see :mod:`tapegrad.printing`)."""
+    def to_dot(self, adjoints: Optional[Union[Sequence[Any], Mapping[int, Any]]] = None) -> str:
+        """Graphviz DOT text for this tape, optionally with adjoints (see :mod:`tapegrad.dot`).
+
+        ``adjoints`` is what :func:`tapegrad.sweep.reverse_sweep` returns (a
+        list indexed by record), or a dict from record index to adjoint.
+        """
         from tapegrad.dot import tape_to_dot
 
         return tape_to_dot(self, adjoints)
