@@ -43,6 +43,17 @@ def _input(*args: float) -> float:
 FLOAT_NAMESPACE.update(_sigmoid=_sigmoid, _sign=_sign)
 
 
+def _d_pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    # d/dx x**y = y * x**(y - 1). For y == 0 that is 0 everywhere, but the
+    # formula would evaluate 0 ** -1 at x == 0, and overflow for tiny x in
+    # higher derivatives. A constant exponent 0 therefore answers 0 directly;
+    # a traced one only at x == 0, because elsewhere the formula's dependence
+    # on y is what gives the mixed second derivative.
+    if y == 0.0 and (y.__class__ is float or x == 0.0):
+        return g * 0.0
+    return g * y * pow_(x, y - 1.0)
+
+
 def _d_pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     # d/dy x**y = x**y * log(x). At x == 0 (with y > 0, or the forward
     # pass would have failed) the limit is 0; for x < 0 it does not exist.
@@ -69,7 +80,7 @@ def _prim(name: str, forward: str, *rules: Any, domain: str | None = None) -> An
 input_ = register("input", _input, 0, builtin=True)
 add = _prim("add", "x + y",                      "g",                         "g")
 mul = _prim("mul", "x * y",                      "g * y",                     "g * x")
-pow_ = _prim("pow", "_pow(x, y)",                "g * y * pow(x, y - 1.0)",   _d_pow_dy,
+pow_ = _prim("pow", "_pow(x, y)",                _d_pow_dx,                   _d_pow_dy,
              domain="pow needs x > 0, or a whole-number y, and y >= 0 when x is 0")
 abs_ = _prim("abs", "abs(x)",                    "g * sign(x)")              # abs'(0) = 0, as in PyTorch
 div = _prim("div", "x / y",                      "g / y",                     "-(g * ans) / y")
