@@ -10,7 +10,7 @@ gradient. See the README for a tour.
 from tapegrad.custom import defvjp, primitive
 from tapegrad.jit import Jitted, jit
 from tapegrad.primitive import MissingRuleError, Primitive
-from tapegrad.primitives import cos, exp, log, relu, sigmoid, sin, sqrt, stop_gradient, tanh
+from tapegrad.primitives import cos, exp, log, relu, sigmoid, sin, softplus, sqrt, stop_gradient, tanh
 from tapegrad.tape import Arg, Guard, Lit, Record, Tape, TapeClosedError, Var, current_tape
 from tapegrad.traced import Scalar, Traced, primal
 from tapegrad.transforms import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
@@ -50,6 +50,7 @@ __all__ = [
     "relu",
     "sigmoid",
     "sin",
+    "softplus",
     "sqrt",
     "stop_gradient",
     "tanh",

@@ -14,9 +14,9 @@ gradient can point at ``params[1]['w'][3][0]``.
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence, TypedDict, TypeVar, cast
+from typing import Any, Sequence, TypedDict, TypeVar
 
-from tapegrad.primitives import exp, log, relu, step_
+from tapegrad.primitives import relu, softplus, step_
 from tapegrad.traced import Scalar
 from tapegrad.tree import leaves, tree_map
 
@@ -109,13 +109,9 @@ def mse_loss(predictions: Sequence[Scalar], targets: Sequence[float]) -> Scalar:
 def logistic_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
     """Mean of ``log(1 + exp(-y * score))`` with labels in {-1, +1}, computed without overflow."""
     _check_pairs("logistic_loss", scores, labels)
-    terms = []
-    for s, y in zip(scores, labels):
-        z: Scalar = -y * s
-        # log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): the exponent is never positive.
-        abs_z = cast(Scalar, abs(z))  # mypy joins abs() over the union to object
-        terms.append(relu(z) + log(1.0 + exp(-abs_z)))
-    return _mean(terms)
+    # softplus is one primitive: written as relu(z) + log(1 + exp(-|z|)) it
+    # would have derivative 0 at z = 0 (relu'(0) = abs'(0) = 0) instead of 1/2.
+    return _mean([softplus(-y * s) for s, y in zip(scores, labels)])
 
 
 def l2_penalty(params: Any) -> Scalar:

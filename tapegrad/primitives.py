@@ -32,6 +32,11 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def _softplus(x: float) -> float:
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): the exponent is never positive.
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
 def _sign(x: float) -> float:
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
@@ -40,7 +45,7 @@ def _input(*args: float) -> float:
     raise TypeError("'input' marks a tape's independent variables; it cannot be called")
 
 
-FLOAT_NAMESPACE.update(_sigmoid=_sigmoid, _sign=_sign)
+FLOAT_NAMESPACE.update(_sigmoid=_sigmoid, _softplus=_softplus, _sign=_sign)
 
 
 def _d_pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -91,6 +96,7 @@ sin_ = _prim("sin", "_sin(x)",                   "g * cos(x)")
 cos_ = _prim("cos", "_cos(x)",                   "-(g * sin(x))")
 tanh_ = _prim("tanh", "_tanh(x)",                "g * (1.0 - ans * ans)")
 sigmoid_ = _prim("sigmoid", "_sigmoid(x)",       "g * (ans * (1.0 - ans))")
+softplus_ = _prim("softplus", "_softplus(x)",    "g * sigmoid(x)")
 relu_ = _prim("relu", "x if x > 0.0 else 0.0",   "g * step(x)")              # relu'(0) = 0, as in PyTorch
 step_ = _prim("step", "1.0 if x > 0.0 else 0.0", None)   # flat on both sides; the jump is not differentiated
 sign_ = _prim("sign", "_sign(x)",                None)
@@ -165,6 +171,15 @@ def sigmoid(x: Traced) -> Traced: ...
 def sigmoid(x: float | Traced) -> float | Traced:
     """The logistic function 1 / (1 + exp(-x)), computed without overflow."""
     return bind_unary(sigmoid_, x)  # type: ignore[no-any-return]
+
+
+@overload
+def softplus(x: float) -> float: ...
+@overload
+def softplus(x: Traced) -> Traced: ...
+def softplus(x: float | Traced) -> float | Traced:
+    """log(1 + exp(x)), computed without overflow; its derivative is sigmoid(x)."""
+    return bind_unary(softplus_, x)  # type: ignore[no-any-return]
 
 
 @overload

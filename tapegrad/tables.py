@@ -129,6 +129,7 @@ _PARTIALS: dict[str, tuple[str, ...]] = {
     "cos": ("-sin({x})",),
     "tanh": ("1 - {ans} ** 2",),
     "sigmoid": ("{ans} * (1 - {ans})",),
+    "softplus": ("sigmoid({x})",),
     "relu": ("step({x})",),
 }
 

@@ -13,6 +13,7 @@ tracing, and its sweep records on the outer tape.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from typing import Any, Callable, Concatenate, Literal, ParamSpec, Sequence, TypeVar, Union, overload
@@ -118,7 +119,12 @@ def _lower(tape: Tape, x: Any) -> Any:
 def _lower_tree(tape: Tape, tree: Any) -> Any:
     """Aux values: traced scalars become their values; everything else is kept."""
     if isinstance(tree, dict):
-        return type(tree)((k, _lower_tree(tape, v)) for k, v in tree.items())
+        # A shallow copy keeps the dict's type and state (Counter,
+        # defaultdict's factory); then only the values are replaced.
+        out = copy.copy(tree)
+        for k, v in tree.items():
+            out[k] = _lower_tree(tape, v)
+        return out
     if isinstance(tree, list):
         return [_lower_tree(tape, v) for v in tree]
     if isinstance(tree, tuple):

@@ -8,6 +8,7 @@ error messages name when a leaf is not a number.
 
 from __future__ import annotations
 
+import collections
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 
 import attrs
@@ -26,6 +27,8 @@ class TreeDef:
     keys: tuple[Any, ...] = ()
     node_type: Optional[type] = None
     num_leaves: int = 1
+    # What else rebuilding the node needs: a defaultdict's default_factory.
+    node_data: Any = None
 
     def __str__(self) -> str:
         if self.kind == "leaf":
@@ -57,7 +60,8 @@ def flatten(tree: Any, name: str = "params", *, allow: Callable[[Any], bool] | N
     def walk(node: Any, path: str) -> TreeDef:
         if isinstance(node, dict):
             children = tuple(walk(v, f"{path}[{k!r}]") for k, v in node.items())
-            return TreeDef("dict", children, tuple(node.keys()), type(node), sum(c.num_leaves for c in children))
+            factory = node.default_factory if isinstance(node, collections.defaultdict) else None
+            return TreeDef("dict", children, tuple(node.keys()), type(node), sum(c.num_leaves for c in children), factory)
         if isinstance(node, list):
             children = tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node))
             return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children))
@@ -96,14 +100,25 @@ def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
         if td.kind == "list":
             return kids
         if td.kind == "dict":
-            out = dict(zip(td.keys, kids))
-            # Keep dict subclasses (OrderedDict, TypedDict values are plain dicts).
-            return out if td.node_type in (None, dict) else td.node_type(out)
+            return _rebuild_dict(td, dict(zip(td.keys, kids)))
         if td.kind == "namedtuple":
             return td.node_type(*kids)  # type: ignore[misc]
         return tuple(kids)
 
     return build(treedef)
+
+
+def _rebuild_dict(td: TreeDef, items: dict[Any, Any]) -> Any:
+    """A dict of the same type as the original (OrderedDict, defaultdict, ...)."""
+    node_type = td.node_type
+    if node_type is None or node_type is dict:
+        return items
+    if issubclass(node_type, collections.defaultdict):
+        return node_type(td.node_data, items)
+    try:
+        return node_type(items)
+    except TypeError as exc:
+        raise TypeError(f"cannot rebuild a {node_type.__name__} from its items; use a plain dict for parameters") from exc
 
 
 def leaves(tree: Any) -> list[Any]:

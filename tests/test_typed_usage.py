@@ -1,0 +1,85 @@
+"""Run tests/typed_usage.py, so its strictly typed examples are executed, not only type-checked."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("typed_usage", HERE / "typed_usage.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Any]:
+    out: dict[str, Any] = load().main()
+    return out
+
+
+def test_gradient_descent_finds_the_minimum(results: dict[str, Any]) -> None:
+    a, b = results["descent"]
+    assert math.isclose(a, 1.0, abs_tol=1e-6) and math.isclose(b, -2.0, abs_tol=1e-6)
+    assert type(a) is float and type(b) is float
+
+
+def test_rosenbrock_value_and_gradient(results: dict[str, Any]) -> None:
+    value, grad = results["rosenbrock"]
+    assert value == 0.0 and grad == [0.0, 0.0]
+
+
+def test_fit_line_with_aux(results: dict[str, Any]) -> None:
+    line, value, hits = results["line"]
+    assert math.isclose(line.slope, 2.0, abs_tol=1e-6) and math.isclose(line.intercept, 1.0, abs_tol=1e-6)
+    assert type(line).__name__ == "Line"
+    assert value < 1e-10 and hits == 4 and type(hits) is int
+
+
+def test_classifier_training(results: dict[str, Any]) -> None:
+    history, accuracy = results["classifier"]
+    assert history[-1] < history[0]
+    assert accuracy == 1.0 and type(accuracy) is float
+
+
+def test_jacobian_hessian_jvp_vjp(results: dict[str, Any]) -> None:
+    r, theta = 2.0, 0.5
+    expected = [[math.cos(theta), -r * math.sin(theta)], [math.sin(theta), r * math.cos(theta)]]
+    assert all(math.isclose(a, b, rel_tol=1e-12) for ra, rb in zip(results["polar"], expected) for a, b in zip(ra, rb))
+    assert results["hessian"] == [[802.0, -400.0], [-400.0, 200.0]]
+    # d/dx rosenbrock at (1, 2): -2(1 - x) - 400 x (y - x^2) = -400
+    assert results["directional"] == -400.0
+    # d(r cos theta)/d(r, theta) at (2, 0)
+    assert results["pullback"] == [1.0, 0.0]
+
+
+def test_custom_primitive(results: dict[str, Any]) -> None:
+    g0, g1 = results["softplus_grad"]
+    assert g0 == 0.5 and math.isclose(g1, 1.0 / (1.0 + math.exp(-1.0)), rel_tol=1e-12)
+
+
+def test_typed_usage_passes_mypy_strict() -> None:
+    api = pytest.importorskip("mypy.api")
+    config = HERE.parent / "mypy.ini"
+    stdout, stderr, status = api.run(
+        ["--config-file", str(config), "--strict", "--follow-imports=silent", str(HERE / "typed_usage.py")]
+    )
+    assert status == 0, stdout + stderr
+
+
+def test_typed_usage_runs_as_a_script(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["typed_usage.py"])
+    module = load()
+    for name, value in module.main().items():
+        print(f"{name}: {value}")
+    assert "descent:" in capsys.readouterr().out

@@ -1,0 +1,172 @@
+"""A user's own strictly typed code on top of tapegrad.
+
+mypy --strict checks this file with the rest of the project (see mypy.ini),
+and tests/test_typed_usage.py runs it, so the annotations users write are
+known to type-check *and* to describe what actually happens at run time.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import NamedTuple, Sequence
+
+import tapegrad as tg
+from tapegrad import Scalar, nn
+from tapegrad.testing import check_grads
+
+# -- plain functions of a parameter list ------------------------------------------------------
+
+
+def rosenbrock(params: Sequence[Scalar]) -> Scalar:
+    x, y = params[0], params[1]
+    return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
+
+
+def loss(params: list[Scalar]) -> Scalar:
+    """A smooth bowl with its minimum at (1, -2)."""
+    a, b = params
+    return (a - 1.0) ** 2 + tg.log(1.0 + (b + 2.0) ** 2)
+
+
+def gradient_descent(steps: int, lr: float = 0.1) -> list[float]:
+    params: list[Scalar] = [3.0, 0.0]
+    for _ in range(steps):
+        grads: list[Scalar] = tg.grad(loss)(params)
+        params = [p - lr * g for p, g in zip(params, grads)]
+    return [tg.primal(p) for p in params]
+
+
+def rosenbrock_value_and_gradient(point: Sequence[float]) -> tuple[float, list[float]]:
+    value, grads = tg.value_and_grad(rosenbrock)(list(point))
+    return value, [tg.primal(g) for g in grads]
+
+
+# -- a named tuple of parameters and has_aux ------------------------------------------------------
+
+
+class Line(NamedTuple):
+    slope: Scalar
+    intercept: Scalar
+
+
+def line_loss(line: Line, xs: Sequence[float], ys: Sequence[float]) -> tuple[Scalar, int]:
+    """Mean squared error, plus the number of points predicted within 0.5 (the aux value)."""
+    total: Scalar = 0.0
+    hits = 0
+    for x, y in zip(xs, ys):
+        err = line.slope * x + line.intercept - y
+        total = total + err * err
+        if abs(tg.primal(err)) < 0.5:
+            hits += 1
+    return total * (1.0 / len(xs)), hits
+
+
+def fit_line(xs: Sequence[float], ys: Sequence[float], steps: int = 200, lr: float = 0.05) -> tuple[Line, float, int]:
+    line = Line(0.0, 0.0)
+    value = math.inf
+    hits = 0
+    step = tg.value_and_grad(line_loss, has_aux=True)
+    for _ in range(steps):
+        (value, hits), g = step(line, xs, ys)
+        line = Line(line.slope - lr * g.slope, line.intercept - lr * g.intercept)
+    return line, value, hits
+
+
+# -- a small network with nn -----------------------------------------------------------------------------
+
+
+def train_classifier(steps: int) -> tuple[list[float], float]:
+    points: list[list[float]] = [[0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]]
+    labels: list[float] = [1.0, -1.0, 1.0, -1.0]
+
+    def objective(params: nn.MLPParams) -> tuple[Scalar, Scalar]:
+        scores = [nn.mlp(params, p) for p in points]
+        return nn.svm_hinge_loss(scores, labels), nn.accuracy(scores, labels)
+
+    params: nn.MLPParams = nn.init_mlp(random.Random(1), [2, 8, 1])
+    step = tg.value_and_grad(objective, has_aux=True)
+    history: list[float] = []
+    accuracy: Scalar = 0.0
+    for _ in range(steps):
+        (value, accuracy), grads = step(params)
+        params = nn.sgd(params, grads, 0.2)
+        history.append(value)
+    # has_aux hands traced aux values back as floats
+    return history, tg.primal(accuracy)
+
+
+# -- jacobians, hessians, jvp and vjp ----------------------------------------------------------------------
+
+
+def to_cartesian(polar: Sequence[Scalar]) -> list[Scalar]:
+    r, theta = polar[0], polar[1]
+    return [r * tg.cos(theta), r * tg.sin(theta)]
+
+
+def polar_jacobian(r: float, theta: float) -> list[list[float]]:
+    jac: list[list[float]] = tg.jacobian(to_cartesian)([r, theta])
+    return jac
+
+
+def rosenbrock_hessian(x: float, y: float) -> list[list[float]]:
+    hess: list[list[float]] = tg.hessian(rosenbrock)([x, y])
+    return hess
+
+
+def directional_derivative(point: list[float], direction: list[float]) -> float:
+    value, tangent = tg.jvp(rosenbrock, (point,), (direction,))
+    assert isinstance(tangent, float)
+    return tangent
+
+
+def pullback(point: list[float]) -> list[float]:
+    out, vjp_fn = tg.vjp(to_cartesian, point)
+    (cotangent,) = vjp_fn([1.0, 0.0])
+    result: list[float] = cotangent
+    return result
+
+
+# -- a custom primitive ---------------------------------------------------------------------------------------
+
+
+@tg.primitive
+def softplus(x: float) -> float:
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _softplus_rule(g: Scalar, ans: Scalar, x: Scalar) -> Scalar:
+    return g * tg.sigmoid(x)
+
+
+tg.defvjp(softplus, _softplus_rule)
+
+
+def smooth_relu_sum(xs: Sequence[Scalar]) -> Scalar:
+    total: Scalar = 0.0
+    for x in xs:
+        y: Scalar = softplus(x)
+        total = total + y
+    return total
+
+
+def main() -> dict[str, object]:
+    """Run every example above and return what they computed."""
+    results: dict[str, object] = {}
+    results["descent"] = gradient_descent(100)
+    results["rosenbrock"] = rosenbrock_value_and_gradient([1.0, 1.0])
+    xs = [0.0, 1.0, 2.0, 3.0]
+    results["line"] = fit_line(xs, [2.0 * x + 1.0 for x in xs], steps=500)
+    results["classifier"] = train_classifier(30)
+    results["polar"] = polar_jacobian(2.0, 0.5)
+    results["hessian"] = rosenbrock_hessian(1.0, 1.0)
+    results["directional"] = directional_derivative([1.0, 2.0], [1.0, 0.0])
+    results["pullback"] = pullback([2.0, 0.0])
+    results["softplus_grad"] = tg.grad(smooth_relu_sum)([0.0, 1.0])
+    check_grads(smooth_relu_sum, ([0.3, -0.2],), order=2)
+    return results
+
+
+if __name__ == "__main__":
+    for name, value in main().items():
+        print(f"{name}: {value}")
