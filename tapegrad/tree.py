@@ -9,7 +9,7 @@ error messages name when a leaf is not a number.
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
+from typing import Any, Callable, cast, Iterator, Optional, Sequence, TypeVar
 
 import attrs
 
@@ -114,9 +114,9 @@ def _rebuild_dict(td: TreeDef, items: dict[Any, Any]) -> Any:
     if node_type is None or node_type is dict:
         return items
     if issubclass(node_type, collections.defaultdict):
-        return node_type(td.node_data, items)
+        return cast(Any, node_type)(td.node_data, items)
     try:
-        return node_type(items)
+        return cast(Any, node_type)(items)
     except TypeError as exc:
         raise TypeError(f"cannot rebuild a {node_type.__name__} from its items; use a plain dict for parameters") from exc
 
