@@ -78,7 +78,7 @@ class Jitted(Generic[P, R]):
         flat: list[Any] = []
         treedefs = []
         for k, a in enumerate(args):
-            lv, td, _ = flatten(a, f"args[{k}]")
+            lv, td, _ = flatten(a, f"args[{k}]", with_paths=False)
             flat.extend(lv)
             treedefs.append(td)
         if any(v.__class__ is Traced for v in flat):
@@ -113,7 +113,7 @@ class Jitted(Generic[P, R]):
         with Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
             inputs = TracedInputs(tape, args, range(len(args)), [], "jit", self._f)
             result = self._f(*inputs.args, **kwargs)
-            leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True)
+            leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True, with_paths=False)
         outputs: list[Union[int, Const]] = []
         values: list[Any] = []
         for leaf in leaves:

@@ -171,7 +171,7 @@ def _split_aux(result: Any, has_aux: bool, transform: str, f: Callable[..., Any]
 
 
 def _output_refs(tape: Tape, out: Any) -> tuple[list[int], TreeDef, list[Any]]:
-    leaves, treedef, _ = flatten(out, "output")
+    leaves, treedef, _ = flatten(out, "output", with_paths=False)
     refs = [_ref(tape, leaf) for leaf in leaves]
     tape.set_outputs([r if r >= 0 else tape.const_ref(leaf) for r, leaf in zip(refs, leaves)])
     return refs, treedef, leaves
@@ -278,7 +278,7 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
     tape, inputs, refs, out_treedef, out_value = _trace_all(f, primals, "vjp")
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
-        cts, ct_treedef, _ = flatten(cotangent, "cotangent")
+        cts, ct_treedef, _ = flatten(cotangent, "cotangent", with_paths=False)
         if ct_treedef != out_treedef:
             raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}")
         adj = reverse_sweep(tape, zip(refs, cts))
@@ -300,7 +300,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     tape, inputs, refs, out_treedef, out_value = _trace_all(f, primals, "jvp")
     seeds: dict[int, Any] = {}
     for k, (treedef, idx, tangent) in enumerate(zip(inputs.treedefs, inputs.indices, tangents)):
-        tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]")
+        tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]", with_paths=False)
         if ttreedef != treedef:
             raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{k}] has shape {treedef}")
         seeds.update(zip(idx, tleaves))

@@ -47,41 +47,76 @@ def _is_namedtuple(x: object) -> bool:
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
 
 
-def flatten(tree: Any, name: str = "params", *, allow: Callable[[Any], bool] | None = None) -> tuple[list[Any], TreeDef, list[str]]:
+_LEAF = TreeDef("leaf")
+
+
+def flatten(
+    tree: Any,
+    name: str = "params",
+    *,
+    allow: Callable[[Any], bool] | None = None,
+    with_paths: bool = True,
+) -> tuple[list[Any], TreeDef, list[str]]:
     """Leaves (ints converted to floats), the tree's shape, and each leaf's path.
 
     A leaf must be an int or float (not a bool) or a traced scalar; anything
     else raises a TypeError naming the leaf's path. ``allow`` may accept
     further leaf types (used for aux values, which are not differentiated).
+    With ``with_paths=False`` no path strings are built (the list comes back
+    empty), which is much cheaper; an error message still names the path.
     """
+    try:
+        return _flatten(tree, name if with_paths else None, allow)
+    except _BadLeaf:
+        # Walk again, this time building paths, to say where the bad leaf is.
+        _flatten(tree, name, allow)
+        raise AssertionError("unreachable: the second walk raises")  # pragma: no cover
+
+
+class _BadLeaf(TypeError):
+    pass
+
+
+def _flatten(tree: Any, name: Optional[str], allow: Callable[[Any], bool] | None) -> tuple[list[Any], TreeDef, list[str]]:
     leaves: list[Any] = []
     paths: list[str] = []
 
-    def walk(node: Any, path: str) -> TreeDef:
+    def walk(node: Any, path: Optional[str]) -> TreeDef:
+        cls = node.__class__
+        if cls is float or cls is Traced:  # the common case first
+            leaves.append(node)
+            if path is not None:
+                paths.append(path)
+            return _LEAF
+        if cls is list and path is None and all(v.__class__ is float for v in node):
+            # A list of floats (a weight row): no need to visit each leaf.
+            leaves.extend(node)
+            return TreeDef("list", (_LEAF,) * len(node), num_leaves=len(node))
         if isinstance(node, dict):
-            children = tuple(walk(v, f"{path}[{k!r}]") for k, v in node.items())
+            children = tuple(walk(v, None if path is None else f"{path}[{k!r}]") for k, v in node.items())
             factory = node.default_factory if isinstance(node, collections.defaultdict) else None
             return TreeDef("dict", children, tuple(node.keys()), type(node), sum(c.num_leaves for c in children), factory)
         if isinstance(node, list):
-            children = tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node))
+            children = tuple(walk(v, None if path is None else f"{path}[{i}]") for i, v in enumerate(node))
             return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children))
         if isinstance(node, tuple):
             kind = "namedtuple" if _is_namedtuple(node) else "tuple"
-            children = tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node))
+            children = tuple(walk(v, None if path is None else f"{path}[{i}]") for i, v in enumerate(node))
             return TreeDef(kind, children, node_type=type(node), num_leaves=sum(c.num_leaves for c in children))
-        if node.__class__ is Traced:
-            leaves.append(node)
-        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
             leaves.append(float(node))
         elif allow is not None and allow(node):
             leaves.append(node)
+        elif path is None:
+            raise _BadLeaf()
         else:
             raise TypeError(
                 f"{path}: expected a float (or a list, tuple or dict of them), "
                 f"got {type(node).__name__} {node!r:.60}"
             )
-        paths.append(path)
-        return TreeDef("leaf")
+        if path is not None:
+            paths.append(path)
+        return _LEAF
 
     treedef = walk(tree, name)
     return leaves, treedef, paths
@@ -123,7 +158,7 @@ def _rebuild_dict(td: TreeDef, items: dict[Any, Any]) -> Any:
 
 def leaves(tree: Any) -> list[Any]:
     """The scalar leaves of ``tree``, in order."""
-    return flatten(tree, "tree")[0]
+    return flatten(tree, "tree", with_paths=False)[0]
 
 
 def tree_map(fn: Callable[..., Any], tree: T, *rest: Any) -> T:
@@ -132,10 +167,10 @@ def tree_map(fn: Callable[..., Any], tree: T, *rest: Any) -> T:
     The trees are never modified: a new tree is built. Mismatched shapes
     raise a ValueError saying which trees differ and how.
     """
-    first, treedef, _ = flatten(tree, "tree")
+    first, treedef, _ = flatten(tree, "tree", with_paths=False)
     others = []
     for k, other in enumerate(rest, start=1):
-        lv, td, _ = flatten(other, f"tree{k}")
+        lv, td, _ = flatten(other, f"tree{k}", with_paths=False)
         if td != treedef:
             raise ValueError(f"tree_map: tree {k} has shape {td}, but the first tree has shape {treedef}")
         others.append(lv)

@@ -18,15 +18,15 @@ __all__ = ["check_grads", "numerical_jvp"]
 
 
 def _random_like(tree: Any, rng: random.Random) -> Any:
-    lv, td, _ = flatten(tree, "args")
+    lv, td, _ = flatten(tree, "args", with_paths=False)
     return unflatten(td, [rng.gauss(0.0, 1.0) for _ in lv])
 
 
 def _axpy(args: tuple[Any, ...], scale: float, direction: tuple[Any, ...]) -> tuple[Any, ...]:
     out = []
     for a, d in zip(args, direction):
-        lv, td, _ = flatten(a, "args")
-        dv, _, _ = flatten(d, "direction")
+        lv, td, _ = flatten(a, "args", with_paths=False)
+        dv, _, _ = flatten(d, "direction", with_paths=False)
         out.append(unflatten(td, [x + scale * y for x, y in zip(lv, dv)]))
     return tuple(out)
 
@@ -98,7 +98,7 @@ def _check(
     numeric = numerical_jvp(f, args, u, eps)
     if "fwd" in modes:
         _, tangent = jvp(f, args, u)
-        analytic, _, _ = flatten(tangent, "tangent")
+        analytic, _, _ = flatten(tangent, "tangent", with_paths=False)
         for a, n in zip(analytic, numeric):
             if not _close(a, n, rtol, atol):
                 raise _fail("forward-mode derivative (jvp)", level, analytic, numeric, args, rtol, atol)
@@ -106,8 +106,8 @@ def _check(
         out, vjp_fn = vjp(f, *args)
         w = _random_like(out, rng)
         pulled = vjp_fn(w)
-        wl, _, _ = flatten(w, "w")
-        lhs = _dot(flatten(pulled, "vjp")[0], flatten(u, "u")[0])
+        wl, _, _ = flatten(w, "w", with_paths=False)
+        lhs = _dot(flatten(pulled, "vjp", with_paths=False)[0], flatten(u, "u", with_paths=False)[0])
         rhs = _dot(wl, numeric)
         if not _close(lhs, rhs, rtol, atol):
             raise _fail("reverse-mode derivative <vjp(w), u> vs <w, jvp(u)>", level, lhs, rhs, args, rtol, atol)
