@@ -78,6 +78,9 @@ class Program:
     consts: tuple[Any, ...]
     registers: int
     uses: tuple[int, ...]  # how many instructions read or write each register
+    # For each body position: 1 if it is an operation whose value is read by
+    # exactly one later operation (and is neither an output nor in a guard).
+    single_use: bytes
 
     def local_numbers(self) -> list[int]:
         """A local-variable number for each register, the most used first.
@@ -117,6 +120,9 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     # checked after it; outputs are read at the very end.
     needed = bytearray(n)
     last_use = [-1] * n
+    # How often each value is read; outputs and guards count twice, so that
+    # "read exactly once" means "read once, by one operation".
+    reads = [0] * n
     end = 2 * n + 2
     out_refs: list[int] = []
     for o in outputs:
@@ -126,12 +132,14 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
         else:
             needed[o] = 1
             last_use[o] = end
+            reads[o] += 2
             out_refs.append(o)
     for at, gs in guards_at.items():
         for _, a, b, _ in gs:
             for r in (a, b):
                 if r >= 0:
                     needed[r] = 1
+                    reads[r] += 2
                     last_use[r] = max(last_use[r], 2 * at + 1)
     for i in range(n - 1, -1, -1):
         if needed[i]:
@@ -142,12 +150,14 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
             r = lhs[i]
             if r >= 0:
                 needed[r] = 1
+                reads[r] += 1
                 if last_use[r] < at:
                     last_use[r] = at
             if k >= 2:
                 for r in (rhs[i],) if k == 2 else wide[i][1:]:
                     if r >= 0:
                         needed[r] = 1
+                        reads[r] += 1
                         if last_use[r] < at:
                             last_use[r] = at
 
@@ -165,6 +175,8 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
         count += 1
     body: list[Union[Op, Check]] = []
     append = body.append
+    single_use = bytearray()
+    mark = single_use.append
     uses = [1] * (len(inputs) + sum(needed))  # at most one register per value
     for i in range(n):
         if needed[i]:
@@ -188,17 +200,19 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
                 uses[dest] += 1
                 register[i] = dest
                 append((dest, op, args))
+                mark(reads[i] == 1)
         if i in guards_at:
             at = 2 * i + 1
             for op_name, a, b, outcome in guards_at[i]:
                 append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome))
+                mark(0)
             for _, a, b, _ in guards_at[i]:
                 for r in (a, b):
                     if r >= 0 and last_use[r] == at:
                         last_use[r] = -1
                         free.append(register[r])
     out = tuple(register[r] if r >= 0 else r for r in out_refs)
-    return Program(tuple(inputs), tuple(body), out, tuple(consts), max(count, 1), tuple(uses[: max(count, 1)]))
+    return Program(tuple(inputs), tuple(body), out, tuple(consts), max(count, 1), tuple(uses[: max(count, 1)]), bytes(single_use))
 
 
 Replay = Callable[[list[float]], list[Any]]
@@ -222,7 +236,7 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
         namespace[name] = v
         return name
 
-    lines = ["def replay(x):"]
+    lines = ["def replay(x):", "    if x is None:", "        return None  # see _warm_up"]
     if program.inputs:
         lines.append(f"    {', '.join(text(r) for r in program.inputs)}, = x")
     for ins in program.body:
@@ -337,29 +351,72 @@ def assemble(program: Program) -> Replay:
 
     parts: list[bytes] = [_instr("RESUME", 0)]
     append = parts.append
+    # ``replay(None)`` returns at once: see _warm_up.
+    append(_instr("LOAD_FAST", 0) + _instr("POP_JUMP_FORWARD_IF_NOT_NONE", 2) + _instr("LOAD_CONST", 0) + _instr("RETURN_VALUE"))
     if program.inputs:
         append(_instr("LOAD_FAST", 0) + _instr("UNPACK_SEQUENCE", len(program.inputs)))
         parts.extend(stores[r] for r in program.inputs)
-    for ins in program.body:
+    # A value read exactly once, by the very next operation, is never stored:
+    # its code is pasted where that operation would load it, so it passes on
+    # the stack (``r9 = r4 + r7 * r8`` instead of ``r5 = r7 * r8; r9 = r4 + r5``).
+    # That removes a STORE_FAST and a LOAD_FAST per fused pair; chains nest
+    # up to _MAX_NESTING deep, which bounds the stack.
+    body = program.body
+    single_use = program.single_use
+    pending_reg = -1  # register whose value is held back as code, not stored
+    pending_code = b""
+    pending_depth = 0
+    max_depth = 2
+
+    def operand(a: Operand) -> tuple[bytes, int]:
+        """The code that pushes operand ``a``, and how many stack slots it needs."""
+        if a >= 0 and a == pending_reg:  # (constants are negative, like "no pending value")
+            return pending_code, pending_depth
+        return load(a), 1
+
+    for k, ins in enumerate(body):
         if isinstance(ins, tuple):
             dest, pid, args = ins
+            if pending_reg >= 0 and pending_reg not in args:
+                append(pending_code + stores[pending_reg])  # not consumed after all: store it
+                pending_reg = -1
             if pid in binary:
-                append(load(args[0]))
-                append(load(args[1]))
-                append(binary[pid])
+                c0, d0 = operand(args[0])
+                c1, d1 = operand(args[1])
+                expr = c0 + c1 + binary[pid]
+                depth = max(d0, 1 + d1)
             elif pid in copies:
-                append(load(args[0]))
+                expr, depth = operand(args[0])
             elif pid in relu_like:
-                # x > 0.0 ? (x for relu, 1.0 for step) : 0.0
+                # x > 0.0 ? (x for relu, 1.0 for step) : 0.0  (reads x twice: never fused)
                 taken = load(args[0]) if relu_like[pid] else one
-                append(load(args[0]) + zero + gt)
-                append(_instr("POP_JUMP_FORWARD_IF_FALSE", len(taken) // 2 + 1))
-                append(taken + _instr("JUMP_FORWARD", len(zero) // 2) + zero)
+                expr = (
+                    load(args[0]) + zero + gt
+                    + _instr("POP_JUMP_FORWARD_IF_FALSE", len(taken) // 2 + 1)
+                    + taken + _instr("JUMP_FORWARD", len(zero) // 2) + zero
+                )
+                depth = 2
             else:
-                append(push_null + calls[pid])
-                parts.extend(load(a) for a in args)
-                append(precall[len(args)] + call[len(args)])
-            append(stores[dest])
+                expr = push_null + calls[pid]
+                depth = 2
+                for j, a in enumerate(args):
+                    ca, da = operand(a)
+                    expr += ca
+                    depth = max(depth, 2 + j + da)
+                expr += precall[len(args)] + call[len(args)]
+            pending_reg = -1
+            nxt = body[k + 1] if k + 1 < len(body) else None
+            if (
+                single_use[k]
+                and isinstance(nxt, tuple)
+                and nxt[2].count(dest) == 1
+                and nxt[1] not in relu_like
+                and depth < _MAX_NESTING
+            ):
+                pending_reg, pending_code, pending_depth = dest, expr, depth
+            else:
+                append(expr + stores[dest])
+                max_depth = max(max_depth, depth)
         else:
             check = ins
             append(load(check.a) + load(check.b) + _instr("COMPARE_OP", _CMP[check.op]))
@@ -382,7 +439,7 @@ def assemble(program: Program) -> Replay:
         0,  # posonlyargcount
         0,  # kwonlyargcount
         len(varnames),
-        len(program.inputs) + 8,  # stacksize: the unpack, or a call's null + function + arguments
+        max(len(program.inputs), max_depth) + 2,  # stacksize: the unpack, or the deepest expression
         _CO_OPTIMIZED_NEWLOCALS,
         code_bytes,
         tuple(consts),
@@ -399,6 +456,25 @@ def assemble(program: Program) -> Replay:
     return fn
 
 
+# How deeply fused expressions may nest (each level can take a stack slot).
+_MAX_NESTING = 32
+
+# CPython 3.11 rewrites a function's bytecode into its faster, specializing
+# form once the function has been called this many times.
+_WARMUP_CALLS = 8
+
+
+def _warm_up(fn: Replay) -> None:
+    """Get the interpreter's specialization of ``fn`` done before the first real replay.
+
+    A generated function runs its straight line once per call, so without
+    this the first eight replays (a good part of a short training run) would
+    run about 40% slower. Called with None, the function returns at once.
+    """
+    for _ in range(_WARMUP_CALLS):
+        fn(None)  # type: ignore[arg-type]
+
+
 def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
     """Compile ``program`` with the chosen back end ("auto", "bytecode" or "source").
 
@@ -409,5 +485,8 @@ def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
     if backend not in ("auto", "bytecode", "source"):
         raise ValueError(f"backend must be 'auto', 'bytecode' or 'source', got {backend!r}")
     if backend == "bytecode" or (backend == "auto" and ASSEMBLER_AVAILABLE):
-        return assemble(program), "bytecode"
-    return compile_source(program)
+        fn, description = assemble(program), "bytecode"
+    else:
+        fn, description = compile_source(program)
+    _warm_up(fn)
+    return fn, description

@@ -18,7 +18,7 @@ from tapegrad.traced import Traced
 T = TypeVar("T")
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class TreeDef:
     """The shape of a tree: its node kinds, dict keys and leaf count."""
 
