@@ -177,7 +177,7 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     append = body.append
     single_use = bytearray()
     mark = single_use.append
-    uses = [1] * (len(inputs) + sum(needed))  # at most one register per value
+    uses = [1] * max(1, len(inputs) + sum(needed))  # at most one register per value (and at least one)
     for i in range(n):
         if needed[i]:
             op = ops[i]
@@ -277,6 +277,8 @@ _NB = {name: k for k, (name, _) in enumerate(getattr(dis, "_nb_ops", []))}
 _CMP = {op: k for k, op in enumerate(dis.cmp_op)}
 # Forward rules of the form ``f(x)`` or ``f(x, y)`` become one call of f.
 _CALL_FORM = re.compile(r"^([A-Za-z_]\w*)\((x|x, y)\)$")
+_NUMBER = r"-?\d+\.\d+"
+_CONDITIONAL = re.compile(rf"^(?P<a>x|{_NUMBER}) if x (?P<op><=|>=|<|>) (?P<c>{_NUMBER}) else (?P<b>x|{_NUMBER})$")
 _BINARY = {"x + y": "NB_ADD", "x * y": "NB_MULTIPLY"}
 _CO_OPTIMIZED_NEWLOCALS = 0x0001 | 0x0002
 
@@ -339,14 +341,18 @@ def assemble(program: Program) -> Replay:
     # How each primitive is emitted, decided once per primitive.
     binary = {p.id: _instr("BINARY_OP", _NB[_BINARY[p.forward]]) for p in PRIMITIVES if p.forward in _BINARY}
     copies = {p.id for p in PRIMITIVES if p.forward == "x"}
-    relu_like = {p.id: p.forward.startswith("x") for p in PRIMITIVES if p.forward in ("x if x > 0.0 else 0.0", "1.0 if x > 0.0 else 0.0")}
-    calls = {p.id: load_const(_function_for(p)) for p in PRIMITIVES if p.arity and p.id not in binary and p.id not in copies and p.id not in relu_like}
+    # Forward rules of the form "A if x <op> C else B" (relu, step) are emitted
+    # inline as a compare and two jumps, with A and B either x or a number.
+    conditional = {}
+    for p in PRIMITIVES:
+        m = _CONDITIONAL.match(p.forward or "")
+        if m:
+            conditional[p.id] = (m.group("op"), float(m.group("c")), m.group("a"), m.group("b"))
+    calls = {p.id: load_const(_function_for(p)) for p in PRIMITIVES if p.arity and p.id not in binary and p.id not in copies and p.id not in conditional}
     push_null = _instr("PUSH_NULL")
-    precall = [_instr("PRECALL", k) for k in range(5)]
-    call = [_instr("CALL", k) for k in range(5)]
-    gt = _instr("COMPARE_OP", _CMP[">"])
-    zero = load_const(0.0)
-    one = load_const(1.0)
+    most_args = max(p.arity for p in PRIMITIVES) + 1
+    precall = [_instr("PRECALL", k) for k in range(most_args)]
+    call = [_instr("CALL", k) for k in range(most_args)]
     raise_guard = load_const(GuardFailed) + _instr("RAISE_VARARGS", 1)
 
     parts: list[bytes] = [_instr("RESUME", 0)]
@@ -387,13 +393,15 @@ def assemble(program: Program) -> Replay:
                 depth = max(d0, 1 + d1)
             elif pid in copies:
                 expr, depth = operand(args[0])
-            elif pid in relu_like:
-                # x > 0.0 ? (x for relu, 1.0 for step) : 0.0  (reads x twice: never fused)
-                taken = load(args[0]) if relu_like[pid] else one
+            elif pid in conditional:
+                # (A if x <op> C else B), which reads x more than once: never fused
+                cmp, c, a_text, b_text = conditional[pid]
+                taken = load(args[0]) if a_text == "x" else load_const(float(a_text))
+                other = load(args[0]) if b_text == "x" else load_const(float(b_text))
                 expr = (
-                    load(args[0]) + zero + gt
+                    load(args[0]) + load_const(c) + _instr("COMPARE_OP", _CMP[cmp])
                     + _instr("POP_JUMP_FORWARD_IF_FALSE", len(taken) // 2 + 1)
-                    + taken + _instr("JUMP_FORWARD", len(zero) // 2) + zero
+                    + taken + _instr("JUMP_FORWARD", len(other) // 2) + other
                 )
                 depth = 2
             else:
@@ -410,7 +418,7 @@ def assemble(program: Program) -> Replay:
                 single_use[k]
                 and isinstance(nxt, tuple)
                 and nxt[2].count(dest) == 1
-                and nxt[1] not in relu_like
+                and nxt[1] not in conditional
                 and depth < _MAX_NESTING
             ):
                 pending_reg, pending_code, pending_depth = dest, expr, depth

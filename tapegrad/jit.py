@@ -28,7 +28,7 @@ import attrs
 from tapegrad.codegen import Const, GuardFailed, Program, Replay, build_program, make_replay, to_source
 from tapegrad.tape import Tape
 from tapegrad.traced import Traced
-from tapegrad.transforms import TracedInputs
+from tapegrad.transforms import TracedInputs, _arg_names
 from tapegrad.tree import TreeDef, flatten, unflatten
 
 P = ParamSpec("P")
@@ -69,10 +69,12 @@ class Jitted(Generic[P, R]):
         self._f = f
         self._backend = backend
         self._cache: dict[Hashable, list[_Compiled]] = {}
+        self._last: Optional[_Compiled] = None
         self.stats = JitStats()
         self.__name__ = getattr(f, "__name__", "jitted")
         self.__doc__ = getattr(f, "__doc__", None)
         self.__wrapped__ = f
+        self._names = _arg_names(f)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         flat: list[Any] = []
@@ -86,7 +88,9 @@ class Jitted(Generic[P, R]):
             # the outer tape must see every operation, so run f directly.
             return self._f(*args, **kwargs)
         try:
-            key: Hashable = (tuple(treedefs), tuple(sorted(kwargs.items())))
+            # The type goes into the key too: 1, 1.0 and True are equal and
+            # hash alike, but a function may treat them differently.
+            key: Hashable = (tuple(treedefs), tuple(sorted((k, type(v), v) for k, v in kwargs.items())))
             hash(key)
         except TypeError as exc:
             raise TypeError(f"jit({self.__name__}): keyword arguments are treated as constants and must be hashable") from exc
@@ -111,7 +115,7 @@ class Jitted(Generic[P, R]):
     def _trace(self, key: Hashable, args: Any, kwargs: Any) -> R:
         t0 = time.perf_counter()
         with Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
-            inputs = TracedInputs(tape, args, range(len(args)), [], "jit", self._f)
+            inputs = TracedInputs(tape, args, range(len(args)), self._names, "jit", self._f)
             result = self._f(*inputs.args, **kwargs)
             leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True, with_paths=False)
         outputs: list[Union[int, Const]] = []
@@ -128,6 +132,13 @@ class Jitted(Generic[P, R]):
         fn, _ = make_replay(program, self._backend)
         t2 = time.perf_counter()
         compiled = _Compiled(fn, out_treedef, program)
+        self._last = compiled
+        if any(c.__class__ is Traced for c in tape._consts):
+            # f read a value traced by an enclosing transform (through a
+            # closure or a global) rather than from its arguments. That value
+            # is a constant of this trace and would be frozen into every
+            # replay, so this trace is used once and not kept.
+            return unflatten(out_treedef, values)  # type: ignore[no-any-return]
         variants = self._cache.setdefault(key, [])
         variants.insert(0, compiled)
         del variants[MAX_VARIANTS:]
@@ -140,11 +151,8 @@ class Jitted(Generic[P, R]):
         return unflatten(out_treedef, values)  # type: ignore[no-any-return]
 
     def source(self) -> Optional[str]:
-        """Python source equivalent to the most recently traced variant, for reading."""
-        for variants in self._cache.values():
-            if variants:
-                return to_source(variants[0].program)[0]
-        return None
+        """Python source equivalent to the most recently traced variant (None before the first call)."""
+        return None if self._last is None else to_source(self._last.program)[0]
 
 
 def jit(f: Callable[P, R], backend: str = "auto") -> Jitted[P, R]:

@@ -21,7 +21,8 @@ from typing import Any, overload
 
 from tapegrad.primitive import FLOAT_NAMESPACE, RULE_NAMESPACE, register, set_rules
 from tapegrad.tape import INPUT_ID
-from tapegrad.traced import ABS_ID, ADD_ID, DIV_ID, MUL_ID, POW_ID, Traced, bind_unary
+from tapegrad.tape import Tape, primal_of
+from tapegrad.traced import ABS_ID, ADD_ID, DIV_ID, MUL_ID, POW_ID, Traced, bind_unary, closed_error, make_traced
 
 
 def _sigmoid(x: float) -> float:
@@ -66,7 +67,7 @@ def _d_pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
         return g * ans * log_(x)
     if x == 0.0:
         return g * 0.0
-    raise ValueError(f"pow: the derivative with respect to the exponent does not exist for a negative base (x = {x!r})")
+    raise ValueError(f"pow: the derivative with respect to the exponent does not exist for a negative base (x = {primal_of(x)!r})")
 
 
 def _prim(name: str, forward: str, *rules: Any, domain: str | None = None) -> Any:
@@ -97,10 +98,10 @@ cos_ = _prim("cos", "_cos(x)",                   "-(g * sin(x))")
 tanh_ = _prim("tanh", "_tanh(x)",                "g * (1.0 - ans * ans)")
 sigmoid_ = _prim("sigmoid", "_sigmoid(x)",       "g * (ans * (1.0 - ans))")
 softplus_ = _prim("softplus", "_softplus(x)",    "g * sigmoid(x)")
-relu_ = _prim("relu", "x if x > 0.0 else 0.0",   "g * step(x)")              # relu'(0) = 0, as in PyTorch
+relu_ = _prim("relu", "0.0 if x <= 0.0 else x",   "g * step(x)")              # relu'(0) = 0, as in PyTorch; relu(nan) is nan
 step_ = _prim("step", "1.0 if x > 0.0 else 0.0", None)   # flat on both sides; the jump is not differentiated
 sign_ = _prim("sign", "_sign(x)",                None)
-stop_gradient_ = _prim("stop_gradient", "x",     None)   # no derivative flows, at any nesting level
+stop_gradient_ = _prim("stop_gradient", "x",     None)   # recorded only on jit tapes: see stop_gradient()
 
 if (input_.id, add.id, mul.id, pow_.id, abs_.id, div.id) != (INPUT_ID, ADD_ID, MUL_ID, POW_ID, ABS_ID, DIV_ID):
     raise ImportError("tapegrad's primitive table was registered out of order; the operator ids are wrong")
@@ -196,5 +197,20 @@ def stop_gradient(x: float) -> float: ...
 @overload
 def stop_gradient(x: Traced) -> Traced: ...
 def stop_gradient(x: float | Traced) -> float | Traced:
-    """``x`` unchanged, but no derivative flows through it, at any nesting level."""
-    return bind_unary(stop_gradient_, x)  # type: ignore[no-any-return]
+    """``x`` unchanged, but no derivative flows through it, at any nesting level.
+
+    On the tapes of grad and the other transforms nothing is recorded: the
+    result is the value underneath, a constant there, so no rule is ever
+    called for it (not even one that would fail, as pow's rule for the
+    exponent does at a negative base). Only a jit tape records it, as an
+    identity, because a replay must still compute the value from its inputs.
+    """
+    if x.__class__ is not Traced:
+        return x
+    t: Tape = x._t
+    if t._live is None:
+        raise closed_error(x)
+    beneath: float | Traced = stop_gradient(x._v)
+    if not t.jit:
+        return beneath
+    return make_traced(t, t.append(stop_gradient_.id, (x._i,), beneath), beneath)

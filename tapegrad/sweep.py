@@ -21,18 +21,44 @@ from typing import Any, Callable, Iterable, Optional
 import tapegrad.primitives  # noqa: F401  (the table must be complete before the loop is generated)
 from tapegrad.primitive import ARG_NAMES, PRIMITIVES, RULE_NAMESPACE, RULE_SPECS, RULES
 from tapegrad.tape import INPUT_ID, Tape, primal_of
+from tapegrad.traced import Traced
+
+
+def _needed_by(tape: Tape, outputs: Iterable[int]) -> bytearray:
+    """Which records the given outputs depend on (one backward pass over the refs)."""
+    needed = bytearray(len(tape._ops))
+    for o in outputs:
+        if o >= 0:
+            needed[o] = 1
+    for i in range(len(needed) - 1, -1, -1):
+        if needed[i]:
+            for r in tape.refs(i):
+                if r >= 0:
+                    needed[r] = 1
+    return needed
+
+
+def _checked(c: Any, op: int, k: int) -> Any:
+    """A rule's result, if it is a scalar; a rule of a custom primitive might return anything."""
+    if c.__class__ is float or c.__class__ is Traced or (isinstance(c, (int, float)) and not isinstance(c, bool)):
+        return c
+    raise TypeError(
+        f"the derivative rule for argument {k} of {PRIMITIVES[op].name} returned "
+        f"{type(c).__name__} {c!r:.60}; a rule must return a scalar (g times the partial derivative)"
+    )
 
 
 def _generic_record(tape: Tape, adj: list[Any], i: int, g: Any) -> None:
     """Propagate the adjoint ``g`` of record ``i`` through its rules (any arity)."""
     refs = tape.refs(i)
     args = [tape.value_of(r) for r in refs]
-    rules = RULES[tape._ops[i]]
+    op = tape._ops[i]
+    rules = RULES[op]
     ans = tape._vals[i]
     for k, r in enumerate(refs):
         rule = rules[k]
         if r >= 0 and rule is not None:
-            c = rule(g, ans, *args)
+            c = _checked(rule(g, ans, *args), op, k)
             old = adj[r]
             adj[r] = c if old is None else old + c
 
@@ -133,38 +159,41 @@ def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
     return adj
 
 
-def forward_sweep(tape: Tape, tangents: dict[int, Any]) -> list[Any]:
+def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterable[int]] = None) -> list[Any]:
     """Tangents of every record, given tangents for some input records.
 
     Each record's tangent is the sum over its arguments of
     ``rule(tangent_of_argument, ans, *args)``: the same per-argument rules as
-    the reverse sweep, read as directional derivatives.
+    the reverse sweep, read as directional derivatives. Given ``outputs``,
+    only the records they depend on are swept (a record the outputs never
+    read must not be able to fail, as its rule might at a singular point).
     """
     ops = tape._ops
     vals = tape._vals
     tan: list[Any] = [None] * len(ops)
     for ref, t in tangents.items():
         tan[ref] = t
-    rules_of = RULES
+    needed = None if outputs is None else _needed_by(tape, outputs)
+    rules = RULES
     i = 0
     try:
         for i, op in enumerate(ops):
-            if op == INPUT_ID:  # its tangent was given (or is zero)
+            if op == INPUT_ID or (needed is not None and not needed[i]):
                 continue
             refs = tape.refs(i)
             out: Optional[Any] = None
             args: Optional[list[Any]] = None
-            rules = rules_of[op]
+            op_rules = rules[op]
             for k, r in enumerate(refs):
                 if r < 0:
                     continue
                 t = tan[r]
-                rule = rules[k]
+                rule = op_rules[k]
                 if t is None or rule is None:
                     continue
                 if args is None:
                     args = [tape.value_of(q) for q in refs]
-                c = rule(t, vals[i], *args)
+                c = _checked(rule(t, vals[i], *args), op, k)
                 out = c if out is None else out + c
             tan[i] = out
     except (ValueError, ArithmeticError) as exc:

@@ -80,6 +80,8 @@ class Traced:
             elif cls is float:
                 v = self._v + other
                 ref = t.const_ref(other)
+            elif not _is_scalar(other):
+                return NotImplemented  # let the other operand's reflected method try
             else:
                 return bind(PRIMITIVES[ADD_ID], (self, other))  # type: ignore[no-any-return]
             out = _new(Traced)
@@ -91,6 +93,8 @@ class Traced:
             t._rhs.append(ref)
             t._vals.append(v)
             return out
+        if not _is_scalar(other):
+            return NotImplemented
         return bind(PRIMITIVES[ADD_ID], (self, other))  # type: ignore[no-any-return]
 
     def __mul__(self, other: Scalar) -> Traced:
@@ -104,6 +108,8 @@ class Traced:
             elif cls is float:
                 v = self._v * other
                 ref = t.const_ref(other)
+            elif not _is_scalar(other):
+                return NotImplemented  # let the other operand's reflected method try
             else:
                 return bind(PRIMITIVES[MUL_ID], (self, other))  # type: ignore[no-any-return]
             out = _new(Traced)
@@ -115,6 +121,8 @@ class Traced:
             t._rhs.append(ref)
             t._vals.append(v)
             return out
+        if not _is_scalar(other):
+            return NotImplemented
         return bind(PRIMITIVES[MUL_ID], (self, other))  # type: ignore[no-any-return]
 
     # -- the rest of arithmetic, built from primitives -------------------------
@@ -124,9 +132,13 @@ class Traced:
         # tape with a record that changes nothing.
         if type(other) is int and other == 0:
             return self
+        if not _is_scalar(other):
+            return NotImplemented
         return bind(PRIMITIVES[ADD_ID], (other, self))  # type: ignore[no-any-return]
 
     def __rmul__(self, other: float) -> Traced:
+        if not _is_scalar(other):
+            return NotImplemented
         return bind(PRIMITIVES[MUL_ID], (other, self))  # type: ignore[no-any-return]
 
     def __neg__(self) -> Traced:
@@ -214,7 +226,9 @@ class Traced:
         return f"Traced({primal_of(self)!r}, v{self._i} on {self._t.name})"
 
     def __format__(self, spec: str) -> str:
-        return format(primal_of(self), spec)
+        # An f-string inside jit would freeze the traced number into the
+        # replay (the Python around it is not run again): refuse, as primal() does.
+        return format(primal(self), spec)
 
 
 Scalar = Union[float, Traced]

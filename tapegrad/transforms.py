@@ -74,16 +74,21 @@ class TracedInputs:
     """
 
     def __init__(self, tape: Tape, args: Sequence[Any], nums: Sequence[int], names: list[str], transform: str, f: Callable[..., Any]):
-        if any(n >= len(args) or n < -len(args) for n in nums):
+        bad = [n for n in nums if n >= len(args) or n < -len(args)]
+        if bad:
             raise TypeError(
                 f"{transform}({_fname(f)}): argnums {tuple(nums)} asks for argument "
-                f"{max(nums)}, but it was called with {len(args)} positional argument(s)"
+                f"{bad[0]}, but it was called with {len(args)} positional argument(s)"
             )
+        # Negative argnums count from the end; after normalising, (0, -2) on
+        # two arguments is the same argument twice.
+        normal = [n % len(args) for n in nums]
+        if len(set(normal)) != len(normal):
+            raise ValueError(f"{transform}({_fname(f)}): argnums {tuple(nums)} names the same argument twice")
         self.args = list(args)
         self.treedefs: list[TreeDef] = []
         self.indices: list[list[int]] = []
-        for n in nums:
-            n = n % len(args)
+        for n in normal:
             name = names[n] if n < len(names) else f"args[{n}]"
             leaves, treedef, paths = flatten(args[n], name)
             traced = [tape.input(v, p) for v, p in zip(leaves, paths)]
@@ -303,8 +308,9 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]", with_paths=False)
         if ttreedef != treedef:
             raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{k}] has shape {treedef}")
-        seeds.update(zip(idx, tleaves))
-    tan = forward_sweep(tape, seeds)
+        # A plain 0.0 tangent is a structural zero: nothing flows from it.
+        seeds.update((i, t) for i, t in zip(idx, tleaves) if not (t.__class__ is float and t == 0.0))
+    tan = forward_sweep(tape, seeds, refs)
     out_tangent = unflatten(out_treedef, [_zero(tan[r]) if r >= 0 else 0.0 for r in refs])
     return out_value, out_tangent
 
@@ -344,7 +350,7 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") ->
         else:
             table = [{} for _ in refs]
             for i in flat_inputs:
-                tan = forward_sweep(tape, {i: 1.0})
+                tan = forward_sweep(tape, {i: 1.0}, refs)
                 for k, r in enumerate(refs):
                     table[k][i] = tan[r] if r >= 0 else None
         rows = []
@@ -370,7 +376,10 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     """The Hessian of ``f`` times ``tangents``, without forming the Hessian.
 
     Exactly ``jvp(grad(f), primals, tangents)[1]``: one tape of the
-    gradient, one forward sweep.
+    gradient, one forward sweep. As with ``grad(f)``, the gradient is taken
+    with respect to the first argument; tangents of the other arguments
+    (if any) give the mixed second derivatives d/d(other) of that gradient.
+    The result is shaped like the first argument.
     """
     return jvp(grad(f), primals, tangents)[1]
 

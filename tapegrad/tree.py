@@ -4,12 +4,17 @@
 remembers the shape; ``unflatten`` puts new leaves back into the same shape.
 Every leaf carries a path such as ``params[1]['w'][3]``, which is what the
 error messages name when a leaf is not a number.
+
+Dicts are visited in sorted key order (as JAX does), so a dict's shape does
+not depend on the order its keys were inserted: a gradient or a cotangent
+built in another order still matches. Rebuilt dicts keep the insertion
+order of the tree they were flattened from.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, cast, Iterator, Optional, Sequence, TypeVar
+from typing import Any, Callable, Optional, Sequence, TypeVar, cast
 
 import attrs
 
@@ -29,6 +34,9 @@ class TreeDef:
     num_leaves: int = 1
     # What else rebuilding the node needs: a defaultdict's default_factory.
     node_data: Any = None
+    # A dict's keys in insertion order, to rebuild it that way. Not part of
+    # the shape: ``keys`` (sorted) is.
+    key_order: tuple[Any, ...] = attrs.field(default=(), eq=False)
 
     def __str__(self) -> str:
         if self.kind == "leaf":
@@ -41,6 +49,18 @@ class TreeDef:
         if self.kind == "namedtuple" and self.node_type is not None:
             return f"{self.node_type.__name__}({inner})"
         return f"({inner}{',' if len(self.children) == 1 else ''})"
+
+
+def _sorted_keys(d: dict[Any, Any]) -> tuple[Any, ...]:
+    """A dict's keys in sorted order, so that two dicts with the same keys have the same shape.
+
+    (A gradient or cotangent built in another order must still match its
+    parameters.) Keys that cannot be compared keep their insertion order.
+    """
+    try:
+        return tuple(sorted(d))
+    except TypeError:
+        return tuple(d)
 
 
 def _is_namedtuple(x: object) -> bool:
@@ -93,9 +113,10 @@ def _flatten(tree: Any, name: Optional[str], allow: Callable[[Any], bool] | None
             leaves.extend(node)
             return TreeDef("list", (_LEAF,) * len(node), num_leaves=len(node))
         if isinstance(node, dict):
-            children = tuple(walk(v, None if path is None else f"{path}[{k!r}]") for k, v in node.items())
+            keys = _sorted_keys(node)
+            children = tuple(walk(node[k], None if path is None else f"{path}[{k!r}]") for k in keys)
             factory = node.default_factory if isinstance(node, collections.defaultdict) else None
-            return TreeDef("dict", children, tuple(node.keys()), type(node), sum(c.num_leaves for c in children), factory)
+            return TreeDef("dict", children, keys, type(node), sum(c.num_leaves for c in children), factory, tuple(node))
         if isinstance(node, list):
             children = tuple(walk(v, None if path is None else f"{path}[{i}]") for i, v in enumerate(node))
             return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children))
@@ -135,7 +156,8 @@ def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
         if td.kind == "list":
             return kids
         if td.kind == "dict":
-            return _rebuild_dict(td, dict(zip(td.keys, kids)))
+            by_key = dict(zip(td.keys, kids))
+            return _rebuild_dict(td, {k: by_key[k] for k in td.key_order} if td.key_order else by_key)
         if td.kind == "namedtuple":
             return td.node_type(*kids)  # type: ignore[misc]
         return tuple(kids)
@@ -177,7 +199,3 @@ def tree_map(fn: Callable[..., Any], tree: T, *rest: Any) -> T:
     return unflatten(treedef, [fn(*xs) for xs in zip(first, *others)])  # type: ignore[no-any-return]
 
 
-def iter_paths(tree: Any, name: str = "params") -> Iterator[tuple[str, Any]]:
-    """(path, leaf) pairs of a tree, for messages and printing."""
-    lv, _, paths = flatten(tree, name)
-    return iter(zip(paths, lv))

@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tapegrad as tg
+from tapegrad.primitives import step_
 from tapegrad.primitive import PRIMITIVES, RULES
 from tapegrad.sweep import reverse_sweep
 from tapegrad.tables import (
@@ -195,11 +196,24 @@ def test_every_builtin_partial_is_spelled_out_and_exercised() -> None:
                 assert prim.name in seen, f"add a case using {prim.name} to _FUNCTIONS"
 
 
-def test_a_zero_derivative_sends_no_term() -> None:
+def test_a_stopped_gradient_is_a_constant_and_sends_no_term() -> None:
     rows = table_rows(tg.trace(_FUNCTIONS["stop_gradient"])(0.7, 1.3))
-    # x is used by stop_gradient (no derivative) and by the product: one term only.
-    assert rows[0].adjoint_expression == f"v{BAR}3 * v2"
+    # stop_gradient(x) records nothing: it enters the product as the constant
+    # 0.7, so x's adjoint has one term only, from the product.
+    assert rows[2].expression == "0.7 * v0"
+    assert rows[0].adjoint_expression == f"v{BAR}2 * 0.7"
     assert rows[0].adjoint == pytest.approx(0.7)
+
+
+def test_a_zero_derivative_sends_no_term() -> None:
+    # step's derivative is identically zero: x reaches the output through
+    # step(x) and through the product, but only the product sends a term.
+    def f(x: tg.Scalar, y: tg.Scalar) -> tg.Scalar:
+        return step_(x) + x * y
+
+    rows = table_rows(tg.trace(f)(0.7, 1.3))
+    assert rows[0].adjoint_expression == f"v{BAR}3 * v1"
+    assert rows[0].adjoint == pytest.approx(1.3)
 
 
 def test_unreached_records_have_zero_adjoint() -> None:
