@@ -37,7 +37,7 @@ from typing import Any, Callable, NamedTuple, Union
 import attrs
 
 from tapegrad.primitive import FLOAT_NAMESPACE, PRIMITIVES, Primitive
-from tapegrad.tape import INPUT_ID, Tape
+from tapegrad.tape import Tape
 
 
 class Const(NamedTuple):

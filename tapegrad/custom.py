@@ -10,7 +10,7 @@ primitive works under grad of grad, in forward mode and under jit.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from tapegrad.primitive import Primitive, Rule, register, set_rules
 
@@ -57,9 +57,3 @@ def defvjp(prim: Primitive, *rules: Optional[Rule]) -> Primitive:
     set_rules(prim, rules)
     return prim
 
-
-def rules_of(prim: Primitive) -> tuple[Any, ...]:
-    """The derivative rules currently installed for ``prim`` (for inspection)."""
-    from tapegrad.primitive import RULES
-
-    return RULES[prim.id]

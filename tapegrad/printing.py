@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tapegrad.tape import Lit, Record, Var
+from tapegrad.tape import Record, Var
 
 if TYPE_CHECKING:
     from tapegrad.tape import Arg, Tape
@@ -33,10 +33,14 @@ def format_expression(record: Record) -> str:
     return f"{record.primitive.name}({', '.join(format_arg(a) for a in record.args)})"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def format_tape(tape: Tape) -> str:
     """The whole tape as text: a header, one line per record, then the outputs."""
     records = tape.records
-    lines = [f"{tape.name}: {len(tape.inputs)} inputs, {len(records)} records"]
+    lines = [f"{tape.name}: {_count(len(tape.inputs), 'input')}, {_count(len(records), 'record')}"]
     width = max((len(f"v{r.index} = {format_expression(r)}") for r in records), default=0)
     for r in records:
         left = f"v{r.index} = {format_expression(r)}"
@@ -50,4 +54,4 @@ def format_tape(tape: Tape) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["format_tape", "format_expression", "format_arg", "format_number", "Lit"]
+__all__ = ["format_tape", "format_expression", "format_arg", "format_number"]

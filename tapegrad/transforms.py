@@ -266,6 +266,7 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> 
         (value, g) = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
+    grad_f.__name__ = grad_f.__qualname__ = f"grad({_fname(f)})"
     return grad_f
 
 

@@ -209,7 +209,8 @@ def test_a_zero_derivative_sends_no_term() -> None:
     # step's derivative is identically zero: x reaches the output through
     # step(x) and through the product, but only the product sends a term.
     def f(x: tg.Scalar, y: tg.Scalar) -> tg.Scalar:
-        return step_(x) + x * y
+        jump: tg.Scalar = step_(x)
+        return jump + x * y
 
     rows = table_rows(tg.trace(f)(0.7, 1.3))
     assert rows[0].adjoint_expression == f"v{BAR}3 * v1"
