@@ -136,6 +136,7 @@ class Tape:
         "_outputs",
         "_guards",
         "_state",
+        "_view",
         "order",
         "jit",
         "name",
@@ -158,6 +159,7 @@ class Tape:
         self._outputs: list[int] = []
         self._guards: list[tuple[str, int, int, bool]] = []
         self._state = "new"
+        self._view: Optional[tuple[Record, ...]] = None
         self.order = 0
         self.jit = jit
         self.name = name
@@ -258,10 +260,16 @@ class Tape:
 
     @property
     def records(self) -> tuple[Record, ...]:
-        """Every record, in evaluation order, as frozen attrs instances."""
+        """Every record, in evaluation order, as frozen attrs instances.
+
+        Built on demand from the internal arrays; once the tape is closed it
+        can no longer change, so the tuple is built once and kept.
+        """
+        if self._view is not None:
+            return self._view
         from tapegrad.primitive import PRIMITIVES
 
-        return tuple(
+        view = tuple(
             Record(
                 index=i,
                 primitive=PRIMITIVES[op],
@@ -271,6 +279,9 @@ class Tape:
             )
             for i, op in enumerate(self._ops)
         )
+        if self._state == "closed":
+            self._view = view
+        return view
 
     @property
     def inputs(self) -> tuple[int, ...]:

@@ -256,3 +256,66 @@ def test_program_drops_dead_records() -> None:
     fn, source = compile_source(program)
     assert fn([41.0]) == [42.0]
     assert "exp" not in source
+
+
+def test_a_trace_that_read_an_outer_traced_value_is_not_reused() -> None:
+    # f reads y from the enclosing grad through a closure, not an argument:
+    # freezing it into a replay would give the old y's value and gradient.
+    box: list[tg.Scalar] = [0.0]
+
+    def times_box(x: tg.Scalar) -> tg.Scalar:
+        return x * box[0]
+
+    jitted = tg.jit(times_box)
+
+    def outer(y: tg.Scalar) -> tg.Scalar:
+        box[0] = y
+        a = jitted(2.0)
+        box[0] = y * y
+        b = jitted(2.0)
+        return a + b
+
+    assert tg.value_and_grad(outer)(3.0) == (2.0 * 3.0 + 2.0 * 9.0, 2.0 + 4.0 * 3.0)
+    assert tg.value_and_grad(outer)(3.0) == (24.0, 14.0)  # and again, with a new tape
+
+
+def test_jit_of_a_function_without_inputs() -> None:
+    def three() -> float:
+        return 3.0
+
+    assert tg.jit(three)() == 3.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jit_of_a_five_argument_primitive(backend: str) -> None:
+    @tg.primitive
+    def total(a: float, b: float, c: float, d: float, e: float) -> float:
+        return a + 2 * b + 3 * c + 4 * d + 5 * e
+
+    tg.defvjp(total, *[(lambda k: lambda g, ans, *args: g * k)(k) for k in (1.0, 2.0, 3.0, 4.0, 5.0)])
+
+    def f(x: tg.Scalar) -> tg.Scalar:
+        return total(x, x, x, x * x, x)  # type: ignore[no-any-return]
+
+    j = tg.jit(tg.grad(f), backend=backend)
+    assert j(1.0) == tg.grad(f)(1.0) == 19.0
+    assert j(2.0) == tg.grad(f)(2.0) == 27.0
+
+
+def test_formatting_a_traced_value_inside_jit_raises() -> None:
+    def f(x: tg.Scalar) -> tuple[tg.Scalar, str]:
+        return x * 2.0, f"{x:.1f}"
+
+    with pytest.raises(TypeError, match="jit"):
+        tg.jit(f)(1.0)
+    assert tg.grad(lambda x: f(x)[0])(1.0) == 2.0  # outside jit it is fine
+
+
+def test_keyword_constants_of_different_types_are_different_traces() -> None:
+    def f(x: tg.Scalar, *, k: Any) -> tg.Scalar:
+        return x * 2.0 if k is True else x * 3.0
+
+    j = tg.jit(f)
+    assert j(1.0, k=1) == 3.0
+    assert j(1.0, k=True) == 2.0
+    assert j.stats.traces == 2
