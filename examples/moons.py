@@ -52,6 +52,7 @@ def train(
         (loss, acc), grads = step_fn(params)
         lr = 1.0 - 0.9 * k / steps
         params = nn.sgd(params, grads, lr)
+        # has_aux already turned acc into a float; primal() only tells mypy so.
         history.append((loss, tg.primal(acc)))
         if verbose and (k % 10 == 0 or k == steps - 1):
             print(f"step {k:3d}  loss {loss:.6f}  accuracy {acc:.0%}")

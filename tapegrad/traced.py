@@ -217,10 +217,16 @@ class Traced:
         )
 
     def __int__(self) -> int:
-        raise TypeError("int() of a traced scalar would silently drop its derivative; use tapegrad.primal(x) to read its value")
+        raise TypeError(
+            "int() of a traced scalar would silently drop its derivative; use tapegrad.primal(x) to read "
+            "its value (under jit, pass whole numbers such as counts as keyword arguments: they are constants)"
+        )
 
     def __index__(self) -> int:
-        raise TypeError("a traced scalar cannot be used as an index; use tapegrad.primal(x) to read its value")
+        raise TypeError(
+            "a traced scalar cannot be used as an index or a count (range(n), lists[n]); pass such numbers "
+            "as keyword arguments or other non-differentiated arguments instead"
+        )
 
     def __repr__(self) -> str:
         return f"Traced({primal_of(self)!r}, v{self._i} on {self._t.name})"
