@@ -375,7 +375,11 @@ def assemble(program: Program) -> Replay:
     max_depth = 2
 
     def operand(a: Operand) -> tuple[bytes, int]:
-        """The code that pushes operand ``a``, and how many stack slots it needs."""
+        """The code that pushes operand ``a``, and how many stack slots it needs.
+
+        Reads ``pending_*`` as the loop below leaves them: the value held
+        back from the previous operation, if any, is pasted in place of its load.
+        """
         if a >= 0 and a == pending_reg:  # (constants are negative, like "no pending value")
             return pending_code, pending_depth
         return load(a), 1
