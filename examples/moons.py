@@ -99,14 +99,15 @@ def plot_curve(history: list[tuple[float, float]], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([h[0] for h in history], label="loss", color="tab:blue")
+    (loss_line,) = ax.plot([h[0] for h in history], label="loss", color="tab:blue")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax2 = ax.twinx()
-    ax2.plot([h[1] for h in history], label="accuracy", color="tab:orange")
+    (acc_line,) = ax2.plot([h[1] for h in history], label="accuracy", color="tab:orange")
     ax2.set_ylabel("accuracy")
     ax2.set_ylim(0, 1.05)
-    fig.legend(loc="center right")
+    # One legend for both axes, inside the plot, clear of the axis labels.
+    ax.legend(handles=[loss_line, acc_line], loc="center right")
     ax.set_title("training the moons classifier")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
