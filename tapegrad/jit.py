@@ -4,10 +4,10 @@ On the first call for a given input structure, ``jit`` runs ``f`` on a tape
 opened with ``jit=True``: every operation is recorded, including everything
 that transforms such as :func:`tapegrad.grad` do inside ``f`` (their reverse
 sweeps run on traced values, so the gradient computation lands on the jit
-tape as ordinary records). The tape is then turned into the source of one
-Python function with a line per needed record, e.g. ``v7 = v3 * v5``, and
-compiled. Later calls with the same structure run that function on the new
-numbers without running ``f`` again.
+tape as ordinary records). :mod:`tapegrad.codegen` then turns the records
+the outputs need into one straight-line Python function, an operation per
+record (``r7 = r3 * r5``). Later calls with the same structure run that
+function on the new numbers without running ``f`` again.
 
 Python control flow that depends on traced values cannot be replayed
 blindly, so comparisons made while tracing are recorded as guards. The

@@ -1,11 +1,14 @@
 """The two interpreters over a tape: the reverse sweep and the forward sweep.
 
 Both are single loops over the records with a list as their environment;
-neither sorts nor recurses, so a tape of any length is fine. They find each
-record's rules in :data:`tapegrad.primitive.RULES` and apply them with
-tapegrad's own operations, so when the values on the tape are themselves
-traced (nested differentiation), whatever the sweep computes is recorded on
-the outer tape.
+neither sorts nor recurses, so a tape of any length is fine. They apply each
+record's rules from the primitive table with tapegrad's own operations, so
+when the values on the tape are themselves traced (nested differentiation),
+whatever the sweep computes is recorded on the outer tape. The reverse
+loop is written out from the table when tapegrad is imported, with the
+expression rules pasted into one branch per built-in primitive
+(``REVERSE_LOOP_SOURCE`` shows it); other primitives look their rules up in
+:data:`tapegrad.primitive.RULES`.
 
 Zero adjoints and tangents are ``None`` rather than ``0.0``. That lets the
 sweeps skip whole records, and it matters for nesting: a traced adjoint that
