@@ -14,7 +14,7 @@ order of the tree they were flattened from.
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Optional, Sequence, TypeVar, cast
+from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, cast
 
 import attrs
 
@@ -97,72 +97,79 @@ class _BadLeaf(TypeError):
     pass
 
 
+# The walkers below are module-level functions that pass their accumulators
+# explicitly. A nested function that calls itself keeps a reference to
+# itself through its closure cell: that cycle (and every leaf it holds, traced
+# scalars and so their whole tape included) would then live until the next
+# garbage collection instead of being freed at once.
+
+
 def _flatten(tree: Any, name: Optional[str], allow: Callable[[Any], bool] | None) -> tuple[list[Any], TreeDef, list[str]]:
     leaves: list[Any] = []
     paths: list[str] = []
+    treedef = _walk(tree, name, allow, leaves, paths)
+    return leaves, treedef, paths
 
-    def walk(node: Any, path: Optional[str]) -> TreeDef:
-        cls = node.__class__
-        if cls is float or cls is Traced:  # the common case first
-            leaves.append(node)
-            if path is not None:
-                paths.append(path)
-            return _LEAF
-        if cls is list and path is None and all(v.__class__ is float for v in node):
-            # A list of floats (a weight row): no need to visit each leaf.
-            leaves.extend(node)
-            return TreeDef("list", (_LEAF,) * len(node), num_leaves=len(node))
-        if isinstance(node, dict):
-            keys = _sorted_keys(node)
-            children = tuple(walk(node[k], None if path is None else f"{path}[{k!r}]") for k in keys)
-            factory = node.default_factory if isinstance(node, collections.defaultdict) else None
-            return TreeDef("dict", children, keys, type(node), sum(c.num_leaves for c in children), factory, tuple(node))
-        if isinstance(node, list):
-            children = tuple(walk(v, None if path is None else f"{path}[{i}]") for i, v in enumerate(node))
-            return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children))
-        if isinstance(node, tuple):
-            kind = "namedtuple" if _is_namedtuple(node) else "tuple"
-            children = tuple(walk(v, None if path is None else f"{path}[{i}]") for i, v in enumerate(node))
-            return TreeDef(kind, children, node_type=type(node), num_leaves=sum(c.num_leaves for c in children))
-        if isinstance(node, (int, float)) and not isinstance(node, bool):
-            leaves.append(float(node))
-        elif allow is not None and allow(node):
-            leaves.append(node)
-        elif path is None:
-            raise _BadLeaf()
-        else:
-            raise TypeError(
-                f"{path}: expected a float (or a list, tuple or dict of them), "
-                f"got {type(node).__name__} {node!r:.60}"
-            )
+
+def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, leaves: list[Any], paths: list[str]) -> TreeDef:
+    """The shape of ``node``; its leaves (and, when ``path`` is given, their paths) are appended."""
+    cls = node.__class__
+    if cls is float or cls is Traced:  # the common case first
+        leaves.append(node)
         if path is not None:
             paths.append(path)
         return _LEAF
-
-    treedef = walk(tree, name)
-    return leaves, treedef, paths
+    if cls is list and path is None and all(v.__class__ is float for v in node):
+        # A list of floats (a weight row): no need to visit each leaf.
+        leaves.extend(node)
+        return TreeDef("list", (_LEAF,) * len(node), num_leaves=len(node))
+    if isinstance(node, dict):
+        keys = _sorted_keys(node)
+        children = tuple(_walk(node[k], None if path is None else f"{path}[{k!r}]", allow, leaves, paths) for k in keys)
+        factory = node.default_factory if isinstance(node, collections.defaultdict) else None
+        return TreeDef("dict", children, keys, type(node), sum(c.num_leaves for c in children), factory, tuple(node))
+    if isinstance(node, list):
+        children = tuple(_walk(v, None if path is None else f"{path}[{i}]", allow, leaves, paths) for i, v in enumerate(node))
+        return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children))
+    if isinstance(node, tuple):
+        kind = "namedtuple" if _is_namedtuple(node) else "tuple"
+        children = tuple(_walk(v, None if path is None else f"{path}[{i}]", allow, leaves, paths) for i, v in enumerate(node))
+        return TreeDef(kind, children, node_type=type(node), num_leaves=sum(c.num_leaves for c in children))
+    if isinstance(node, (int, float)) and not isinstance(node, bool):
+        leaves.append(float(node))
+    elif allow is not None and allow(node):
+        leaves.append(node)
+    elif path is None:
+        raise _BadLeaf()
+    else:
+        raise TypeError(
+            f"{path}: expected a float (or a list, tuple or dict of them), "
+            f"got {type(node).__name__} {node!r:.60}"
+        )
+    if path is not None:
+        paths.append(path)
+    return _LEAF
 
 
 def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
     """Build a tree of shape ``treedef`` from ``leaves`` (in flatten's order)."""
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"tree {treedef} has {treedef.num_leaves} leaves, got {len(leaves)}")
-    it = iter(leaves)
+    return _build(treedef, iter(leaves))
 
-    def build(td: TreeDef) -> Any:
-        if td.kind == "leaf":
-            return next(it)
-        kids = [build(c) for c in td.children]
-        if td.kind == "list":
-            return kids
-        if td.kind == "dict":
-            by_key = dict(zip(td.keys, kids))
-            return _rebuild_dict(td, {k: by_key[k] for k in td.key_order} if td.key_order else by_key)
-        if td.kind == "namedtuple":
-            return td.node_type(*kids)  # type: ignore[misc]
-        return tuple(kids)
 
-    return build(treedef)
+def _build(td: TreeDef, it: Iterator[Any]) -> Any:
+    if td.kind == "leaf":
+        return next(it)
+    kids = [_build(c, it) for c in td.children]
+    if td.kind == "list":
+        return kids
+    if td.kind == "dict":
+        by_key = dict(zip(td.keys, kids))
+        return _rebuild_dict(td, {k: by_key[k] for k in td.key_order} if td.key_order else by_key)
+    if td.kind == "namedtuple":
+        return cast(Any, td.node_type)(*kids)
+    return tuple(kids)
 
 
 def _rebuild_dict(td: TreeDef, items: dict[Any, Any]) -> Any:
