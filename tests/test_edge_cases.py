@@ -120,3 +120,36 @@ def test_grad_names_itself_after_the_function() -> None:
 
     tape = tg.trace(tg.grad(cube))(2.0)
     assert str(tape).startswith("the tape of grad(cube): 1 input,")
+
+
+def test_a_training_step_leaves_no_reference_cycles() -> None:
+    # A cycle would keep the step's whole tape alive until the next garbage
+    # collection (recursive closures in the tree walker once did exactly that).
+    import gc
+    import random
+
+    from tapegrad import nn
+
+    points = [[0.5, -0.2], [-1.0, 0.3], [0.1, 0.9]]
+    labels = [1.0, -1.0, 1.0]
+    params = nn.init_mlp(random.Random(0), [2, 4, 1])
+
+    def loss(p: nn.MLPParams) -> tuple[Scalar, Scalar]:
+        scores = [nn.mlp(p, x) for x in points]
+        return nn.svm_hinge_loss(scores, labels) + 1e-4 * nn.l2_penalty(p), nn.accuracy(scores, labels)
+
+    step = tg.value_and_grad(loss, has_aux=True)
+    jitted = tg.jit(step)
+    jitted(params)
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        step(params)
+        nn.sgd(params, step(params)[1], 0.1)
+        jitted(params)
+        tg.hessian(lambda p: nn.l2_penalty(p))([1.0, 2.0])
+        assert gc.collect() == 0
+    finally:
+        if was_enabled:
+            gc.enable()
