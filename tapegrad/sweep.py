@@ -102,7 +102,10 @@ def _reverse_loop_source() -> str:
         used = " ".join(s for s in specs if isinstance(s, str))
         for ref, name in zip(refs, ARG_NAMES):
             if re.search(rf"\b{name}\b", used):
-                lines.append(f"                {name} = vals[{ref}] if {ref} >= 0 else consts[~{ref}]")
+                if prim.arity == 1:  # a unary record never reads a constant
+                    lines.append(f"                {name} = vals[{ref}]")
+                else:
+                    lines.append(f"                {name} = vals[{ref}] if {ref} >= 0 else consts[~{ref}]")
         if re.search(r"\bans\b", used):
             lines.append("                ans = vals[i]")
         for ref, spec in zip(refs, specs):
@@ -175,7 +178,9 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
     vals = tape._vals
     tan: list[Any] = [None] * len(ops)
     for ref, t in tangents.items():
-        tan[ref] = t
+        # A plain 0.0 tangent is a structural zero: nothing flows from it.
+        if not (t.__class__ is float and t == 0.0):
+            tan[ref] = t
     needed = None if outputs is None else _needed_by(tape, outputs)
     rules = RULES
     i = 0

@@ -34,8 +34,11 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Un
 
 import attrs
 
+# primitive.py imports nothing of ours, so this import cannot be circular; it
+# is at module level because refs() runs once per record in the sweeps.
+from tapegrad.primitive import PRIMITIVES, Primitive
+
 if TYPE_CHECKING:
-    from tapegrad.primitive import Primitive
     from tapegrad.traced import Traced
 
 # ``next()`` on itertools.count is atomic under the GIL, so tapes opened in
@@ -228,8 +231,6 @@ class Tape:
 
     def refs(self, index: int) -> tuple[int, ...]:
         """The argument references of record ``index``."""
-        from tapegrad.primitive import PRIMITIVES
-
         arity = PRIMITIVES[self._ops[index]].arity
         if arity > 2:
             return self._wide[index]
@@ -267,8 +268,6 @@ class Tape:
         """
         if self._view is not None:
             return self._view
-        from tapegrad.primitive import PRIMITIVES
-
         view = tuple(
             Record(
                 index=i,

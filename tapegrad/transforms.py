@@ -309,8 +309,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]", with_paths=False)
         if ttreedef != treedef:
             raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{k}] has shape {treedef}")
-        # A plain 0.0 tangent is a structural zero: nothing flows from it.
-        seeds.update((i, t) for i, t in zip(idx, tleaves) if not (t.__class__ is float and t == 0.0))
+        seeds.update(zip(idx, tleaves))
     tan = forward_sweep(tape, seeds, refs)
     out_tangent = unflatten(out_treedef, [_zero(tan[r]) if r >= 0 else 0.0 for r in refs])
     return out_value, out_tangent
