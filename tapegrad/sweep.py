@@ -22,7 +22,7 @@ import re
 from typing import Any, Callable, Iterable, Optional
 
 import tapegrad.primitives  # noqa: F401  (the table must be complete before the loop is generated)
-from tapegrad.primitive import ARG_NAMES, PRIMITIVES, RULE_NAMESPACE, RULE_SPECS, RULES
+from tapegrad.primitive import ARG_NAMES, PRIMITIVES, RULE_NAMESPACE, RULE_SPECS, RULES, Primitive
 from tapegrad.tape import INPUT_ID, Tape, primal_of
 from tapegrad.traced import Traced
 
@@ -66,7 +66,7 @@ def _generic_record(tape: Tape, adj: list[Any], i: int, g: Any) -> None:
             adj[r] = c if old is None else old + c
 
 
-def _reverse_loop_source() -> str:
+def _reverse_loop_source(flat: bool = False) -> str:
     """Python source of the reverse sweep's loop, one branch per built-in primitive.
 
     Expression rules from the table are pasted into their branch, so a
@@ -74,10 +74,19 @@ def _reverse_loop_source() -> str:
     halves the sweep's time). Primitives whose rules are functions (custom
     primitives, or rules with branches such as pow's) go to
     :func:`_generic_record`. Print ``REVERSE_LOOP_SOURCE`` to read the result.
+
+    With ``flat=True`` the loop is for tapes whose values are all plain
+    numbers (see :attr:`Tape.flat`). Its value list has the constants
+    appended in reverse, so a constant's negative reference indexes it
+    directly, and ``adj`` has a spare slot at the same negative index: a
+    binary record then needs no "is this a constant?" test, and what a rule
+    sends to a constant lands in a slot that is thrown away. Rules call the
+    float functions of the primitives they name instead of binding them.
     """
     lines = [
         "def reverse_loop(tape, adj, start):",
-        "    ops, lhs, rhs, vals, consts = tape._ops, tape._lhs, tape._rhs, tape._vals, tape._consts",
+        "    ops, lhs, rhs = tape._ops, tape._lhs, tape._rhs",
+        "    vals = tape._vals + tape._consts[::-1]" if flat else "    vals, consts = tape._vals, tape._consts",
         "    i = start",
         "    try:",
         "        for i in range(start, -1, -1):",
@@ -87,7 +96,7 @@ def _reverse_loop_source() -> str:
         "            p = ops[i]",
     ]
     keyword = "if"
-    for prim in PRIMITIVES:
+    for prim in _by_frequency(PRIMITIVES):
         specs = RULE_SPECS[prim.id]
         if prim.arity == 0 or prim.arity > 2 or not all(s is None or isinstance(s, str) for s in specs):
             continue
@@ -99,20 +108,23 @@ def _reverse_loop_source() -> str:
         lines.append("                a = lhs[i]")
         if prim.arity == 2:
             lines.append("                b = rhs[i]")
+        # A unary record never reads a constant; a binary one may, unless
+        # the flat layout makes constants ordinary negative indices.
+        guarded = prim.arity > 1 and not flat
         used = " ".join(s for s in specs if isinstance(s, str))
         for ref, name in zip(refs, ARG_NAMES):
             if re.search(rf"\b{name}\b", used):
-                if prim.arity == 1:  # a unary record never reads a constant
-                    lines.append(f"                {name} = vals[{ref}]")
-                else:
+                if guarded:
                     lines.append(f"                {name} = vals[{ref}] if {ref} >= 0 else consts[~{ref}]")
+                else:
+                    lines.append(f"                {name} = vals[{ref}]")
         if re.search(r"\bans\b", used):
             lines.append("                ans = vals[i]")
         for ref, spec in zip(refs, specs):
             if spec is None:
                 continue
             indent = "                "
-            if prim.arity > 1:  # a unary record never reads a constant
+            if guarded:
                 lines.append(f"{indent}if {ref} >= 0:")
                 indent += "    "
             lines.append(f"{indent}d = {spec}")
@@ -125,6 +137,15 @@ def _reverse_loop_source() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Networks are mostly sums of products with a ReLU per neuron: testing for
+# these first saves a dozen comparisons per record in the loop.
+_COMMON = ("add", "mul", "relu")
+
+
+def _by_frequency(prims: list[Primitive]) -> list[Primitive]:
+    return sorted(prims, key=lambda p: _COMMON.index(p.name) if p.name in _COMMON else len(_COMMON))
+
+
 class _AtRecord(Exception):
     """Carries the index of the record whose rule raised (the error is its cause)."""
 
@@ -134,11 +155,24 @@ class _AtRecord(Exception):
 
 
 REVERSE_LOOP_SOURCE = _reverse_loop_source()
+FLAT_REVERSE_LOOP_SOURCE = _reverse_loop_source(flat=True)
 # Inputs and the zero-derivative built-ins send nothing back.
 _NO_ADJOINTS = frozenset(p.id for p in PRIMITIVES if p.builtin and all(s is None for s in RULE_SPECS[p.id]))
-_namespace: dict[str, Any] = dict(RULE_NAMESPACE, _generic_record=_generic_record, _AtRecord=_AtRecord, _NO_ADJOINTS=_NO_ADJOINTS)
-exec(compile(REVERSE_LOOP_SOURCE, "<tapegrad reverse sweep>", "exec"), _namespace)  # noqa: S102 - generated from our own table
-_reverse_loop: Callable[..., None] = _namespace["reverse_loop"]
+
+
+def _compile_loop(source: str, namespace: dict[str, Any], filename: str) -> Callable[..., None]:
+    env = dict(namespace, _generic_record=_generic_record, _AtRecord=_AtRecord, _NO_ADJOINTS=_NO_ADJOINTS)
+    exec(compile(source, filename, "exec"), env)  # noqa: S102 - generated from our own table
+    loop: Callable[..., None] = env["reverse_loop"]
+    return loop
+
+
+# On a flat tape every rule argument is a number, so a primitive named in a
+# rule (``step`` in relu's) can be its float function: one call instead of
+# binding it.
+_FLOAT_RULE_NAMESPACE = dict(RULE_NAMESPACE, **{p.name: p.impl for p in PRIMITIVES if p.builtin and p.name in RULE_NAMESPACE})
+_reverse_loop = _compile_loop(REVERSE_LOOP_SOURCE, RULE_NAMESPACE, "<tapegrad reverse sweep>")
+_flat_reverse_loop = _compile_loop(FLAT_REVERSE_LOOP_SOURCE, _FLOAT_RULE_NAMESPACE, "<tapegrad flat reverse sweep>")
 
 
 def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
@@ -148,7 +182,10 @@ def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
     index twice adds). Returns a list indexed like the records: the adjoint
     of each, or None where no cotangent reaches it.
     """
-    adj: list[Any] = [None] * len(tape._ops)
+    n = len(tape._ops)
+    flat = tape._flat
+    # A flat sweep also gives each constant a (discarded) slot; see _reverse_loop_source.
+    adj: list[Any] = [None] * (n + len(tape._consts) if flat else n)
     last = -1
     for ref, ct in seeds:
         if ref < 0:  # a constant output: nothing to propagate
@@ -157,11 +194,12 @@ def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
         adj[ref] = ct if old is None else old + ct
         last = max(last, ref)
     try:
-        _reverse_loop(tape, adj, last)
+        (_flat_reverse_loop if flat else _reverse_loop)(tape, adj, last)
     except _AtRecord as failed:
         cause = failed.__cause__
         assert cause is not None  # _AtRecord is only raised "from" the error
         raise _in_record(cause, tape, failed.index, "derivative") from cause
+    del adj[n:]
     return adj
 
 

@@ -140,6 +140,7 @@ class Tape:
         "_guards",
         "_state",
         "_view",
+        "_flat",
         "order",
         "jit",
         "name",
@@ -163,6 +164,10 @@ class Tape:
         self._guards: list[tuple[str, int, int, bool]] = []
         self._state = "new"
         self._view: Optional[tuple[Record, ...]] = None
+        # True while every value and constant on the tape is a plain number
+        # (no outer tape is tracing them); the reverse sweep then takes a
+        # float-only loop. See ``flat``.
+        self._flat = True
         self.order = 0
         self.jit = jit
         self.name = name
@@ -174,6 +179,8 @@ class Tape:
             raise RuntimeError(f"{self.name} was already {self._state}; a Tape can be entered only once")
         self.order = next(_ORDER)
         self._state = "open"
+        # Under another open tape, values here may be traced by it.
+        self._flat = not _OPEN.stack
         self._live = self._ops
         _OPEN.stack.append(self)
         return self
@@ -194,6 +201,16 @@ class Tape:
             stack.pop()
         elif self in stack:
             stack.remove(self)
+
+    @property
+    def flat(self) -> bool:
+        """True if every value and constant on the tape is a plain number.
+
+        A tape opened inside another (grad of grad), or holding a value that
+        another tape traces, is not flat: its reverse sweep must run with
+        tapegrad's operations so that the outer tape records it.
+        """
+        return self._flat
 
     @property
     def closed(self) -> bool:
@@ -227,6 +244,8 @@ class Tape:
         if n > 2:
             self._wide[index] = refs
         self._vals.append(value)
+        if not isinstance(value, (float, int)):
+            self._flat = False
         return index
 
     def refs(self, index: int) -> tuple[int, ...]:
@@ -240,6 +259,8 @@ class Tape:
         """Store a constant operand and return its (negative) reference."""
         ref = ~len(self._consts)
         self._consts.append(value)
+        if not isinstance(value, (float, int)):
+            self._flat = False
         return ref
 
     def value_of(self, ref: int) -> Any:

@@ -1,0 +1,101 @@
+"""The reverse sweep's two loops: the float-only one for flat tapes and the general one.
+
+A tape that no outer tape traces is swept by a loop that indexes constants
+like records and calls the primitives' float functions. Both loops must give
+the same adjoints, bit for bit, and the flat one must never be used when a
+value on the tape is traced.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Sequence
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import tapegrad as tg
+from tapegrad.sweep import FLAT_REVERSE_LOOP_SOURCE, REVERSE_LOOP_SOURCE, reverse_sweep
+from tapegrad.tape import Tape
+from tapegrad.testing.strategies import Expression, expressions, floats
+
+
+def _record(expr: Expression, xs: Sequence[float]) -> tuple[Tape, int]:
+    with Tape() as tape:
+        out = expr([tape.input(x) for x in xs])
+    assume(isinstance(out, tg.Traced))  # a constant formula has nothing to sweep
+    assert isinstance(out, tg.Traced)
+    return tape, out.index
+
+
+def _general_sweep(tape: Tape, seeds: list[tuple[int, Any]]) -> list[Any]:
+    tape._flat = False  # force the general loop on the same records
+    try:
+        return reverse_sweep(tape, seeds)
+    finally:
+        tape._flat = True
+
+
+@settings(max_examples=60)
+@given(expressions(n_vars=3, smooth=False), st.lists(floats(), min_size=3, max_size=3), floats())
+def test_flat_and_general_loops_give_identical_adjoints(expr: Expression, xs: list[float], seed: float) -> None:
+    tape, out = _record(expr, xs)
+    assert tape.flat
+    flat = reverse_sweep(tape, [(out, seed)])
+    general = _general_sweep(tape, [(out, seed)])
+    assert len(flat) == len(general) == len(tape)  # the constants' spare slots are gone
+    assert flat == general
+    assert all(a is None or isinstance(a, float) for a in flat)
+
+
+def test_adjoints_sent_to_constants_are_dropped() -> None:
+    # x * 3.0 + 2.0 * x: the rules also compute adjoints for 3.0 and 2.0,
+    # which land in the discarded slots and never in a record's.
+    with Tape() as tape:
+        x = tape.input(1.5)
+        out = x * 3.0 + 2.0 * x
+    adj = reverse_sweep(tape, [(out.index, 1.0)])
+    assert adj == [5.0, 1.0, 1.0, 1.0]
+    assert len(tape._consts) == 2
+
+
+def test_the_flat_loop_has_no_constant_tests_and_calls_float_functions() -> None:
+    binary_test = "if a >= 0:"
+    assert binary_test in REVERSE_LOOP_SOURCE
+    assert binary_test not in FLAT_REVERSE_LOOP_SOURCE
+    assert "vals = tape._vals + tape._consts[::-1]" in FLAT_REVERSE_LOOP_SOURCE
+
+
+def test_nested_tapes_are_not_flat_and_grad_of_grad_still_works() -> None:
+    flags: list[bool] = []
+
+    def f(x: tg.Scalar) -> tg.Scalar:
+        assert isinstance(x, tg.Traced)
+        flags.append(x.tape.flat)
+        return x * x * x + tg.relu(x) * 2.0
+
+    assert tg.grad(tg.grad(f))(1.5) == 6.0 * 1.5
+    assert flags == [False]  # the inner tape, opened under the outer one
+    flags.clear()
+    assert tg.grad(f)(1.5) == 3.0 * 1.5 * 1.5 + 2.0
+    assert flags == [True]
+
+
+def test_a_tape_holding_another_threads_traced_value_is_not_flat() -> None:
+    # A tape opened in another thread can reach this one only as a constant;
+    # the tape must then stop calling itself flat.
+    with Tape(name="outer") as outer:
+        x = outer.input(2.0)
+        box: list[Tape] = []
+
+        def other_thread() -> None:
+            with Tape(name="inner") as inner:
+                y = inner.input(3.0)
+                assert inner.flat  # nothing was open in this thread
+                _ = y * x  # x is an older tape's value: a constant here
+                box.append(inner)
+
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+    assert not box[0].flat
