@@ -8,7 +8,7 @@ per recorded operation. See benchmarks/README.md for what every number means.
 
     PYTHONPATH=. python3 benchmarks/bench.py              # the full run (a few minutes)
     PYTHONPATH=. python3 benchmarks/bench.py --quick      # smoke run, about a minute
-    PYTHONPATH=. python3 benchmarks/bench.py --points 100 --repeats 5 --json out.json
+    PYTHONPATH=. python3 benchmarks/bench.py --points 100 --rounds 5 --json out.json
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ JIT_TARGET = 300.0  # jit step at least 300x faster than micrograd
 HANDWRITTEN_TARGET = 1.5  # jit step within 1.5x of the hand-written step
 TRAINING_TARGET = 3.0  # 100-step training with jit at least 3x faster than eager
 CHAIN_TARGET_S = 10.0  # grad through a million operations in under 10 s
+
+# The ratios the targets are about: (slower, faster).
+RATIOS = [("micrograd", "eager_user"), ("micrograd", "eager_nn"), ("micrograd", "jit"), ("jit", "handwritten")]
 
 Params = list[nn.Layer]
 Points = list[list[float]]
@@ -282,15 +285,20 @@ def sgd_tree(params: Any, grads: Any, lr: float) -> Any:
 
 @dataclass
 class Competitor:
-    """One way of running a training step, and its timings."""
+    """One way of running a training step, and its timings, round by round."""
 
     key: str
     label: str
     step: Callable[[], object]
-    repeats: int
+    per_block: int  # consecutive timed steps each time it runs
     reset: Optional[Callable[[], None]] = None
-    samples: list[float] = field(default_factory=list)
-    first: float = math.nan  # the untimed-for-the-median first step, on a freshly collected heap
+    rounds: list[list[float]] = field(default_factory=list)  # the seconds of each timed step, per round
+    first: list[float] = field(default_factory=list)  # micrograd: its untimed step on a freshly collected heap, per round
+
+    @property
+    def samples(self) -> list[float]:
+        """Every timed step, all rounds together."""
+        return [t for r in self.rounds for t in r]
 
     @property
     def median(self) -> float:
@@ -313,8 +321,22 @@ class StepResults:
     micrograd_recursion_limit: int  # the limit micrograd needed (the default if it sufficed)
     checks: dict[str, float]
 
+    def round_ratios(self, a: str, b: str) -> list[float]:
+        """For each round, ``a``'s median step time over ``b``'s in that same round."""
+        ca, cb = self.competitors[a], self.competitors[b]
+        return [statistics.median(ra) / statistics.median(rb) for ra, rb in zip(ca.rounds, cb.rounds)]
+
     def ratio(self, a: str, b: str) -> float:
-        """Median time of ``a`` over median time of ``b``."""
+        """How many times slower ``a`` is than ``b``: the median over rounds of the paired ratios.
+
+        This machine's speed shifts by up to 1.8x for seconds at a time (a
+        pure-Python loop shows it too), so times taken minutes apart are not
+        comparable; times taken in the same round, seconds apart, are.
+        """
+        return statistics.median(self.round_ratios(a, b))
+
+    def ratio_of_medians(self, a: str, b: str) -> float:
+        """Median time of ``a`` over median time of ``b``, all rounds pooled (reported, not judged)."""
         return self.competitors[a].median / self.competitors[b].median
 
     def to_json(self) -> dict[str, Any]:
@@ -323,14 +345,11 @@ class StepResults:
             "points": self.n,
             "median_ms": {k: c.median * 1e3 for k, c in self.competitors.items()},
             "min_ms": {k: min(c.samples) * 1e3 for k, c in self.competitors.items()},
-            "samples_ms": {k: [s * 1e3 for s in c.samples] for k, c in self.competitors.items()},
-            "first_step_ms": {k: c.first * 1e3 for k, c in self.competitors.items()},
-            "ratios": {
-                "micrograd/eager_user": self.ratio("micrograd", "eager_user"),
-                "micrograd/eager_nn": self.ratio("micrograd", "eager_nn"),
-                "micrograd/jit": self.ratio("micrograd", "jit"),
-                "jit/handwritten": self.ratio("jit", "handwritten"),
-            },
+            "samples_ms_per_round": {k: [[s * 1e3 for s in r] for r in c.rounds] for k, c in self.competitors.items()},
+            "micrograd_first_step_ms_per_round": [t * 1e3 for t in self.competitors["micrograd"].first],
+            "ratios": {f"{a}/{b}": self.ratio(a, b) for a, b in RATIOS},
+            "ratios_per_round": {f"{a}/{b}": self.round_ratios(a, b) for a, b in RATIOS},
+            "ratios_of_pooled_medians": {f"{a}/{b}": self.ratio_of_medians(a, b) for a, b in RATIOS},
             "jit": {
                 "first_call_s": self.jit_first_call_s,
                 "trace_s": self.jit_trace_s,
@@ -356,7 +375,7 @@ def micrograd_limit(n: int) -> int:
     return default if n + 100 < default else n + 1000
 
 
-def bench_step(n: int, repeats: int, micrograd_repeats: int, log: Callable[[str], None]) -> StepResults:
+def bench_step(n: int, rounds: int, micrograd_per_round: int, log: Callable[[str], None]) -> StepResults:
     """Verify the five competitors against each other at ``n`` points, then time them."""
     problem = Problem.make(n)
     params, points, labels = problem.params, problem.points, problem.labels
@@ -405,29 +424,42 @@ def bench_step(n: int, repeats: int, micrograd_repeats: int, log: Callable[[str]
     checks["micrograd grads"] = check_close("micrograd gradient", demo.grads(), micrograd_order(ref_grads))
     demo.reset()
 
-    competitors = [
-        Competitor("micrograd", "micrograd 0.1.0", micrograd_step, micrograd_repeats, reset=demo.reset),
-        Competitor("eager_user", "tapegrad eager (user net)", lambda: sgd_tree(uparams, user_vg(uparams)[1], LR), repeats),
-        Competitor("eager_nn", "tapegrad eager (nn)", lambda: nn.sgd(params, nn_vg(params)[1], LR), repeats),
-        Competitor("jit", "tapegrad jit", lambda: nn.sgd(params, jitted(params)[1], LR), repeats),
-        Competitor("handwritten", "hand-written Python", lambda: handwritten.step(params, points, labels, LR, ALPHA), repeats),
+    micrograd = Competitor("micrograd", "micrograd 0.1.0", micrograd_step, micrograd_per_round, reset=demo.reset)
+    others = [
+        Competitor("eager_user", "tapegrad eager (user net)", lambda: sgd_tree(uparams, user_vg(uparams)[1], LR), 3),
+        Competitor("eager_nn", "tapegrad eager (nn)", lambda: nn.sgd(params, nn_vg(params)[1], LR), 3),
+        Competitor("jit", "tapegrad jit", lambda: nn.sgd(params, jitted(params)[1], LR), 10),
+        Competitor("handwritten", "hand-written Python", lambda: handwritten.step(params, points, labels, LR, ALPHA), 10),
     ]
-    # Each competitor runs as a training loop does: consecutive steps with
-    # the collector at its defaults and nothing collected in between, so
-    # whatever garbage a step leaves (micrograd's reference cycles) is paid
-    # for where Python would pay for it. The heap is collected once before
-    # each competitor's block, so nobody pays for another's garbage. The
-    # block's first step (on that clean heap) is kept apart from the median
-    # and reported on its own.
-    for c in competitors:
-        if c.reset is not None:
-            c.reset()
+    competitors = [micrograd, *others]
+    # Paired rounds. This machine's speed shifts by up to 1.8x for seconds at
+    # a time, so each round times micrograd between two blocks of every
+    # other competitor, and the ratios compare times from the same round.
+    # Each block runs its steps back to back, as a training loop does, with
+    # the collector at its defaults; the heap is collected (untimed) before
+    # each block, so nobody pays for another's garbage. micrograd's block
+    # starts with one untimed step: its later steps pay for collecting the
+    # reference cycles of the steps before them, which is how it runs in a
+    # training loop, and the first step on a clean heap would not.
+    demo.reset()
+    for r in range(rounds):
+        for c in competitors:
+            c.rounds.append([])
+        order = others[r % len(others):] + others[: r % len(others)]  # rotate who goes first
+        for c in order:
+            gc.collect()
+            c.rounds[r].extend(time_once_in_loop(c.step) for _ in range(c.per_block))
         gc.collect()
-        c.first = time_once_in_loop(c.step)
-        for r in range(c.repeats):
-            c.samples.append(time_once_in_loop(c.step))
-        log(f"  {n} points, {c.key}: first step {fmt_ms(c.first)}, then median {fmt_ms(c.median)} over {c.repeats}")
-    jit_replay_only = [time_once(lambda: jitted(params)) for _ in range(repeats)]
+        micrograd.first.append(time_once_in_loop(micrograd.step))
+        micrograd.rounds[r].extend(time_once_in_loop(micrograd.step) for _ in range(micrograd.per_block))
+        for c in reversed(order):
+            gc.collect()
+            c.rounds[r].extend(time_once_in_loop(c.step) for _ in range(c.per_block))
+        log(
+            f"  {n} points, round {r + 1}/{rounds}: "
+            + ", ".join(f"{c.key} {fmt_ms(statistics.median(c.rounds[r]))}" for c in competitors)
+        )
+    jit_replay_only = [time_once(lambda: jitted(params)) for _ in range(11)]
 
     if stats.traces != 1 or stats.guard_failures:
         raise BenchmarkError(f"jit traced {stats.traces} times with {stats.guard_failures} guard failures; expected one trace")
@@ -760,13 +792,21 @@ def text_table(steps: list[StepResults]) -> str:
         ]
         lines.append(f"{s.n:>7} | " + " | ".join(f"{c:>30}" for c in cells))
     lines.append("")
-    lines.append(f"{'points':>7} | {'micrograd/eager(user)':>22} | {'micrograd/eager(nn)':>20} | {'micrograd/jit':>13} | {'jit/hand-written':>17}")
+    lines.append("Ratios: the median over rounds of the ratio within each round [lowest-highest round]; pooled: ratio of the medians above")
+    lines.append(f"{'points':>7} | {'ratio':>22} | {'paired (median)':>15} | {'rounds':>17} | {'pooled':>8}")
     for s in steps:
-        lines.append(
-            f"{s.n:>7} | {fmt_ratio(s.ratio('micrograd', 'eager_user')):>22} | {fmt_ratio(s.ratio('micrograd', 'eager_nn')):>20} | "
-            f"{fmt_ratio(s.ratio('micrograd', 'jit')):>13} | {s.ratio('jit', 'handwritten'):>16.2f}x"
-        )
+        for a, b in RATIOS:
+            per_round = s.round_ratios(a, b)
+            lines.append(
+                f"{s.n:>7} | {a + '/' + b:>22} | {fmt_ratio2(s.ratio(a, b)):>15} | "
+                f"{fmt_ratio2(min(per_round)) + '-' + fmt_ratio2(max(per_round)):>17} | {fmt_ratio2(s.ratio_of_medians(a, b)):>8}"
+            )
     return "\n".join(lines)
+
+
+def fmt_ratio2(r: float) -> str:
+    """A ratio with two decimals below 10 (jit / hand-written), whole numbers above."""
+    return f"{r:.2f}x" if r < 10 else fmt_ratio(r)
 
 
 def markdown_table(steps: list[StepResults], training: TrainingResults, command: str) -> str:
@@ -820,11 +860,12 @@ def print_report(
     print(f"All competitors agree on the loss and every gradient (largest difference {worst:.1e}, tolerance {TOL:g}).")
     for s_ in steps:
         mg = s_.competitors["micrograd"]
+        first = statistics.median(mg.first)
         print(
-            f"micrograd's first step on a freshly collected heap at {s_.n} points: {fmt_ms(mg.first)} "
-            f"(against it: eager (nn) {mg.first / s_.competitors['eager_nn'].median:.0f}x, "
-            f"jit {mg.first / s_.competitors['jit'].median:.0f}x); its later steps pay for collecting "
-            "the reference cycles of the earlier ones."
+            f"micrograd's untimed first step of each round, on a freshly collected heap, at {s_.n} points: median {fmt_ms(first)} "
+            f"(against it: eager (user net) {first / s_.competitors['eager_user'].median:.0f}x, "
+            f"eager (nn) {first / s_.competitors['eager_nn'].median:.0f}x, jit {first / s_.competitors['jit'].median:.0f}x); "
+            "its later steps pay for collecting the reference cycles of the earlier ones."
         )
     for note in notes:
         print(f"Note: {note}")
@@ -874,20 +915,20 @@ def print_report(
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run every part of the benchmark and print the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="few repeats: a smoke run of about a minute")
+    parser.add_argument("--quick", action="store_true", help="few rounds: a smoke run of about a minute")
     parser.add_argument("--points", type=int, nargs="+", default=[100, 1000], help="data-set sizes (default: 100 1000)")
-    parser.add_argument("--repeats", type=int, help="timed steps per competitor (default 11, 3 with --quick)")
+    parser.add_argument("--rounds", type=int, help="paired timing rounds below 1,000 points (default 7, 2 with --quick); 3 (1) at >= 1,000")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--verbose", action="store_true", help="print every timed run")
     args = parser.parse_args(argv)
     raw_argv = list(sys.argv[1:] if argv is None else argv)
     command = "PYTHONPATH=. python3 benchmarks/bench.py" + "".join(" " + shlex.quote(a) for a in raw_argv)
 
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 11)
-    if repeats < 1 or any(n < 2 for n in args.points):
-        parser.error("--repeats must be at least 1 and every --points at least 2")
-    # A micrograd step at 1,000 points takes seconds: fewer runs there.
-    big_micrograd_repeats = min(repeats, 1 if args.quick else 3)
+    rounds = args.rounds if args.rounds is not None else (2 if args.quick else 7)
+    if rounds < 1 or any(n < 2 for n in args.points):
+        parser.error("--rounds must be at least 1 and every --points at least 2")
+    # A micrograd step at 1,000 points takes seconds: fewer rounds there, one timed step each.
+    big_rounds = min(rounds, 1 if args.quick else 3)
     training_repeats = 1 if args.quick else 3
     big_steps = 5
 
@@ -908,19 +949,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
 
     notes = [
-        f"{repeats} timed steps per competitor, micrograd: {repeats} at < 1,000 points and {big_micrograd_repeats} at >= 1,000 points "
-        "(each of its steps takes seconds there).",
-        "Each competitor runs its steps back to back, as a training loop does, with the garbage collector at its "
-        "default settings; the heap is collected once before each competitor's block, and the block's first step "
-        "(on that clean heap) is left out of the median. micrograd trains from its initial weights; the tapegrad "
-        "and hand-written steps repeat the step at the initial weights (their cost does not depend on the values).",
+        f"{rounds} paired rounds below 1,000 points and {big_rounds} at >= 1,000. A round runs each tapegrad and "
+        "hand-written competitor (3 consecutive steps for eager, 10 for jit and hand-written), then micrograd "
+        "(one untimed step, then 2 timed below 1,000 points and 1 at >= 1,000), then the others again in reverse "
+        "order. Ratios are taken within a round and the median over rounds is reported: this machine's speed "
+        "shifts by up to 1.8x for seconds at a time, so only times taken close together compare.",
+        "Every block runs its steps back to back, as a training loop does, with the garbage collector at its "
+        "default settings; the heap is collected (untimed) before each block, so nobody pays for another's garbage. "
+        "micrograd trains from its initial weights; the tapegrad and hand-written steps repeat the step at the "
+        "initial weights (their cost does not depend on the values).",
         "The hand-written step skips the backward pass of points whose hinge is inactive, as anyone writing it by hand would.",
     ]
     steps: list[StepResults] = []
     for n in args.points:
         progress(f"timing one training step at {n} points...")
-        mg_repeats = big_micrograd_repeats if n >= 1000 else repeats
-        result = bench_step(n, repeats, mg_repeats, log)
+        result = bench_step(n, big_rounds if n >= 1000 else rounds, 1 if n >= 1000 else 2, log)
         steps.append(result)
         if result.micrograd_recursion_limit > 1000:
             notes.append(
@@ -945,8 +988,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "cpu_count": os.cpu_count(),
             "micrograd": importlib.metadata.version("micrograd"),
             "tapegrad": tg.__version__,
-            "repeats": repeats,
-            "micrograd_repeats_at_1000_points": big_micrograd_repeats,
+            "rounds": rounds,
+            "rounds_at_1000_points": big_rounds,
             "steps": [s.to_json() for s in steps],
             "training": training.to_json(),
             "scale": scale.to_json(),

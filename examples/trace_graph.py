@@ -60,7 +60,7 @@ def swept(tape: Tape) -> list[Optional[float]]:
     """The reverse sweep from the tape's single output, seeded with 1."""
     out = tape.outputs[0]
     assert isinstance(out, Var), "the example functions depend on their inputs"
-    return reverse_sweep(tape, [(out.index, 1.0)])
+    return reverse_sweep(tape, [(out.index, 1.0)], skip_zeros=False)  # every adjoint shown, zeros too
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -13,7 +13,8 @@ expression rules pasted into one branch per built-in primitive
 Zero adjoints and tangents are ``None`` rather than ``0.0``. That lets the
 sweeps skip whole records, and it matters for nesting: a traced adjoint that
 happens to equal 0 can still have a non-zero derivative, so only a true
-structural zero may be skipped.
+structural zero may be skipped. On a flat tape, which no outer tape traces,
+an adjoint of exactly 0.0 is also skipped: there it is only a number.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ def _reverse_loop_source(flat: bool = False) -> str:
         "    try:",
         "        for i in range(start, -1, -1):",
         "            g = adj[i]",
-        "            if g is None:",
+        # On a flat tape an adjoint of exactly 0.0 (below a ReLU that is off,
+        # say: half the records of a typical network) can send nothing but
+        # zeros back, so it is skipped like None; ``not g`` tests both. On a
+        # traced adjoint that test would itself be an operation (see the
+        # module docstring), so the general loop skips only None.
+        "            if not g:" if flat else "            if g is None:",
         "                continue",
         "            p = ops[i]",
     ]
@@ -175,15 +181,23 @@ _reverse_loop = _compile_loop(REVERSE_LOOP_SOURCE, RULE_NAMESPACE, "<tapegrad re
 _flat_reverse_loop = _compile_loop(FLAT_REVERSE_LOOP_SOURCE, _FLOAT_RULE_NAMESPACE, "<tapegrad flat reverse sweep>")
 
 
-def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
+def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], *, skip_zeros: bool = True) -> list[Any]:
     """Adjoints of every record, given cotangents for some of them.
 
     ``seeds`` pairs record indices with their cotangents (seeding the same
     index twice adds). Returns a list indexed like the records: the adjoint
     of each, or None where no cotangent reaches it.
+
+    On a flat tape (:attr:`Tape.flat`), a record whose adjoint is exactly 0.0
+    sends nothing back either, so the records that only it reaches stay None
+    too; in a ReLU network that skips about half the sweep. Gradients are the
+    same, except that a zero adjoint is never multiplied by an infinite or
+    undefined partial derivative (which would give nan, or raise). Pass
+    ``skip_zeros=False`` to propagate every zero, as the Wengert tables do
+    so that each adjoint's full sum can be read.
     """
     n = len(tape._ops)
-    flat = tape._flat
+    flat = tape._flat and skip_zeros
     # A flat sweep also gives each constant a (discarded) slot; see _reverse_loop_source.
     adj: list[Any] = [None] * (n + len(tape._consts) if flat else n)
     last = -1

@@ -190,7 +190,8 @@ def output_adjoints(tape: Tape) -> list[Optional[float]]:
     out = outs[0]
     if not isinstance(out, Var):  # the function ignored its inputs: every adjoint is zero
         return [None] * len(tape)
-    return normalize_adjoints(tape, reverse_sweep(tape, [(out.index, 1.0)]))
+    # Every zero is propagated, so that each adjoint's sum lists all its terms.
+    return normalize_adjoints(tape, reverse_sweep(tape, [(out.index, 1.0)], skip_zeros=False))
 
 
 def normalize_adjoints(tape: Tape, adjoints: Adjoints) -> list[Optional[float]]:
