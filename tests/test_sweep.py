@@ -8,6 +8,7 @@ value on the tape is traced.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Sequence
 
@@ -138,3 +139,45 @@ def test_a_tape_holding_another_threads_traced_value_is_not_flat() -> None:
         worker.start()
         worker.join()
     assert not box[0].flat
+
+
+def test_a_dead_tapes_lists_are_reused_by_the_next_tape() -> None:
+    # Reused lists are old for the garbage collector, so its frequent
+    # youngest-generation scans skip the records (see tapegrad/tape.py).
+    from tapegrad import tape as tape_module
+
+    tape_module._SPARE_LISTS.clear()
+    with Tape() as first:
+        first.input(1.0) * 2.0
+    lists = (first._ops, first._lhs, first._rhs, first._vals)
+    ids = [id(x) for x in lists]
+    del lists, first
+    assert [id(x) for x in tape_module._SPARE_LISTS[-1]] == ids
+    assert all(len(x) == 0 for x in tape_module._SPARE_LISTS[-1])
+    with Tape() as second:
+        second.input(3.0)
+    assert [id(second._ops), id(second._lhs), id(second._rhs), id(second._vals)] == ids
+    assert second._vals == [3.0]
+
+
+def test_lists_someone_still_holds_are_not_reused() -> None:
+    from tapegrad import tape as tape_module
+
+    tape_module._SPARE_LISTS.clear()
+    tape = tg.trace(lambda x: x * x + 1.0)(2.0)
+    kept = tape._vals
+    del tape
+    assert tape_module._SPARE_LISTS == []
+    assert kept == [2.0, 4.0, 5.0]  # untouched
+    other = tg.trace(lambda x: x * 3.0)(1.0)
+    assert other._vals is not kept and kept == [2.0, 4.0, 5.0]
+
+
+def test_a_closed_tape_keeps_its_records_while_others_come_and_go() -> None:
+    tape = tg.trace(lambda x: tg.sin(x) * x)(0.5)
+    before = [(r.primitive.name, r.value) for r in tape.records]
+    for k in range(20):
+        tg.grad(lambda x: x * x * float(k))(1.0)
+    assert tape._view is not None  # built once; check the lists under it too
+    assert [(r.primitive.name, r.value) for r in tape.records] == before
+    assert tape._vals == [0.5, math.sin(0.5), math.sin(0.5) * 0.5]
