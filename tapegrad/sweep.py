@@ -188,7 +188,7 @@ def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], *, skip_zeros: b
     index twice adds). Returns a list indexed like the records: the adjoint
     of each, or None where no cotangent reaches it.
 
-    On a flat tape (:attr:`Tape.flat`), a record whose adjoint is exactly 0.0
+    On a flat tape (:attr:`Tape.flat`) with plain-number seeds, a record whose adjoint is exactly 0.0
     sends nothing back either, so the records that only it reaches stay None
     too; in a ReLU network that skips about half the sweep. Gradients are the
     same, except that a zero adjoint is never multiplied by an infinite or
@@ -197,7 +197,11 @@ def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], *, skip_zeros: b
     so that each adjoint's full sum can be read.
     """
     n = len(tape._ops)
-    flat = tape._flat and skip_zeros
+    seeds = list(seeds)
+    # The float-only loop needs plain numbers in the seeds too: a cotangent
+    # traced by an outer tape (vjp_fn called under grad) must be swept with
+    # tapegrad's operations, and there a zero is not just a zero.
+    flat = skip_zeros and tape._flat and all(isinstance(ct, (int, float)) for _, ct in seeds)
     # A flat sweep also gives each constant a (discarded) slot; see _reverse_loop_source.
     adj: list[Any] = [None] * (n + len(tape._consts) if flat else n)
     last = -1

@@ -181,3 +181,11 @@ def test_a_closed_tape_keeps_its_records_while_others_come_and_go() -> None:
     assert tape._view is not None  # built once; check the lists under it too
     assert [(r.primitive.name, r.value) for r in tape.records] == before
     assert tape._vals == [0.5, math.sin(0.5), math.sin(0.5) * 0.5]
+
+
+def test_traced_cotangents_take_the_general_loop_even_on_a_flat_tape() -> None:
+    # The vjp's tape is flat, but the cotangent is traced by grad's tape: a
+    # zero cotangent must still carry its derivative, 2 * 3.0.
+    _, vjp_fn = tg.vjp(lambda x: x * x, 3.0)
+    for c in (0.0, 1.0):
+        assert tg.grad(lambda c: vjp_fn(c)[0])(c) == 6.0
