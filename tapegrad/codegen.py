@@ -19,8 +19,10 @@ the flat list of input values and returns the flat list of outputs:
   the time. It is used on CPython 3.11 only; elsewhere jit uses the source.
 
 Both back ends compute exactly what the eager forward rules compute (the
-same float functions, in the same order), so a replay equals an eager run
-bit for bit.
+same float functions, in the same order), so a replay's values equal an
+eager run's bit for bit. Its gradients equal the eager ones as numbers: the
+eager sweep skips records whose adjoint is exactly zero, which the
+straight-line replay multiplies through (see :func:`tapegrad.sweep.reverse_sweep`).
 """
 
 from __future__ import annotations
