@@ -155,8 +155,15 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
                 reads[r] += 1
                 if last_use[r] < at:
                     last_use[r] = at
-            if k >= 2:
-                for r in (rhs[i],) if k == 2 else wide[i][1:]:
+            if k == 2:
+                r = rhs[i]
+                if r >= 0:
+                    needed[r] = 1
+                    reads[r] += 1
+                    if last_use[r] < at:
+                        last_use[r] = at
+            elif k > 2:
+                for r in wide[i][1:]:
                     if r >= 0:
                         needed[r] = 1
                         reads[r] += 1
@@ -167,6 +174,7 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     # is freed right after the instruction that reads its value last.
     register = [-1] * n
     free: list[int] = []
+    release = free.append
     count = 0
     inputs = []
     for i in tape._inputs:
@@ -180,20 +188,58 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     single_use = bytearray()
     mark = single_use.append
     uses = [1] * max(1, len(inputs) + sum(needed))  # at most one register per value (and at least one)
+    guarded = bytearray(n + 1)
+    for at_record in guards_at:
+        guarded[at_record] = 1
+    # One- and two-argument records (nearly all) are written out; wider ones
+    # take the general loop. A register is freed once, even if read twice (x * x).
     for i in range(n):
         if needed[i]:
             op = ops[i]
             k = arity[op]
-            if k:
+            if k == 2:
                 at = 2 * i
-                refs = (lhs[i], rhs[i])[:k] if k <= 2 else wide[i]
-                args = tuple(register[r] if r >= 0 else r for r in refs)
+                a = lhs[i]
+                b = rhs[i]
+                if a >= 0:
+                    ra = register[a]
+                    uses[ra] += 1
+                    if last_use[a] == at:
+                        last_use[a] = -1
+                        release(ra)
+                else:
+                    ra = a
+                if b >= 0:
+                    rb = register[b]
+                    uses[rb] += 1
+                    if last_use[b] == at:
+                        last_use[b] = -1
+                        release(rb)
+                else:
+                    rb = b
+                args: tuple[int, ...] = (ra, rb)
+            elif k == 1:
+                a = lhs[i]
+                if a >= 0:
+                    ra = register[a]
+                    uses[ra] += 1
+                    if last_use[a] == 2 * i:
+                        last_use[a] = -1
+                        release(ra)
+                else:
+                    ra = a
+                args = (ra,)
+            elif k:
+                at = 2 * i
+                refs = wide[i]
+                args = tuple([register[r] if r >= 0 else r for r in refs])
                 for r in refs:
                     if r >= 0:
                         uses[register[r]] += 1
                         if last_use[r] == at:
-                            last_use[r] = -1  # freed once, even if read twice (x * x)
-                            free.append(register[r])
+                            last_use[r] = -1
+                            release(register[r])
+            if k:
                 if free:
                     dest = free.pop()
                 else:
@@ -203,7 +249,7 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
                 register[i] = dest
                 append((dest, op, args))
                 mark(reads[i] == 1)
-        if i in guards_at:
+        if guarded[i]:
             at = 2 * i + 1
             for op_name, a, b, outcome in guards_at[i]:
                 append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome))
@@ -392,11 +438,19 @@ def assemble(program: Program) -> Replay:
             if pending_reg >= 0 and pending_reg not in args:
                 append(pending_code + stores[pending_reg])  # not consumed after all: store it
                 pending_reg = -1
-            if pid in binary:
-                c0, d0 = operand(args[0])
-                c1, d1 = operand(args[1])
-                expr = c0 + c1 + binary[pid]
-                depth = max(d0, 1 + d1)
+            bin_code = binary.get(pid)
+            if bin_code is not None:  # most records: written out, operand() inlined
+                a0, a1 = args
+                if a0 == pending_reg and a0 >= 0:
+                    c0, d0 = pending_code, pending_depth
+                else:
+                    c0, d0 = (loads[a0] if a0 >= 0 else load_const(program_consts[~a0])), 1
+                if a1 == pending_reg and a1 >= 0:
+                    c1, d1 = pending_code, pending_depth + 1
+                else:
+                    c1, d1 = (loads[a1] if a1 >= 0 else load_const(program_consts[~a1])), 2
+                expr = c0 + c1 + bin_code
+                depth = d0 if d0 > d1 else d1
             elif pid in copies:
                 expr, depth = operand(args[0])
             elif pid in conditional:
@@ -430,7 +484,8 @@ def assemble(program: Program) -> Replay:
                 pending_reg, pending_code, pending_depth = dest, expr, depth
             else:
                 append(expr + stores[dest])
-                max_depth = max(max_depth, depth)
+                if depth > max_depth:
+                    max_depth = depth
         else:
             check = ins
             append(load(check.a) + load(check.b) + _instr("COMPARE_OP", _CMP[check.op]))
