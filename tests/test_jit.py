@@ -319,3 +319,32 @@ def test_keyword_constants_of_different_types_are_different_traces() -> None:
     assert j(1.0, k=1) == 3.0
     assert j(1.0, k=True) == 2.0
     assert j.stats.traces == 2
+
+
+def test_compiling_restores_the_garbage_collector_as_it_found_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import sys
+
+    jit_module = sys.modules["tapegrad.jit"]  # (tapegrad.jit the attribute is the function)
+
+    def cube(x: tg.Scalar) -> tg.Scalar:
+        return x * x * x
+
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            assert tg.jit(tg.grad(cube))(2.0) == 12.0
+            assert gc.isenabled() is state
+
+        def broken(*args: Any) -> Any:
+            assert not gc.isenabled()  # paused while compiling...
+            raise RuntimeError("compiler bug")
+
+        gc.enable()
+        monkeypatch.setattr(jit_module, "build_program", broken)
+        with pytest.raises(RuntimeError, match="compiler bug"):
+            tg.jit(cube)(2.0)
+        assert gc.isenabled()  # ...and back on after the failure
+    finally:
+        (gc.enable if was else gc.disable)()
