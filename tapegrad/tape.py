@@ -29,7 +29,7 @@ how grad of grad works, without levels ever being confused.
 from __future__ import annotations
 
 import itertools
-from sys import getrefcount
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Union
 
@@ -65,6 +65,9 @@ _OPEN = _OpenTapes()
 # eager step at 100 points). A reused list has usually survived a collection
 # and sits in an older generation, which is scanned ten times less often.
 _SPARE_LISTS: list[tuple[list[int], list[int], list[int], list[Any]]] = []
+# Reference counts say when nobody else holds a list. Interpreters without
+# them (PyPy has no getrefcount, and a moving collector besides) never reuse.
+_refcount: Any = getattr(sys, "getrefcount", None)
 
 
 class TapeClosedError(RuntimeError):
@@ -187,14 +190,21 @@ class Tape:
         self.jit = jit
         self.name = name
 
-    def __del__(self, _spare: list[Any] = _SPARE_LISTS, _count: Any = getrefcount) -> None:
+    def __del__(self, _spare: list[Any] = _SPARE_LISTS, _count: Any = _refcount) -> None:
         # Hand the four record lists on to the next tape (see _SPARE_LISTS),
         # unless something else still holds one of them. The defaults bind
         # the pool and getrefcount now, so this still works while the
         # interpreter shuts down and module globals are being cleared.
         ops, lhs, rhs, vals = self._ops, self._lhs, self._rhs, self._vals
         # 3 = the tape's slot, the local name and getrefcount's argument.
-        if len(_spare) < 8 and _count(ops) == 3 and _count(lhs) == 3 and _count(rhs) == 3 and _count(vals) == 3:
+        if (
+            _count is not None
+            and len(_spare) < 8
+            and _count(ops) == 3
+            and _count(lhs) == 3
+            and _count(rhs) == 3
+            and _count(vals) == 3
+        ):
             ops.clear()
             lhs.clear()
             rhs.clear()
