@@ -824,7 +824,14 @@ def markdown_table(steps: list[StepResults], training: TrainingResults, command:
             f"| {fmt_ratio(s.ratio('micrograd', 'eager_user'))}, {fmt_ratio(s.ratio('micrograd', 'eager_nn'))} "
             f"| {fmt_ratio(s.ratio('micrograd', 'jit'))} | {s.ratio('jit', 'handwritten'):.2f}x |"
         )
+    lowest = "; ".join(
+        f"{s.n:,} points {', '.join(fmt_ratio2(min(s.round_ratios(a, b))) for a, b in RATIOS)}" for s in steps
+    )
     lines.append("")
+    lines.append(
+        "Ratios are the median over paired rounds of the ratio within a round (timed seconds apart); the lowest "
+        f"round, in the table's order: {lowest}."
+    )
     lines.append(
         f"Median time of one full-batch training step of micrograd's moons demo (`MLP(2, [16, 16, 1])`, hinge loss, "
         f"L2 penalty, backward, SGD update). The whole {training.steps}-step training at {training.n} points takes "
