@@ -165,8 +165,11 @@ def _collector_paused() -> Iterator[None]:
     Compiling creates a few small tuples per record, all of which survive:
     for a tape of a million records the collector would keep rescanning
     millions of live objects, which doubled the compile time or worse. Only
-    tapegrad's compiler runs inside (never the user's code), it creates no
-    reference cycles, and the collector's state is restored even if it fails.
+    tapegrad's compiler runs inside (never the function being traced), it
+    creates no reference cycles, and the collector's state is restored even
+    if it fails. The switch is process-wide: code in other threads runs
+    without collections meanwhile, and a gc.enable() or gc.disable() another
+    thread makes during the compile is overridden when it ends.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -4,7 +4,9 @@ Both are single loops over the records with a list as their environment;
 neither sorts nor recurses, so a tape of any length is fine. They apply each
 record's rules from the primitive table with tapegrad's own operations, so
 when the values on the tape are themselves traced (nested differentiation),
-whatever the sweep computes is recorded on the outer tape. The reverse
+whatever the sweep computes is recorded on the outer tape. A *flat* tape,
+which no outer tape traces, is swept by a variant of the reverse loop that
+calls the primitives' float functions instead (see ``reverse_sweep``). The reverse
 loop is written out from the table when tapegrad is imported, with the
 expression rules pasted into one branch per built-in primitive
 (``REVERSE_LOOP_SOURCE`` shows it); other primitives look their rules up in
@@ -52,7 +54,11 @@ def _checked(c: Any, op: int, k: int) -> Any:
     )
 
 
-def _generic_record(tape: Tape, adj: list[Any], i: int, g: Any) -> None:
+class _NotFlat(Exception):
+    """A rule returned a traced value in the flat loop, which only handles numbers."""
+
+
+def _generic_record(tape: Tape, adj: list[Any], i: int, g: Any, flat: bool = False) -> None:
     """Propagate the adjoint ``g`` of record ``i`` through its rules (any arity)."""
     refs = tape.refs(i)
     args = [tape.value_of(r) for r in refs]
@@ -63,6 +69,11 @@ def _generic_record(tape: Tape, adj: list[Any], i: int, g: Any) -> None:
         rule = rules[k]
         if r >= 0 and rule is not None:
             c = _checked(rule(g, ans, *args), op, k)
+            if flat and c.__class__ is Traced:
+                # A custom rule that reads a value traced by an outer tape
+                # (through a closure, say): the sweep must record on that
+                # tape, and a zero there is not just a zero.
+                raise _NotFlat
             old = adj[r]
             adj[r] = c if old is None else old + c
 
@@ -137,7 +148,7 @@ def _reverse_loop_source(flat: bool = False) -> str:
             lines.append(f"{indent}old = adj[{ref}]")
             lines.append(f"{indent}adj[{ref}] = d if old is None else old + d")
     lines.append("            elif p not in _NO_ADJOINTS:")
-    lines.append("                _generic_record(tape, adj, i, g)")
+    lines.append(f"                _generic_record(tape, adj, i, g{', True' if flat else ''})")
     lines.append("    except (ValueError, ArithmeticError) as exc:")
     lines.append("        raise _AtRecord(i) from exc")
     return "\n".join(lines) + "\n"
@@ -196,12 +207,20 @@ def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], *, skip_zeros: b
     ``skip_zeros=False`` to propagate every zero, as the Wengert tables do
     so that each adjoint's full sum can be read.
     """
-    n = len(tape._ops)
     seeds = list(seeds)
     # The float-only loop needs plain numbers in the seeds too: a cotangent
     # traced by an outer tape (vjp_fn called under grad) must be swept with
     # tapegrad's operations, and there a zero is not just a zero.
-    flat = skip_zeros and tape._flat and all(isinstance(ct, (int, float)) for _, ct in seeds)
+    if skip_zeros and tape._flat and all(isinstance(ct, (int, float)) for _, ct in seeds):
+        try:
+            return _sweep(tape, seeds, flat=True)
+        except _NotFlat:
+            pass  # a custom rule brought in a traced value: start again, in general
+    return _sweep(tape, seeds, flat=False)
+
+
+def _sweep(tape: Tape, seeds: list[tuple[int, Any]], flat: bool) -> list[Any]:
+    n = len(tape._ops)
     # A flat sweep also gives each constant a (discarded) slot; see _reverse_loop_source.
     adj: list[Any] = [None] * (n + len(tape._consts) if flat else n)
     last = -1

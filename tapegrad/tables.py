@@ -185,7 +185,7 @@ def output_adjoints(tape: Tape) -> list[Optional[float]]:
     if len(outs) != 1:
         raise ValueError(
             f"{tape.name} has {len(outs)} outputs; the adjoint table needs a single scalar output "
-            "(or pass adjoints=reverse_sweep(tape, seeds) yourself)"
+            "(or pass adjoints=reverse_sweep(tape, seeds, skip_zeros=False) yourself)"
         )
     out = outs[0]
     if not isinstance(out, Var):  # the function ignored its inputs: every adjoint is zero

@@ -28,6 +28,7 @@ how grad of grad works, without levels ever being confused.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import sys
 import threading
@@ -68,6 +69,33 @@ _SPARE_LISTS: list[tuple[list[int], list[int], list[int], list[Any]]] = []
 # Reference counts say when nobody else holds a list. Interpreters without
 # them (PyPy has no getrefcount, and a moving collector besides) never reuse.
 _refcount: Any = getattr(sys, "getrefcount", None)
+
+
+class _Holder:
+    __slots__ = ("held",)
+    held: list[Any]
+
+
+def _count_held(holder: _Holder, _count: Any = _refcount) -> int:
+    # The same steps as Tape.__del__ takes: read a slot into a local, count it.
+    held = holder.held
+    return int(_count(held))
+
+
+def _unshared_count() -> Optional[int]:
+    """What getrefcount reports in Tape.__del__ for a list that only the tape holds.
+
+    Measured rather than assumed, because how many references the
+    interpreter's own calls add differs between CPython versions.
+    """
+    if _refcount is None:
+        return None
+    holder = _Holder()
+    holder.held = []
+    return _count_held(holder)
+
+
+_UNSHARED = _unshared_count()
 
 
 class TapeClosedError(RuntimeError):
@@ -190,20 +218,29 @@ class Tape:
         self.jit = jit
         self.name = name
 
-    def __del__(self, _spare: list[Any] = _SPARE_LISTS, _count: Any = _refcount) -> None:
+    def __del__(
+        self,
+        _spare: list[Any] = _SPARE_LISTS,
+        _count: Any = _refcount,
+        _unshared: Optional[int] = _UNSHARED,
+        _finalized: Any = gc.is_finalized,
+    ) -> None:
         # Hand the four record lists on to the next tape (see _SPARE_LISTS),
         # unless something else still holds one of them. The defaults bind
-        # the pool and getrefcount now, so this still works while the
-        # interpreter shuts down and module globals are being cleared.
+        # what this needs now, so it still works while the interpreter shuts
+        # down and module globals are being cleared.
+        if _unshared is None or _finalized(self):
+            # No reference counts; or the cycle collector is finalizing a
+            # cycle the tape is part of, and other finalizers in it may still
+            # read (or even keep) the tape: leave its lists alone.
+            return
         ops, lhs, rhs, vals = self._ops, self._lhs, self._rhs, self._vals
-        # 3 = the tape's slot, the local name and getrefcount's argument.
         if (
-            _count is not None
-            and len(_spare) < 8
-            and _count(ops) == 3
-            and _count(lhs) == 3
-            and _count(rhs) == 3
-            and _count(vals) == 3
+            len(_spare) < 8
+            and _count(ops) == _unshared
+            and _count(lhs) == _unshared
+            and _count(rhs) == _unshared
+            and _count(vals) == _unshared
         ):
             ops.clear()
             lhs.clear()

@@ -86,6 +86,10 @@ def test_a_zero_adjoint_is_not_pushed_through_an_undefined_derivative() -> None:
     assert isinstance(out, tg.Traced)
     with pytest.raises(ZeroDivisionError, match="sqrt"):
         _general_sweep(tape, [(out.index, 1.0)])
+    # As the README says: a tape opened inside another transform multiplies
+    # the zero through, so there the same point raises, naming the record.
+    with pytest.raises(ZeroDivisionError, match="sqrt"):
+        tg.grad(tg.grad(f))(0.0)
 
 
 def test_adjoints_sent_to_constants_are_dropped() -> None:
@@ -189,3 +193,55 @@ def test_traced_cotangents_take_the_general_loop_even_on_a_flat_tape() -> None:
     _, vjp_fn = tg.vjp(lambda x: x * x, 3.0)
     for c in (0.0, 1.0):
         assert tg.grad(lambda c: vjp_fn(c)[0])(c) == 6.0
+
+
+def test_a_custom_rule_that_returns_a_traced_value_falls_back_to_the_general_loop() -> None:
+    # The rule reads a value that grad's tape traces; at a = 0 the adjoint it
+    # returns is a traced zero, which the flat loop would have skipped.
+    cell: dict[str, Any] = {}
+
+    @tg.primitive
+    def scale(x: float) -> float:
+        return 2.0 * x
+
+    tg.defvjp(scale, lambda g, ans, x: g * cell["a"])
+    _, vjp_fn = tg.vjp(lambda x: scale(x * 5.0), 1.0)
+
+    def outer(a: tg.Scalar) -> tg.Scalar:
+        cell["a"] = a
+        result: tg.Scalar = vjp_fn(1.0)[0]  # 5 * a
+        return result
+
+    for a in (1.0, 0.0):
+        assert tg.grad(outer)(a) == 5.0
+
+
+def test_a_tape_freed_by_the_cycle_collector_keeps_its_lists() -> None:
+    # Finalizers of one garbage cycle may still read each other: a tape in a
+    # cycle must not hand its lists on (here a finalizer even keeps it).
+    import gc
+
+    from tapegrad import tape as tape_module
+
+    kept: list[Any] = []
+
+    class Keeper:
+        me: Any
+        tape: Tape
+
+        def __del__(self) -> None:
+            kept.append(self.tape)
+
+    def make() -> None:
+        keeper = Keeper()
+        keeper.me = keeper  # a cycle
+        keeper.tape = tg.trace(lambda x: x * 3.0 + 1.0)(2.0)
+
+    tape_module._SPARE_LISTS.clear()
+    make()
+    gc.collect()
+    assert tape_module._SPARE_LISTS == []
+    other = tg.trace(lambda x: tg.sin(x) * x)(0.5)
+    assert other._vals is not kept[0]._vals
+    assert kept[0]._vals == [2.0, 6.0, 7.0]
+    assert [r.primitive.name for r in kept[0].records] == ["input", "mul", "add"]
