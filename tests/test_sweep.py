@@ -1,9 +1,11 @@
 """The reverse sweep's two loops: the float-only one for flat tapes and the general one.
 
 A tape that no outer tape traces is swept by a loop that indexes constants
-like records and calls the primitives' float functions. Both loops must give
-the same adjoints, bit for bit, and the flat one must never be used when a
-value on the tape is traced.
+like records, calls the primitives' float functions and skips records whose
+adjoint is exactly zero. Both loops must give the same adjoints (the flat one
+may leave None where the general one sends zeros on), and the flat one must
+never be used when a value, a seed or a rule's result is traced. The record
+lists that dead tapes hand on are tested here too.
 """
 
 from __future__ import annotations
