@@ -76,23 +76,19 @@ class _Holder:
     held: list[Any]
 
 
-def _count_held(holder: _Holder, _count: Any = _refcount) -> int:
-    # The same steps as Tape.__del__ takes: read a slot into a local, count it.
-    held = holder.held
-    return int(_count(held))
-
-
 def _unshared_count() -> Optional[int]:
     """What getrefcount reports in Tape.__del__ for a list that only the tape holds.
 
     Measured rather than assumed, because how many references the
-    interpreter's own calls add differs between CPython versions.
+    interpreter's own calls add differs between CPython versions. It takes
+    the same steps as __del__: read a slot into a local name, count it.
     """
     if _refcount is None:
         return None
     holder = _Holder()
     holder.held = []
-    return _count_held(holder)
+    held = holder.held
+    return int(_refcount(held))
 
 
 _UNSHARED = _unshared_count()
