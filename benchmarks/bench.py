@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import tapegrad as tg
 from tapegrad import nn
 from tapegrad.datasets import make_moons
-from tapegrad.tree import leaves, tree_map
+from tapegrad.core.tree import leaves, tree_map
 
 import handwritten  # benchmarks/handwritten.py: this script's directory is on sys.path
 

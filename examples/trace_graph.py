@@ -27,8 +27,9 @@ from typing import Optional, Sequence, TypedDict
 
 import tapegrad as tg
 from tapegrad.dot import GraphvizNotFoundError, render, tape_to_dot
-from tapegrad.sweep import reverse_sweep
-from tapegrad.tape import Tape, Var
+from tapegrad.interpret.sweep import reverse_sweep
+from tapegrad.core.records import Var
+from tapegrad.core.tape import Tape
 
 
 class NeuronParams(TypedDict):

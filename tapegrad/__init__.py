@@ -5,16 +5,23 @@ and transform it: ``grad(f)(params)`` gives the gradient shaped like
 ``params``. Every operation on a traced scalar appends one immutable record
 to an explicit Wengert tape; a reverse sweep over the records computes the
 gradient. See the README for a tour.
+
+The package is layered; each layer imports only the ones below it:
+``tapegrad/core`` (primitives, the rule table, the tape, traced values),
+``tapegrad/interpret`` (the sweeps and the jit's code generation),
+``tapegrad/transforms`` (grad and its family, jit), and on top the views
+(``tables``, ``dot``) and the library (``nn``, ``datasets``, ``testing``).
 """
 
-from tapegrad.custom import defvjp, primitive
-from tapegrad.jit import Jitted, jit
-from tapegrad.primitive import MissingRuleError, Primitive
-from tapegrad.primitives import cos, exp, log, relu, sigmoid, sin, softplus, sqrt, stop_gradient, tanh
-from tapegrad.tape import Arg, Guard, Lit, Record, Tape, TapeClosedError, Var, current_tape
-from tapegrad.traced import Scalar, Traced, primal
-from tapegrad.transforms import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
-from tapegrad.tree import tree_map
+from tapegrad.core.functions import cos, exp, log, relu, sigmoid, sign, sin, softplus, sqrt, stop_gradient, tanh
+from tapegrad.core.primitive import MissingRuleError, Primitive
+from tapegrad.core.records import Arg, Guard, Lit, Record, Var
+from tapegrad.core.tape import Tape, TapeClosedError, current_tape
+from tapegrad.core.traced import Scalar, Traced, primal
+from tapegrad.core.tree import tree_map
+from tapegrad.transforms.custom import PrimitiveFunction, defvjp, primitive
+from tapegrad.transforms.grad import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
+from tapegrad.transforms.jit import Jitted, jit
 
 from tapegrad import nn, testing  # noqa: E402  (submodules users reach as tapegrad.nn, tapegrad.testing)
 
@@ -26,6 +33,7 @@ __all__ = [
     "Lit",
     "MissingRuleError",
     "Primitive",
+    "PrimitiveFunction",
     "Record",
     "Scalar",
     "Tape",
@@ -49,6 +57,7 @@ __all__ = [
     "primitive",
     "relu",
     "sigmoid",
+    "sign",
     "sin",
     "softplus",
     "sqrt",

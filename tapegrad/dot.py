@@ -25,14 +25,12 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
-from tapegrad.primitive import ARG_NAMES
-from tapegrad.printing import format_number
-from tapegrad.tape import Lit, Var
-
-if TYPE_CHECKING:
-    from tapegrad.tape import Tape
+from tapegrad.core.primitive import ARG_NAMES
+from tapegrad.core.records import Lit, Var, format_number
+from tapegrad.core.tape import Tape
+from tapegrad.tables import normalize_adjoints
 
 AdjointsArg = Union[Mapping[int, float], Sequence[Optional[float]]]
 
@@ -77,7 +75,6 @@ def _record_label(fields: Sequence[str]) -> str:
 def _adjoint_lookup(tape: Tape, adjoints: Optional[AdjointsArg]) -> Optional[list[Optional[float]]]:
     if adjoints is None:
         return None
-    from tapegrad.tables import normalize_adjoints
 
     return normalize_adjoints(tape, adjoints)
 
@@ -85,7 +82,7 @@ def _adjoint_lookup(tape: Tape, adjoints: Optional[AdjointsArg]) -> Optional[lis
 def tape_to_dot(tape: Tape, adjoints: Optional[AdjointsArg] = None) -> str:
     """Graphviz DOT text for ``tape``: record boxes, operation ovals, constants, inputs and outputs.
 
-    ``adjoints`` is what :func:`tapegrad.sweep.reverse_sweep` returned (a
+    ``adjoints`` is what :func:`tapegrad.interpret.sweep.reverse_sweep` returned (a
     list with None for zero) or a dict from record index to adjoint; when
     given, each box also shows its record's adjoint.
     """

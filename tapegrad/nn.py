@@ -16,9 +16,9 @@ from __future__ import annotations
 import random
 from typing import Any, Sequence, TypedDict, TypeVar
 
-from tapegrad.primitives import relu, softplus, step_
-from tapegrad.traced import Scalar
-from tapegrad.tree import leaves, tree_map
+from tapegrad.core.functions import relu, softplus, step
+from tapegrad.core.traced import Scalar
+from tapegrad.core.tree import leaves, tree_map
 
 T = TypeVar("T")
 
@@ -140,5 +140,5 @@ def accuracy(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
         raise ValueError("accuracy needs at least one example")
     hits: Scalar = 0.0
     for s, y in zip(scores, labels):
-        hits = hits + step_(y * s)
+        hits = hits + step(y * s)
     return hits * (1.0 / len(labels))

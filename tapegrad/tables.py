@@ -10,7 +10,7 @@ where each adjoint ``v̄i`` (the derivative of the output with respect to
 
 This module prints that table for a real tape. The left column comes from
 ``tape.records``; every number in the right column is the adjoint that
-:func:`tapegrad.sweep.reverse_sweep` computed. The adjoint *expressions*
+:func:`tapegrad.interpret.sweep.reverse_sweep` computed. The adjoint *expressions*
 (``v̄0 = v̄2 * (1/v0) + v̄3 * v1``) are explanation only: they are written
 from the records, one term per use of a variable, with each primitive's
 local partial derivative spelled out by name, but nothing is computed from
@@ -35,10 +35,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import attrs
 
-from tapegrad.primitive import ARG_NAMES, RULES
-from tapegrad.sweep import reverse_sweep
-from tapegrad.tape import Arg, Lit, Record, Tape, Var, primal_of
-from tapegrad.transforms import trace
+from tapegrad.core.primitive import ARG_NAMES, RULES
+from tapegrad.core.records import Arg, Lit, Record, Var
+from tapegrad.core.tape import Tape, primal_of
+from tapegrad.interpret.sweep import reverse_sweep
+from tapegrad.transforms.grad import trace
 
 BAR = "\u0304"  # combining macron: "v" + BAR renders as v̄, the textbooks' adjoint
 SEED = "y" + BAR  # the cotangent seeded at an output
@@ -112,28 +113,6 @@ def _atomic(text: str) -> bool:
     return re.fullmatch(r"[\w.\[\]']+|\w+\([^()]*\)|\(-[\d.e+-]+\)", text) is not None
 
 
-# The local partial derivative of each built-in, per argument, in the
-# notation of the tables: {x}, {y} are the arguments and {ans} the record's
-# own variable. They mirror the rules in tapegrad/primitives.py (which
-# compute with g; these are only read).
-_PARTIALS: dict[str, tuple[str, ...]] = {
-    "add": ("1", "1"),
-    "mul": ("{y}", "{x}"),
-    "div": ("1/{y}", "-{ans}/{y}"),
-    "pow": ("{y} * {x} ** ({y} - 1)", "{ans} * ln({x})"),
-    "abs": ("sign({x})",),
-    "exp": ("{ans}",),
-    "log": ("1/{x}",),
-    "sqrt": ("1/(2 * {ans})",),
-    "sin": ("cos({x})",),
-    "cos": ("-sin({x})",),
-    "tanh": ("1 - {ans} ** 2",),
-    "sigmoid": ("{ans} * (1 - {ans})",),
-    "softplus": ("sigmoid({x})",),
-    "relu": ("step({x})",),
-}
-
-
 def local_partial(record: Record, k: int) -> Optional[str]:
     """The partial derivative of ``record`` with respect to its argument ``k``, as text.
 
@@ -149,8 +128,9 @@ def local_partial(record: Record, k: int) -> Optional[str]:
     ops = [_operand(a) for a in record.args]
     names = dict(zip(ARG_NAMES, ops), ans=f"v{record.index}")
     # A custom primitive may reuse a built-in's name, so look built-ins up only.
-    template = _PARTIALS.get(prim.name) if prim.builtin else None
-    if template is not None and k < len(template):
+    # The text comes from the primitive's row in tapegrad/core/table.py.
+    template = prim.partials if prim.builtin else ()
+    if k < len(template):
         y = record.args[1] if len(record.args) > 1 else None
         if prim.name == "pow" and k == 0 and isinstance(y, Lit):
             # A constant exponent: fold y - 1 into one number, as one would by hand.
@@ -229,7 +209,7 @@ def _seed_names(tape: Tape) -> dict[int, str]:
 def table_rows(tape: Tape, adjoints: Optional[Adjoints] = None) -> list[Row]:
     """The table as data: one :class:`Row` per record, in evaluation order.
 
-    ``adjoints`` is what :func:`tapegrad.sweep.reverse_sweep` returned for
+    ``adjoints`` is what :func:`tapegrad.interpret.sweep.reverse_sweep` returned for
     this tape; by default the sweep is run from the single output with seed
     1.0. Each row's adjoint expression lists, in record order, one term per
     use of the variable that sends a non-zero cotangent back, plus the seed

@@ -17,8 +17,8 @@ import pytest
 
 import tapegrad as tg
 from tapegrad.dot import GraphvizNotFoundError, render, tape_to_dot
-from tapegrad.sweep import reverse_sweep
-from tapegrad.tape import Tape
+from tapegrad.interpret.sweep import reverse_sweep
+from tapegrad.core.tape import Tape
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +86,7 @@ def test_every_record_is_a_node_with_its_value_and_adjoint() -> None:
 
 def test_edges_are_exactly_the_records_arguments() -> None:
     tape = tg.trace(lambda x, y: (x * x + 3.0) ** y - x / y)(1.5, 2.0)
-    dot = Dot(tape.to_dot())
+    dot = Dot(tape_to_dot(tape))
     expected: Counter[tuple[str, str]] = Counter()
     for r in tape.records:
         if r.primitive.name == "input":
@@ -115,7 +115,7 @@ def test_edges_are_exactly_the_records_arguments() -> None:
 
 def test_inputs_and_outputs_are_marked() -> None:
     tape = tg.trace(f)(2.0, 5.0)
-    dot = Dot(tape.to_dot())
+    dot = Dot(tape_to_dot(tape))
     out = tape.outputs[0]
     assert isinstance(out, tg.Var)
     for r in tape.records:
@@ -126,11 +126,11 @@ def test_inputs_and_outputs_are_marked() -> None:
             assert "(output)" in dot.label(f"v{r.index}") and "peripheries=2" in attrs
         else:
             assert "fillcolor" not in attrs and "peripheries" not in attrs
-    assert "adjoint" not in tape.to_dot()  # no adjoints given, none shown
+    assert "adjoint" not in tape_to_dot(tape)  # no adjoints given, none shown
 
 
 def test_a_constant_output_is_drawn() -> None:
-    dot = Dot(tg.trace(lambda x: 4.0)(1.0).to_dot())
+    dot = Dot(tape_to_dot(tg.trace(lambda x: 4.0)(1.0)))
     assert "out0" in dot.nodes and "constant" in dot.label("out0") and dot.number("out0", "value") == 4.0
     assert dot.edges == []
 
@@ -147,7 +147,7 @@ def test_unreached_adjoints_show_as_zero() -> None:
 def test_labels_with_special_characters_are_escaped() -> None:
     key = 'a|b{c}<d> "e" \\'
     tape = tg.trace(lambda p: p[key] * 2.0)({key: 1.0})
-    text = tape.to_dot()
+    text = tape_to_dot(tape)
     label = Dot(text).label("v0")
     # The record still has three fields (name, input, value): the key's | did not split it.
     assert len(re.split(r"(?<!\\)\|", label)) == 3
@@ -169,7 +169,7 @@ def _hide_graphviz(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_render_explains_how_to_install_graphviz(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _hide_graphviz(monkeypatch)
     with pytest.raises(RuntimeError, match="apt-get install graphviz") as info:
-        render(tg.trace(f)(2.0, 5.0).to_dot(), tmp_path / "tape.svg")
+        render(tape_to_dot(tg.trace(f)(2.0, 5.0)), tmp_path / "tape.svg")
     assert isinstance(info.value, GraphvizNotFoundError)
     assert "pip install graphviz" in str(info.value)
     assert not (tmp_path / "tape.svg").exists()
@@ -208,7 +208,7 @@ def test_render_falls_back_to_the_graphviz_package(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     monkeypatch.setitem(sys.modules, "graphviz", _fake_graphviz(missing_program=False))
     _FakeSource.calls.clear()
-    text = tg.trace(f)(2.0, 5.0).to_dot()
+    text = tape_to_dot(tg.trace(f)(2.0, 5.0))
     path = render(text, tmp_path / "tape.png")  # the format comes from the suffix
     assert path.read_bytes() == b"rendered:png"
     assert _FakeSource.calls == [(text, "png")]

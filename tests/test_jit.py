@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 import tapegrad as tg
 from tapegrad import nn
-from tapegrad.codegen import ASSEMBLER_AVAILABLE, build_program, compile_source
+from tapegrad.interpret.codegen import ASSEMBLER_AVAILABLE, compile_source
+from tapegrad.interpret.program import build_program
 from tapegrad.datasets import make_moons
-from tapegrad.tree import leaves as tree_leaves
+from tapegrad.core.tree import leaves as tree_leaves
 
 BACKENDS = ["source"] + (["bytecode"] if ASSEMBLER_AVAILABLE else [])
 
@@ -249,7 +250,7 @@ def test_program_drops_dead_records() -> None:
         return x + 1.0
 
     with tg.Tape(jit=True) as tape:
-        out = f(tape.input(1.0))
+        out = f(tg.Traced.input(tape, 1.0))
     assert isinstance(out, tg.Traced)
     program = build_program(tape, [out.index])
     assert len(program.body) == 1
@@ -325,7 +326,7 @@ def test_compiling_restores_the_garbage_collector_as_it_found_it(monkeypatch: py
     import gc
     import sys
 
-    jit_module = sys.modules["tapegrad.jit"]  # (tapegrad.jit the attribute is the function)
+    jit_module = sys.modules["tapegrad.transforms.jit"]
 
     def cube(x: tg.Scalar) -> tg.Scalar:
         return x * x * x

@@ -11,8 +11,8 @@ import math
 import random
 from typing import Any, Callable, Sequence
 
-from tapegrad.transforms import jvp, vjp
-from tapegrad.tree import flatten, unflatten
+from tapegrad.core.tree import flatten, unflatten
+from tapegrad.transforms.grad import jvp, vjp
 
 __all__ = ["check_grads", "numerical_jvp"]
 

@@ -33,8 +33,8 @@ from typing import Optional, Sequence, Union
 from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn, SearchStrategy
 
-from tapegrad.primitives import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
-from tapegrad.traced import Scalar
+from tapegrad.core.functions import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
+from tapegrad.core.traced import Scalar
 
 __all__ = [
     "Expression",

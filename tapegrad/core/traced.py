@@ -1,5 +1,8 @@
 """Traced scalars, and how an operation on them becomes a record.
 
+Layer 2 of tapegrad (``tapegrad/core``): it builds on the tape and the rule
+table and knows nothing about sweeps or transforms.
+
 A :class:`Traced` is a handle: the tape that owns it, the index of the
 record that produced it, and its value. It holds no gradient and no closure.
 Every arithmetic operation goes through :func:`bind`, which finds the
@@ -16,21 +19,19 @@ a one-argument primitive on a traced scalar. Everything else takes
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
-from tapegrad.primitive import _BIND, PRIMITIVES, Primitive
-from tapegrad.tape import Tape, TapeClosedError, primal_of
+from tapegrad.core.primitive import Primitive
+from tapegrad.core.table import abs_p, add_p, div_p, mul_p, pow_p
+from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
 
-# Ids of the primitives that Python operators bind. primitives.py registers
-# the table in this order and checks these ids when it is imported.
-ADD_ID = 1
-MUL_ID = 2
-POW_ID = 3
-ABS_ID = 4
-DIV_ID = 5
+# The two hot operators append these ids directly (module globals are
+# cheaper to read than an attribute of the primitive).
+ADD_ID = add_p.id
+MUL_ID = mul_p.id
 
 
-class Traced:
+class Traced(Handle):
     """A scalar being traced on a tape; use it like a float.
 
     Arithmetic (``+ - * / **``, unary minus, ``abs``) records on the tape;
@@ -40,7 +41,7 @@ class Traced:
     :func:`tapegrad.primal` when you only want to look at the value.
     """
 
-    __slots__ = ("_t", "_i", "_v")
+    __slots__ = ()  # the three slots (tape, index, value) are Handle's
     # No __init__: the hot paths create a handle with ``Traced()`` and set
     # the three slots directly. Calling the class with no arguments is about
     # 20 ns faster than ``object.__new__(Traced)``, which builds an argument
@@ -50,9 +51,10 @@ class Traced:
     # JAX or NumPy) a traced scalar cannot be a dict key or set member.
     __hash__ = None  # type: ignore[assignment]
 
-    _t: Tape
-    _i: int
-    _v: Any
+    @classmethod
+    def input(cls, tape: Tape, value: Any, label: Optional[str] = None) -> Traced:
+        """A new independent variable on ``tape`` (which must be open), labelled with its leaf path."""
+        return make_traced(tape, tape.add_input(value, label), value)
 
     @property
     def tape(self) -> Tape:
@@ -87,7 +89,7 @@ class Traced:
             elif not _is_scalar(other):
                 return NotImplemented  # let the other operand's reflected method try
             else:
-                return bind(PRIMITIVES[ADD_ID], (self, other))  # type: ignore[no-any-return]
+                return bind(add_p, (self, other))  # type: ignore[no-any-return]
             out = Traced()
             out._t = t
             out._i = len(live)
@@ -99,7 +101,7 @@ class Traced:
             return out
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[ADD_ID], (self, other))  # type: ignore[no-any-return]
+        return bind(add_p, (self, other))  # type: ignore[no-any-return]
 
     def __mul__(self, other: Scalar) -> Traced:
         t = self._t
@@ -117,7 +119,7 @@ class Traced:
             elif not _is_scalar(other):
                 return NotImplemented  # let the other operand's reflected method try
             else:
-                return bind(PRIMITIVES[MUL_ID], (self, other))  # type: ignore[no-any-return]
+                return bind(mul_p, (self, other))  # type: ignore[no-any-return]
             out = Traced()
             out._t = t
             out._i = len(live)
@@ -129,7 +131,7 @@ class Traced:
             return out
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[MUL_ID], (self, other))  # type: ignore[no-any-return]
+        return bind(mul_p, (self, other))  # type: ignore[no-any-return]
 
     # -- the rest of arithmetic, built from primitives -------------------------
 
@@ -140,15 +142,15 @@ class Traced:
             return self
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[ADD_ID], (other, self))  # type: ignore[no-any-return]
+        return bind(add_p, (other, self))  # type: ignore[no-any-return]
 
     def __rmul__(self, other: float) -> Traced:
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[MUL_ID], (other, self))  # type: ignore[no-any-return]
+        return bind(mul_p, (other, self))  # type: ignore[no-any-return]
 
     def __neg__(self) -> Traced:
-        return bind(PRIMITIVES[MUL_ID], (self, -1.0))  # type: ignore[no-any-return]
+        return bind(mul_p, (self, -1.0))  # type: ignore[no-any-return]
 
     def __pos__(self) -> Traced:
         return self
@@ -161,30 +163,30 @@ class Traced:
     def __rsub__(self, other: float) -> Traced:
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[ADD_ID], (other, -self))  # type: ignore[no-any-return]
+        return bind(add_p, (other, -self))  # type: ignore[no-any-return]
 
     def __truediv__(self, other: Scalar) -> Traced:
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[DIV_ID], (self, other))  # type: ignore[no-any-return]
+        return bind(div_p, (self, other))  # type: ignore[no-any-return]
 
     def __rtruediv__(self, other: float) -> Traced:
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[DIV_ID], (other, self))  # type: ignore[no-any-return]
+        return bind(div_p, (other, self))  # type: ignore[no-any-return]
 
     def __pow__(self, other: Scalar) -> Traced:
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[POW_ID], (self, other))  # type: ignore[no-any-return]
+        return bind(pow_p, (self, other))  # type: ignore[no-any-return]
 
     def __rpow__(self, other: float) -> Traced:
         if not _is_scalar(other):
             return NotImplemented
-        return bind(PRIMITIVES[POW_ID], (other, self))  # type: ignore[no-any-return]
+        return bind(pow_p, (other, self))  # type: ignore[no-any-return]
 
     def __abs__(self) -> Traced:
-        return bind(PRIMITIVES[ABS_ID], (self,))  # type: ignore[no-any-return]
+        return bind(abs_p, (self,))  # type: ignore[no-any-return]
 
     # -- comparisons: plain bools from the current values ----------------------
 
@@ -320,8 +322,6 @@ def bind(prim: Primitive, args: Sequence[Any]) -> Any:
     value = bind(prim, inner)
     return make_traced(top, top.append(prim.id, tuple(refs), value), value)
 
-
-_BIND.append(bind)
 
 
 def bind_unary(prim: Primitive, x: Any) -> Any:

@@ -1,5 +1,8 @@
 """The Wengert tape: an append-only list of records, one per operation.
 
+Layer 1 of tapegrad (``tapegrad/core``). It knows primitives and records,
+and nothing about traced values' arithmetic, printing styles or graphs.
+
 A record says which primitive ran, on which inputs, and what it produced. The
 record for the operation that produced variable ``v5`` sits at position 5, so
 the output reference of a record is its index and the list is already in
@@ -32,16 +35,11 @@ import gc
 import itertools
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Optional
 
-import attrs
-
-# primitive.py imports nothing of ours, so this import cannot be circular; it
-# is at module level because refs() runs once per record in the sweeps.
-from tapegrad.primitive import PRIMITIVES, Primitive
-
-if TYPE_CHECKING:
-    from tapegrad.traced import Traced
+from tapegrad.core.primitive import PRIMITIVES
+from tapegrad.core.records import Arg, Guard, Lit, Record, Var, format_trace
+from tapegrad.core.table import input_p
 
 # ``next()`` on itertools.count is atomic under the GIL, so tapes opened in
 # different threads still get distinct orders.
@@ -98,59 +96,25 @@ class TapeClosedError(RuntimeError):
     """A traced value was used after the tape that recorded it had closed."""
 
 
-@attrs.frozen
-class Var:
-    """A reference to the variable produced by record ``index``."""
+class Handle:
+    """What a tape hands out for one of its records: the tape, the record's index, its value.
 
-    index: int
-
-
-@attrs.frozen
-class Lit:
-    """A constant operand, stored inline in the record that uses it."""
-
-    value: float
-
-
-Arg = Union[Var, Lit]
-
-
-@attrs.frozen
-class Record:
-    """One line of the tape: ``v{index} = primitive(*args)``, which gave ``value``.
-
-    ``value`` is the plain float the operation produced (when tapes are
-    nested it is the number underneath the outer tapes' tracing). Input
-    records have the primitive named ``input`` and no args; ``label`` then
-    says which leaf of the arguments they came from.
+    :class:`tapegrad.core.traced.Traced` adds arithmetic to it. The tape
+    only needs to know that a value stored on it may itself be a handle of
+    an outer tape (nested differentiation), so that :func:`primal_of` can
+    find the number underneath.
     """
 
-    index: int
-    primitive: Primitive
-    args: tuple[Arg, ...]
-    value: float
-    label: Optional[str] = None
+    __slots__ = ("_t", "_i", "_v")
 
-    @property
-    def inputs(self) -> tuple[int, ...]:
-        """Indices of the records this one reads (constants left out)."""
-        return tuple(a.index for a in self.args if isinstance(a, Var))
-
-
-@attrs.frozen
-class Guard:
-    """A comparison that jit recorded, and the answer it gave when traced."""
-
-    op: str
-    args: tuple[Arg, ...]
-    outcome: bool
+    _t: Tape
+    _i: int
+    _v: Any
 
 
 def primal_of(value: object) -> float:
     """The plain float under any number of levels of tracing."""
-    from tapegrad.traced import Traced
-
-    while isinstance(value, Traced):
+    while isinstance(value, Handle):
         value = value._v
     return float(value)  # type: ignore[arg-type]
 
@@ -291,18 +255,18 @@ class Tape:
 
     # -- recording -----------------------------------------------------------
 
-    def input(self, value: Any, label: Optional[str] = None) -> Traced:
-        """Record a new independent variable with the given value."""
-        from tapegrad.traced import make_traced
+    def add_input(self, value: Any, label: Optional[str] = None) -> int:
+        """Record a new independent variable with the given value; return its index.
 
+        :meth:`tapegrad.Traced.input` wraps this and returns the traced scalar.
+        """
         if self._live is None:
             raise TapeClosedError(f"cannot add an input to {self.name}: it is {self._state}, not open")
-        index = len(self._ops)
-        self.append(INPUT_ID, (), value)
+        index = self.append(INPUT_ID, (), value)
         self._inputs.append(index)
         if label is not None:
             self._labels[index] = label
-        return make_traced(self, index, value)
+        return index
 
     def append(self, prim_id: int, refs: tuple[int, ...], value: Any) -> int:
         """Append one record and return its index (the tape must be open)."""
@@ -397,22 +361,10 @@ class Tape:
         return iter(self.records)
 
     def __str__(self) -> str:
-        from tapegrad.printing import format_tape
-
-        return format_tape(self)
+        return format_trace(self.name, len(self._inputs), self.records, self.guards, self.outputs)
 
     def __repr__(self) -> str:
         return f"<Tape {self.name!r} {self._state}: {len(self._ops)} records, {len(self._inputs)} inputs>"
-
-    def to_dot(self, adjoints: Optional[Union[Sequence[Any], Mapping[int, Any]]] = None) -> str:
-        """Graphviz DOT text for this tape, optionally with adjoints (see :mod:`tapegrad.dot`).
-
-        ``adjoints`` is what :func:`tapegrad.sweep.reverse_sweep` returns (a
-        list indexed by record), or a dict from record index to adjoint.
-        """
-        from tapegrad.dot import tape_to_dot
-
-        return tape_to_dot(self, adjoints)
 
 
 def current_tape() -> Optional[Tape]:
@@ -421,7 +373,4 @@ def current_tape() -> Optional[Tape]:
     return stack[-1] if stack else None
 
 
-# The primitive id of input records. It is fixed here because the tape needs
-# it before the primitive table is imported; primitives.py registers
-# ``input`` first and checks that it got this id.
-INPUT_ID = 0
+INPUT_ID = input_p.id

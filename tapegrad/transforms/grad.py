@@ -1,8 +1,10 @@
 """Function transformations: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp, trace.
 
+Layer 4 of tapegrad (``tapegrad/transforms``).
+
 Each one opens a fresh tape, replaces the differentiated arguments' leaves
 by traced inputs, runs the user's function once to fill the tape, and then
-runs a sweep over the records (:mod:`tapegrad.sweep`). Nothing about the
+runs a sweep over the records (:mod:`tapegrad.interpret.sweep`). Nothing about the
 function is remembered between calls, and the caller's arguments are never
 modified: new trees are built for the traced copies and for the results.
 
@@ -18,10 +20,10 @@ import functools
 import inspect
 from typing import Any, Callable, Concatenate, Literal, ParamSpec, Sequence, TypeVar, Union, overload
 
-from tapegrad.sweep import forward_sweep, reverse_sweep
-from tapegrad.tape import Tape
-from tapegrad.traced import Scalar, Traced, closed_error
-from tapegrad.tree import TreeDef, flatten, unflatten
+from tapegrad.core.tape import Tape
+from tapegrad.core.traced import Scalar, Traced, closed_error
+from tapegrad.core.tree import TreeDef, flatten, unflatten
+from tapegrad.interpret.sweep import forward_sweep, reverse_sweep
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -91,7 +93,7 @@ class TracedInputs:
         for n in normal:
             name = names[n] if n < len(names) else f"args[{n}]"
             leaves, treedef, paths = flatten(args[n], name)
-            traced = [tape.input(v, p) for v, p in zip(leaves, paths)]
+            traced = [Traced.input(tape, v, p) for v, p in zip(leaves, paths)]
             self.args[n] = unflatten(treedef, traced)
             self.treedefs.append(treedef)
             self.indices.append([t._i for t in traced])

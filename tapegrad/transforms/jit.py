@@ -1,10 +1,12 @@
 """Trace once, replay many times: ``jit(f)`` compiles f's tape to straight-line Python.
 
+Layer 4 of tapegrad (``tapegrad/transforms``).
+
 On the first call for a given input structure, ``jit`` runs ``f`` on a tape
 opened with ``jit=True``: every operation is recorded, including everything
 that transforms such as :func:`tapegrad.grad` do inside ``f`` (their reverse
 sweeps run on traced values, so the gradient computation lands on the jit
-tape as ordinary records). :mod:`tapegrad.codegen` then turns the records
+tape as ordinary records). :mod:`tapegrad.interpret.program` and :mod:`tapegrad.interpret.codegen` then turn the records
 the outputs need into one straight-line Python function, an operation per
 record (``r7 = r3 * r5``). Later calls with the same structure run that
 function on the new numbers without running ``f`` again.
@@ -27,11 +29,12 @@ from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSp
 
 import attrs
 
-from tapegrad.codegen import Const, GuardFailed, Program, Replay, build_program, make_replay, to_source
-from tapegrad.tape import Tape
-from tapegrad.traced import Traced
-from tapegrad.transforms import TracedInputs, _arg_names
-from tapegrad.tree import TreeDef, flatten, unflatten
+from tapegrad.core.tape import Tape
+from tapegrad.core.traced import Traced
+from tapegrad.core.tree import TreeDef, flatten, unflatten
+from tapegrad.interpret.codegen import make_replay, to_source
+from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
+from tapegrad.transforms.grad import TracedInputs, _arg_names
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -188,7 +191,7 @@ def jit(f: Callable[P, R], backend: str = "auto") -> Jitted[P, R]:
     hashable). Works on any function of scalars, including
     ``grad(f)`` and ``value_and_grad(f)``. See the module docstring for
     what happens with control flow. ``backend`` picks how the tape becomes
-    code (see :mod:`tapegrad.codegen`): ``"bytecode"`` (CPython 3.11),
+    code (see :mod:`tapegrad.interpret.codegen`): ``"bytecode"`` (CPython 3.11),
     ``"source"``, or ``"auto"`` for the fastest available.
     """
     return Jitted(f, backend)

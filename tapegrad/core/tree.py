@@ -1,5 +1,7 @@
 """Parameter trees: nested lists, tuples, named tuples and dicts with scalar leaves.
 
+Layer 2 of tapegrad (``tapegrad/core``), beside the traced values it flattens.
+
 ``flatten`` turns a tree into a list of leaves plus a :class:`TreeDef` that
 remembers the shape; ``unflatten`` puts new leaves back into the same shape.
 Every leaf carries a path such as ``params[1]['w'][3]``, which is what the
@@ -18,7 +20,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, cast
 
 import attrs
 
-from tapegrad.traced import Traced
+from tapegrad.core.traced import Traced
 
 T = TypeVar("T")
 

@@ -1,0 +1,165 @@
+"""What a primitive is, and the registry that holds every primitive's rules.
+
+Layer 1 of tapegrad (``tapegrad/core``); it imports nothing else of tapegrad.
+
+A :class:`Primitive` is one row of the rule table: a name, a float forward
+function, how many scalar arguments it takes, and, for built-ins, the same
+forward rule as a Python expression over ``x`` and ``y`` (which the jit
+pastes into the code it writes) and the text of each partial derivative for
+the textbook tables. The built-in rows are in :mod:`tapegrad.core.table`.
+
+Derivative rules are kept in :data:`RULES`, indexed by the primitive's id,
+so that :func:`tapegrad.defvjp` can give rules to a primitive after it
+exists. A rule has the signature ``rule(g, ans, *args)``: ``g`` is the
+incoming cotangent (or tangent), ``ans`` the primitive's output and ``args``
+its inputs; it returns ``g`` times the partial derivative with respect to
+its argument. That is linear in ``g``, so the same rule serves the reverse
+sweep (``g`` is an adjoint) and the forward sweep (``g`` is a tangent).
+``None`` means the derivative is identically zero.
+
+A built-in's rule is an expression string such as ``"g * cos(x)"``. The
+names it calls are primitives; which function a name means is up to each
+interpreter (traced operations in the general sweep, float functions in the
+float-only one), so this module keeps the text and compiles nothing. A
+custom primitive's rule is a Python callable.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import attrs
+
+Rule = Callable[..., Any]
+RuleSpec = Union[str, Rule, None]
+
+ARG_NAMES = ("x", "y", "z", "w")
+
+
+@attrs.frozen(eq=False)
+class Primitive:
+    """A primitive operation: one row of the rule table.
+
+    Only its forward rule lives here; the derivative rules are in
+    :data:`RULES` under :attr:`id`. Apply a primitive with
+    :func:`tapegrad.core.traced.bind` (or the public functions such as
+    ``tg.exp``), which records it when an argument is traced.
+    """
+
+    name: str
+    impl: Callable[..., float] = attrs.field(repr=False)
+    arity: int
+    id: int = attrs.field(repr=False)
+    # The forward rule as an expression over x, y (built-ins only).
+    forward: Optional[str] = attrs.field(default=None, repr=False)
+    # Said after the error when impl rejects its argument.
+    domain: Optional[str] = attrs.field(default=None, repr=False)
+    builtin: bool = attrs.field(default=False, repr=False)
+    # How the textbook tables write each partial derivative: {x}, {y} are
+    # the arguments and {ans} the record's own variable (built-ins only).
+    partials: tuple[str, ...] = attrs.field(default=(), repr=False)
+
+    def evaluate(self, args: Sequence[float]) -> float:
+        """Run the float forward rule, naming the primitive if it fails."""
+        try:
+            return self.impl(*args)
+        except (ValueError, ArithmeticError) as exc:
+            shown = ", ".join(repr(a) for a in args)
+            hint = f" ({self.domain})" if self.domain else ""
+            raise type(exc)(f"{self.name}({shown}): {exc}{hint}") from None
+
+
+PRIMITIVES: list[Primitive] = []
+# The rules as they were given, one tuple per primitive: strings for the
+# built-ins, callables (or None) for custom primitives.
+RULES: list[tuple[RuleSpec, ...]] = []
+
+
+class MissingRuleError(NotImplementedError):
+    """A primitive was differentiated with respect to an argument it has no rule for."""
+
+
+def missing_rule(prim: Primitive, argnum: int) -> Rule:
+    """A stand-in rule that explains which rule is missing when it is needed.
+
+    Putting it in the table (instead of leaving a hole) keeps the sweeps free
+    of a length check on their hot path.
+    """
+
+    def rule(g: Any, ans: Any, *args: Any) -> Any:
+        raise MissingRuleError(
+            f"primitive {prim.name!r} has no derivative rule for argument {argnum}; "
+            f"give one with tapegrad.defvjp({prim.name}, ...), one rule per argument "
+            f"(pass None for an argument whose derivative is zero)"
+        )
+
+    return rule
+
+
+def _lambda(params: Sequence[str], expression: str, namespace: Mapping[str, Any]) -> Callable[..., Any]:
+    fn: Callable[..., Any] = eval(f"lambda {', '.join(params)}: {expression}", dict(namespace))  # noqa: S307 - our own table
+    return fn
+
+
+def float_function(expression: str, arity: int, namespace: Mapping[str, Any]) -> Callable[..., float]:
+    """The float function of a forward expression over ``x``, ``y``.
+
+    An expression that only calls one function on the arguments in order
+    (``exp(x)``, ``pow(x, y)``) is that function itself, which saves a Python
+    call on every eager operation; any other becomes a lambda.
+    """
+    params = ARG_NAMES[:arity]
+    tree = ast.parse(expression, mode="eval").body
+    if (
+        isinstance(tree, ast.Call)
+        and isinstance(tree.func, ast.Name)
+        and not tree.keywords
+        and [a.id for a in tree.args if isinstance(a, ast.Name)] == list(params)
+        and len(tree.args) == arity
+        and callable(namespace.get(tree.func.id))
+    ):
+        fn: Callable[..., float] = namespace[tree.func.id]
+        return fn
+    return _lambda(params, expression, namespace)
+
+
+def register(
+    name: str,
+    impl: Callable[..., float],
+    arity: int,
+    *,
+    forward: Optional[str] = None,
+    domain: Optional[str] = None,
+    builtin: bool = False,
+    partials: tuple[str, ...] = (),
+) -> Primitive:
+    """Create a primitive, give it the next id, and add it to the table.
+
+    Until :func:`set_rules` is called, differentiating the primitive raises
+    :class:`MissingRuleError` naming it and the argument.
+    """
+    prim = Primitive(
+        name=name, impl=impl, arity=arity, id=len(PRIMITIVES), forward=forward, domain=domain, builtin=builtin, partials=partials
+    )
+    PRIMITIVES.append(prim)
+    RULES.append(tuple(missing_rule(prim, k) for k in range(arity)))
+    return prim
+
+
+def set_rules(prim: Primitive, rules: Sequence[RuleSpec]) -> None:
+    """Install the derivative rules of ``prim``, one per argument.
+
+    The number of rules must equal the primitive's arity (``None`` declares
+    a derivative that is identically zero), so that a forgotten rule is an
+    error now rather than when that derivative is first needed.
+    """
+    if len(rules) != prim.arity:
+        raise TypeError(
+            f"{prim.name} takes {prim.arity} argument(s), so it needs {prim.arity} rule(s), one per argument "
+            f"(None for an argument whose derivative is zero); {len(rules)} were given"
+        )
+    for k, rule in enumerate(rules):
+        if rule is not None and not callable(rule) and not (prim.builtin and isinstance(rule, str)):
+            raise TypeError(f"rule {k} of {prim.name} must be callable or None, got {rule!r:.60}")
+    RULES[prim.id] = tuple(rules)

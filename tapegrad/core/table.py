@@ -1,0 +1,149 @@
+"""The rule table: every built-in primitive in one row.
+
+Layer 1 of tapegrad (``tapegrad/core``); it imports only
+:mod:`tapegrad.core.primitive`.
+
+Read it like a cheat sheet. Each row gives, for one primitive:
+
+- its forward rule, an expression over the arguments ``x`` and ``y`` that
+  computes the float result (the names it calls are in ``FLOAT_NAMESPACE``);
+- one derivative rule per argument, an expression over ``g`` (the incoming
+  cotangent or tangent), ``ans`` (the output) and the arguments, returning
+  ``g`` times the partial derivative. The names a rule calls are
+  primitives, so when the values are traced by an outer tape the derivative
+  computation is itself recorded (grad of grad);
+- how the textbook tables (:mod:`tapegrad.tables`) write each partial
+  derivative.
+
+Everything else is derived from these rows: the eager float functions, the
+generated reverse loops (``tapegrad/interpret/reverse_loops.py``), the
+forward sweep, the jit's code, and the tables. Nothing here is executed
+with traced values; this module only describes.
+
+Operations that are not here are derived from these: ``x - y`` is
+``x + (-y)`` and ``-x`` is ``x * -1``, both exact in floating point.
+Division is a primitive rather than ``x * y ** -1``: that product rounds
+twice, so a traced ``x / y`` would differ from the float ``x / y`` in the
+last bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+from tapegrad.core.primitive import PRIMITIVES, Primitive, float_function, register, set_rules
+
+
+def _sigmoid(x: float) -> float:
+    # Two branches so that exp never overflows, whatever the sign of x.
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _softplus(x: float) -> float:
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): the exponent is never positive.
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+
+def _input(*args: float) -> float:
+    raise TypeError("'input' marks a tape's independent variables; it cannot be called")
+
+
+# The float functions that forward rules may call, by the names they use.
+FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
+    "exp": math.exp,
+    "log": math.log,
+    "sqrt": math.sqrt,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tanh": math.tanh,
+    "pow": math.pow,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
+    "sign": _sign,
+}
+
+
+def _row(
+    name: str,
+    forward: str,
+    rules: tuple[Optional[str], ...],
+    partials: tuple[str, ...] = (),
+    *,
+    domain: Optional[str] = None,
+) -> Primitive:
+    """Register one built-in: its forward rule, one derivative rule per argument, and their text."""
+    arity = len(rules)
+    prim = register(
+        name, float_function(forward, arity, FLOAT_NAMESPACE), arity, forward=forward, domain=domain, builtin=True, partials=partials
+    )
+    set_rules(prim, rules)
+    return prim
+
+
+# --- the table ----------------------------------------------------------------------
+#
+#    name          forward (floats)            d/dx, d/dy (times g)                         as the tables write them
+
+input_p = register("input", _input, 0, builtin=True)
+add_p = _row("add", "x + y",                   ("g", "g"),                                  ("1", "1"))
+mul_p = _row("mul", "x * y",                   ("g * y", "g * x"),                          ("{y}", "{x}"))
+div_p = _row("div", "x / y",                   ("g / y", "-(g * ans) / y"),                 ("1/{y}", "-{ans}/{y}"))
+pow_p = _row("pow", "pow(x, y)",
+             # d/dx x**y = y * x**(y - 1). For y == 0 that is 0 everywhere, but the
+             # formula would evaluate 0 ** -1 at x == 0, and overflow for tiny x in
+             # higher derivatives. A constant exponent 0 therefore answers 0
+             # directly; a traced one only at x == 0, because elsewhere the
+             # formula's dependence on y gives the mixed second derivative.
+             ("g * 0.0 if y == 0.0 and (constant(y) or x == 0.0) else g * y * pow(x, y - 1.0)",
+             # d/dy x**y = x**y * log(x). At x == 0 (with y > 0, or the forward
+             # pass would have failed) the limit is 0; for x < 0 it does not exist.
+              "g * ans * log(x) if x > 0.0 else g * 0.0 if x == 0.0 else "
+              "undefined('pow: the derivative with respect to the exponent does not exist for a negative base', x)"),
+             ("{y} * {x} ** ({y} - 1)", "{ans} * ln({x})"),
+             domain="pow needs x > 0, or a whole-number y, and y >= 0 when x is 0")
+abs_p = _row("abs", "abs(x)",                  ("g * sign(x)",),                            ("sign({x})",))  # abs'(0) = 0, as in PyTorch
+exp_p = _row("exp", "exp(x)",                  ("g * ans",),                                ("{ans}",), domain="exp overflows for x > 709.78")
+log_p = _row("log", "log(x)",                  ("g / x",),                                  ("1/{x}",), domain="log is defined for x > 0")
+sqrt_p = _row("sqrt", "sqrt(x)",               ("g / (2.0 * ans)",),                        ("1/(2 * {ans})",), domain="sqrt is defined for x >= 0")
+sin_p = _row("sin", "sin(x)",                  ("g * cos(x)",),                             ("cos({x})",))
+cos_p = _row("cos", "cos(x)",                  ("-(g * sin(x))",),                          ("-sin({x})",))
+# 1 - tanh(x)**2 cancels catastrophically once tanh(x) rounds to 1 (|x| > 19);
+# (1 - t)(1 + t) = 4 sigmoid(2x) sigmoid(-2x) keeps every digit, with no branch.
+tanh_p = _row("tanh", "tanh(x)",               ("g * (4.0 * (sigmoid(2.0 * x) * sigmoid(-2.0 * x)))",),
+                                                                                            ("1 - {ans} ** 2",))
+# Likewise sigmoid'(x) = s(x) (1 - s(x)), and 1 - s(x) = s(-x) without cancellation.
+sigmoid_p = _row("sigmoid", "sigmoid(x)",      ("g * (ans * sigmoid(-x))",),                ("{ans} * (1 - {ans})",))
+softplus_p = _row("softplus", "softplus(x)",   ("g * sigmoid(x)",),                         ("sigmoid({x})",))
+relu_p = _row("relu", "0.0 if x <= 0.0 else x", ("g * step(x)",),                           ("step({x})",))  # relu'(0) = 0, as in PyTorch; relu(nan) is nan
+step_p = _row("step", "1.0 if x > 0.0 else 0.0", (None,))   # flat on both sides; the jump is not differentiated
+sign_p = _row("sign", "sign(x)",               (None,))
+stop_gradient_p = _row("stop_gradient", "x",   (None,))     # recorded only on jit tapes: see functions.stop_gradient
+
+
+def _constant_float(v: float) -> bool:
+    return True
+
+
+def undefined(message: str, at: Any) -> Any:
+    """Raise for a derivative that does not exist at this point (used by rules)."""
+    raise ValueError(f"{message} (at {at!r})")
+
+
+# What each name that a rule calls means when every value is a plain float
+# (the float-only reverse loop): the primitive's own float function. In
+# ``constant(y)`` a plain float is always a constant.
+FLOAT_RULE_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    **{p.name: p.impl for p in PRIMITIVES if p.builtin},
+    "constant": _constant_float,
+    "undefined": undefined,
+}
+
+BUILTINS: tuple[Primitive, ...] = tuple(PRIMITIVES)

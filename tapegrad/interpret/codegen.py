@@ -1,0 +1,137 @@
+"""Turning a program into a Python function: the jit's back ends and their dispatch.
+
+Layer 3 of tapegrad (``tapegrad/interpret``).
+
+A back end turns a :class:`tapegrad.interpret.program.Program` into a
+function ``replay(x)`` that takes the flat list of input values and returns
+the flat list of outputs:
+
+- :func:`to_source` writes Python source, one line per record
+  (``r7 = r3 * r5``), and compiles it. It works on every Python version and
+  is easy to read, but CPython's compiler needs about 5 microseconds per
+  line, which for a training step of 200,000 records is a second.
+- :func:`tapegrad.interpret.bytecode311.assemble` writes CPython 3.11
+  bytecode directly, the same instructions the compiler would produce for
+  that source, in a fraction of the time. It is used on CPython 3.11 only;
+  :func:`make_replay` is the one place that knows it exists.
+
+Both back ends compute exactly what the eager forward rules compute (the
+same float functions, in the same order), so a replay's values equal an
+eager run's bit for bit. Its gradients equal the eager ones as numbers: the
+eager sweep skips records whose adjoint is exactly zero, which the
+straight-line replay multiplies through (see
+:func:`tapegrad.interpret.sweep.reverse_sweep`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, Callable, Optional
+
+from tapegrad.core.primitive import PRIMITIVES, Primitive
+from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
+
+# -- back end 1: Python source ---------------------------------------------------
+
+
+def _source_template(prim: Primitive) -> str:
+    """The forward rule as source with ``{0}``, ``{1}`` where the operands go."""
+    low = lowering(prim)
+    if low.kind == "binary":
+        return f"{{0}} {low.op} {{1}}"
+    if low.kind == "copy":
+        return "{0}"
+    if low.kind == "select":
+
+        def side(v: Optional[float]) -> str:
+            return "{0}" if v is None else repr(v)
+
+        return f"{side(low.when_true)} if {{0}} {low.compare} {low.threshold!r} else {side(low.when_false)}"
+    # A call: of the named float function, or of the primitive's own.
+    return f"_p{prim.id}({', '.join(f'{{{k}}}' for k in range(prim.arity))})"
+
+
+def to_source(program: Program) -> tuple[str, dict[str, Any]]:
+    """Python source of ``replay(x)`` and the global namespace it needs."""
+    namespace: dict[str, Any] = {"GuardFailed": GuardFailed}
+    number = program.local_numbers()
+
+    def text(a: Operand) -> str:
+        if a >= 0:
+            return f"r{number[a]}"
+        v = program.consts[~a]
+        if v.__class__ is float and math.isfinite(v):
+            return repr(v)
+        name = f"_k{len(namespace)}"
+        namespace[name] = v
+        return name
+
+    templates: dict[int, str] = {}
+    lines = ["def replay(x):", "    if x is None:", "        return None  # see _warm_up"]
+    if program.inputs:
+        lines.append(f"    {', '.join(text(r) for r in program.inputs)}, = x")
+    for ins in program.body:
+        if isinstance(ins, tuple):
+            dest, pid, operands = ins
+            template = templates.get(pid)
+            if template is None:
+                prim = PRIMITIVES[pid]
+                template = templates[pid] = _source_template(prim)
+                low = lowering(prim)
+                if low.fn is not None:
+                    namespace[f"_p{pid}"] = low.fn
+            lines.append(f"    {text(dest)} = {template.format(*[text(a) for a in operands])}")
+        else:
+            test = f"{text(ins.a)} {ins.op} {text(ins.b)}"
+            lines.append(f"    if {'not ' if ins.outcome else ''}({test}): raise GuardFailed")
+    lines.append(f"    return [{', '.join(text(o) for o in program.outputs)}]")
+    return "\n".join(lines) + "\n", namespace
+
+
+def compile_source(program: Program, filename: str = "<tapegrad jit>") -> tuple[Replay, str]:
+    """Compile the program through Python source; returns the function and the source."""
+    source, namespace = to_source(program)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - generated from the tape
+    fn: Replay = namespace["replay"]
+    return fn, source
+
+
+# The bytecode assembler writes CPython 3.11's instruction set, and only that.
+ASSEMBLER_AVAILABLE = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
+
+# CPython 3.11 rewrites a function's bytecode into its faster, specializing
+# form once the function has been called this many times.
+_WARMUP_CALLS = 8
+
+
+def _warm_up(fn: Replay) -> None:
+    """Get the interpreter's specialization of ``fn`` done before the first real replay.
+
+    A generated function runs its straight line once per call, so without
+    this the first eight replays (a good part of a short training run) would
+    run about 40% slower. Called with None, the function returns at once.
+    """
+    for _ in range(_WARMUP_CALLS):
+        fn(None)  # type: ignore[arg-type]
+
+
+def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
+    """Compile ``program`` with the chosen back end ("auto", "bytecode" or "source").
+
+    Returns the function and a description: the generated source for the
+    source back end, or a note for the bytecode one (call :func:`to_source`
+    to read the equivalent Python).
+    """
+    if backend not in ("auto", "bytecode", "source"):
+        raise ValueError(f"backend must be 'auto', 'bytecode' or 'source', got {backend!r}")
+    if backend == "bytecode" or (backend == "auto" and ASSEMBLER_AVAILABLE):
+        # Imported here, and only here: the rest of tapegrad never sees the
+        # version-specific assembler, and other versions never load it.
+        from tapegrad.interpret.bytecode311 import assemble
+
+        fn, description = assemble(program), "bytecode"
+    else:
+        fn, description = compile_source(program)
+    _warm_up(fn)
+    return fn, description

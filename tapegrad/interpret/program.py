@@ -1,0 +1,349 @@
+"""A recorded tape as a straight-line program over registers: what jit compiles.
+
+Layer 3 of tapegrad (``tapegrad/interpret``).
+
+:func:`build_program` keeps only the records that an output or a guard
+needs, in tape order, and assigns every value to one of a small set of
+*registers* (a register is reused once the value in it has been read for the
+last time). Reusing registers matters for speed: a function with 200,000
+distinct local variables runs several times slower than the same code on a
+few hundred, because its frame no longer fits in the CPU caches.
+
+How a primitive's forward rule becomes code is read from its row in the
+table, with Python's own parser: :func:`lowering` says whether the rule is an
+infix operator, a call of one float function, a copy, or a choice between
+two values by one comparison, which is all the back ends
+(:mod:`tapegrad.interpret.codegen`, :mod:`tapegrad.interpret.bytecode311`) need.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import attrs
+
+from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, Primitive
+from tapegrad.core.table import FLOAT_NAMESPACE
+from tapegrad.core.tape import Tape
+
+
+class Const(NamedTuple):
+    """A constant output of a traced function (one that did not depend on the inputs)."""
+
+    value: Any
+
+
+# An operand is a register number (>= 0) or ``~k`` for the program's
+# constant ``consts[k]``: the same convention the tape uses for its refs.
+Operand = int
+# ``(dest, prim_id, args)`` means ``r{dest} = PRIMITIVES[prim_id](*args)``.
+# Plain tuples, not objects: a program has one per record.
+Op = tuple[int, int, tuple[int, ...]]
+
+
+# What a back end produces: a function from the flat input values to the flat outputs.
+Replay = Callable[[list[float]], list[Any]]
+
+
+class GuardFailed(Exception):
+    """Raised by generated code when a recorded comparison comes out differently."""
+
+
+@attrs.frozen
+class Check:
+    """Stop with :class:`GuardFailed` unless ``a <op> b`` is ``outcome``."""
+
+    op: str
+    a: Operand
+    b: Operand
+    outcome: bool
+
+
+@attrs.frozen
+class Program:
+    """A straight-line program over registers, ready for a back end."""
+
+    inputs: tuple[int, ...]  # the register of each input, in order
+    body: tuple[Union[Op, Check], ...]
+    outputs: tuple[Operand, ...]
+    consts: tuple[Any, ...]
+    registers: int
+    uses: tuple[int, ...]  # how many instructions read or write each register
+    # For each body position: 1 if it is an operation whose value is read by
+    # exactly one later operation (and is neither an output nor in a guard).
+    single_use: bytes
+
+    def local_numbers(self) -> list[int]:
+        """A local-variable number for each register, the most used first.
+
+        CPython encodes a local's number in one byte; a larger number costs
+        an extra EXTENDED_ARG instruction on every access. Numbering by use
+        keeps the hot registers (gradient accumulators, temporaries) below
+        256. Local 0 is the argument ``x``.
+        """
+        order = sorted(range(self.registers), key=self.uses.__getitem__, reverse=True)
+        number = [0] * self.registers
+        for rank, r in enumerate(order):
+            number[r] = rank + 1
+        return number
+
+
+def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
+    """The program computing ``outputs`` (record indices or constants) from the tape's inputs.
+
+    Dead records are dropped; guards are kept and placed right after the
+    later of their two operands, so a replay that takes another branch
+    stops as early as possible. (The loops are written for speed: this runs
+    once per trace, over every record.)
+    """
+    ops, lhs, rhs, wide = tape._ops, tape._lhs, tape._rhs, tape._wide
+    n = len(ops)
+    arity = [p.arity for p in PRIMITIVES]
+    consts = list(tape._consts)
+
+    # Guards, grouped by the record after which both operands exist.
+    guards_at: dict[int, list[tuple[str, int, int, bool]]] = {}
+    for g in tape._guards:
+        guards_at.setdefault(max(g[1], g[2], 0), []).append(g)
+
+    # Liveness: which records are needed, and where each value is read for
+    # the last time. Positions are 2*i for record i and 2*i+1 for the guards
+    # checked after it; outputs are read at the very end.
+    needed = bytearray(n)
+    last_use = [-1] * n
+    # How often each value is read; outputs and guards count twice, so that
+    # "read exactly once" means "read once, by one operation".
+    reads = [0] * n
+    end = 2 * n + 2
+    out_refs: list[int] = []
+    for o in outputs:
+        if isinstance(o, Const):
+            consts.append(o.value)
+            out_refs.append(~(len(consts) - 1))
+        else:
+            needed[o] = 1
+            last_use[o] = end
+            reads[o] += 2
+            out_refs.append(o)
+    for at, gs in guards_at.items():
+        for _, a, b, _ in gs:
+            for r in (a, b):
+                if r >= 0:
+                    needed[r] = 1
+                    reads[r] += 2
+                    last_use[r] = max(last_use[r], 2 * at + 1)
+    for i in range(n - 1, -1, -1):
+        if needed[i]:
+            k = arity[ops[i]]
+            if k == 0:
+                continue
+            at = 2 * i
+            r = lhs[i]
+            if r >= 0:
+                needed[r] = 1
+                reads[r] += 1
+                if last_use[r] < at:
+                    last_use[r] = at
+            if k == 2:
+                r = rhs[i]
+                if r >= 0:
+                    needed[r] = 1
+                    reads[r] += 1
+                    if last_use[r] < at:
+                        last_use[r] = at
+            elif k > 2:
+                for r in wide[i][1:]:
+                    if r >= 0:
+                        needed[r] = 1
+                        reads[r] += 1
+                        if last_use[r] < at:
+                            last_use[r] = at
+
+    # Linear-scan register allocation over the needed records: a register
+    # is freed right after the instruction that reads its value last.
+    register = [-1] * n
+    free: list[int] = []
+    release = free.append
+    count = 0
+    inputs = []
+    for i in tape._inputs:
+        inputs.append(count)
+        register[i] = count
+        if not needed[i]:
+            free.append(count)  # unpacked, never read
+        count += 1
+    body: list[Union[Op, Check]] = []
+    append = body.append
+    single_use = bytearray()
+    mark = single_use.append
+    uses = [1] * max(1, len(inputs) + sum(needed))  # at most one register per value (and at least one)
+    guarded = bytearray(n + 1)
+    for at_record in guards_at:
+        guarded[at_record] = 1
+    # One- and two-argument records (nearly all) are written out; wider ones
+    # take the general loop. A register is freed once, even if read twice (x * x).
+    for i in range(n):
+        if needed[i]:
+            op = ops[i]
+            k = arity[op]
+            if k == 2:
+                at = 2 * i
+                a = lhs[i]
+                b = rhs[i]
+                if a >= 0:
+                    ra = register[a]
+                    uses[ra] += 1
+                    if last_use[a] == at:
+                        last_use[a] = -1
+                        release(ra)
+                else:
+                    ra = a
+                if b >= 0:
+                    rb = register[b]
+                    uses[rb] += 1
+                    if last_use[b] == at:
+                        last_use[b] = -1
+                        release(rb)
+                else:
+                    rb = b
+                args: tuple[int, ...] = (ra, rb)
+            elif k == 1:
+                a = lhs[i]
+                if a >= 0:
+                    ra = register[a]
+                    uses[ra] += 1
+                    if last_use[a] == 2 * i:
+                        last_use[a] = -1
+                        release(ra)
+                else:
+                    ra = a
+                args = (ra,)
+            elif k:
+                at = 2 * i
+                refs = wide[i]
+                args = tuple([register[r] if r >= 0 else r for r in refs])
+                for r in refs:
+                    if r >= 0:
+                        uses[register[r]] += 1
+                        if last_use[r] == at:
+                            last_use[r] = -1
+                            release(register[r])
+            if k:
+                if free:
+                    dest = free.pop()
+                else:
+                    dest = count
+                    count += 1
+                uses[dest] += 1
+                register[i] = dest
+                append((dest, op, args))
+                mark(reads[i] == 1)
+        if guarded[i]:
+            at = 2 * i + 1
+            for op_name, a, b, outcome in guards_at[i]:
+                append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome))
+                mark(0)
+            for _, a, b, _ in guards_at[i]:
+                for r in (a, b):
+                    if r >= 0 and last_use[r] == at:
+                        last_use[r] = -1
+                        free.append(register[r])
+    out = tuple(register[r] if r >= 0 else r for r in out_refs)
+    return Program(tuple(inputs), tuple(body), out, tuple(consts), max(count, 1), tuple(uses[: max(count, 1)]), bytes(single_use))
+
+
+# -- how a primitive's forward rule becomes code ---------------------------------
+
+
+@attrs.frozen
+class Lowering:
+    """The shape of a forward rule, as the back ends need it.
+
+    ``kind`` is one of:
+
+    - ``"binary"``: ``x <op> y`` with ``op`` one of ``+ - * / % **``;
+    - ``"call"``: ``fn(x)`` or ``fn(x, y)``, a float function;
+    - ``"copy"``: ``x`` itself;
+    - ``"select"``: ``A if x <compare> threshold else B``, where A and B are
+      ``x`` (None) or a number;
+    - ``"general"``: anything else, computed by calling ``fn`` (the
+      primitive's float function).
+    """
+
+    kind: str
+    op: str = ""
+    fn: Optional[Callable[..., Any]] = None
+    compare: str = ""
+    threshold: float = 0.0
+    when_true: Optional[float] = None
+    when_false: Optional[float] = None
+
+
+_BINARY_OPS: dict[type, str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%", ast.Pow: "**"}
+_COMPARE_OPS: dict[type, str] = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_LOWERINGS: dict[int, Lowering] = {}
+
+
+def _number(node: ast.expr) -> Optional[float]:
+    """The float a node spells (``0.0``, ``-1.0``), or None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, ast.Constant) and isinstance(node.value, float):
+        return node.value
+    return None
+
+
+def _is_arg(node: ast.expr, k: int) -> bool:
+    return isinstance(node, ast.Name) and node.id == ARG_NAMES[k]
+
+
+def lowering(prim: Primitive) -> Lowering:
+    """How ``prim``'s forward rule is written as code (computed once per primitive)."""
+    found = _LOWERINGS.get(prim.id)
+    if found is None:
+        found = _LOWERINGS[prim.id] = _lower(prim)
+    return found
+
+
+def _lower(prim: Primitive) -> Lowering:
+    general = Lowering("general", fn=prim.impl)
+    if prim.forward is None:
+        return general
+    node = ast.parse(prim.forward, mode="eval").body
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPS and _is_arg(node.left, 0) and _is_arg(node.right, 1):
+        return Lowering("binary", op=_BINARY_OPS[type(node.op)])
+    if prim.arity >= 1 and _is_arg(node, 0):
+        return Lowering("copy")
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and not node.keywords
+        and len(node.args) == prim.arity
+        and all(_is_arg(a, k) for k, a in enumerate(node.args))
+    ):
+        fn = FLOAT_NAMESPACE.get(node.func.id) or getattr(builtins, node.func.id, None)
+        if callable(fn):
+            return Lowering("call", fn=fn)
+    if (
+        isinstance(node, ast.IfExp)
+        and isinstance(node.test, ast.Compare)
+        and _is_arg(node.test.left, 0)
+        and len(node.test.ops) == 1
+        and type(node.test.ops[0]) in _COMPARE_OPS
+        and _number(node.test.comparators[0]) is not None
+        and (_is_arg(node.body, 0) or _number(node.body) is not None)
+        and (_is_arg(node.orelse, 0) or _number(node.orelse) is not None)
+    ):
+        threshold = _number(node.test.comparators[0])
+        assert threshold is not None  # checked just above
+        return Lowering(
+            "select",
+            compare=_COMPARE_OPS[type(node.test.ops[0])],
+            threshold=threshold,
+            when_true=_number(node.body),
+            when_false=_number(node.orelse),
+        )
+    return general

@@ -1,0 +1,170 @@
+"""The two interpreters over a tape: the reverse sweep and the forward sweep.
+
+Layer 3 of tapegrad (``tapegrad/interpret``).
+
+Both are single loops over the records with a list as their environment;
+neither sorts nor recurses, so a tape of any length is fine. They apply each
+record's rules from the rule table with tapegrad's own operations, so when
+the values on the tape are themselves traced (nested differentiation),
+whatever the sweep computes is recorded on the outer tape.
+
+The file starts with :func:`reference_reverse_sweep`, the reverse sweep as a
+reader would write it. The sweep that runs is the same algorithm generated
+from the table into ``reverse_loops.py`` (rules pasted inline, and a
+float-only variant for flat tapes); the reference is its test oracle, and
+setting the environment variable ``TAPEGRAD_SWEEP=reference`` makes every
+reverse sweep use it, for debugging.
+
+Zero adjoints and tangents are ``None`` rather than ``0.0``. That lets the
+sweeps skip whole records, and it matters for nesting: a traced adjoint that
+happens to equal 0 can still have a non-zero derivative, so only a true
+structural zero may be skipped. On a flat tape, which no outer tape traces,
+an adjoint of exactly 0.0 is also skipped: there it is only a number.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Optional
+
+from tapegrad.core.table import input_p
+from tapegrad.core.tape import Tape
+from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
+from tapegrad.interpret.rules import AtRecord, NotFlat, checked, in_record, rule_functions
+
+
+def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
+    """The reverse sweep, written plainly: the oracle for the generated loops.
+
+    Returns each record's adjoint (None where no cotangent reaches it).
+    """
+    adj: list[Any] = [None] * len(tape)
+    for ref, ct in seeds:  # the cotangents of the outputs (constants, ref < 0, have none)
+        if ref >= 0:
+            adj[ref] = ct if adj[ref] is None else adj[ref] + ct
+    for i in range(len(tape) - 1, -1, -1):  # last record first: every use of v_i is already swept
+        g = adj[i]
+        if g is None:  # no cotangent reached this record
+            continue
+        refs = tape.refs(i)  # the records (>= 0) and constants (< 0) it read
+        args = [tape.value_of(r) for r in refs]
+        rules = rule_functions(tape._ops[i])  # one rule per argument, from the table
+        for k, r in enumerate(refs):
+            rule = rules[k]
+            if r < 0 or rule is None:  # a constant, or a derivative that is identically 0
+                continue
+            try:
+                d = checked(rule(g, tape._vals[i], *args), tape._ops[i], k)  # g * d v_i / d arg_k
+            except Exception as exc:
+                raise in_record(exc, tape, i, "derivative") from exc
+            adj[r] = d if adj[r] is None else adj[r] + d  # accumulate: v_r may have several uses
+    return adj
+
+
+def reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], *, skip_zeros: bool = True) -> list[Any]:
+    """Adjoints of every record, given cotangents for some of them.
+
+    ``seeds`` pairs record indices with their cotangents (seeding the same
+    index twice adds). Returns a list indexed like the records: the adjoint
+    of each, or None where no cotangent reaches it.
+
+    On a flat tape (:attr:`Tape.flat`) with plain-number seeds, a record whose adjoint is exactly 0.0
+    sends nothing back either, so the records that only it reaches stay None
+    too; in a ReLU network that skips about half the sweep. Gradients are the
+    same, except that a zero adjoint is never multiplied by an infinite or
+    undefined partial derivative (which would give nan, or raise). Pass
+    ``skip_zeros=False`` to propagate every zero, as the Wengert tables do
+    so that each adjoint's full sum can be read.
+    """
+    seeds = list(seeds)
+    if os.environ.get("TAPEGRAD_SWEEP") == "reference":
+        return reference_reverse_sweep(tape, seeds)
+    # The float-only loop needs plain numbers in the seeds too: a cotangent
+    # traced by an outer tape (vjp_fn called under grad) must be swept with
+    # tapegrad's operations, and there a zero is not just a zero.
+    if skip_zeros and tape._flat and all(isinstance(ct, (int, float)) for _, ct in seeds):
+        try:
+            return _sweep(tape, seeds, flat=True)
+        except NotFlat:
+            pass  # a custom rule brought in a traced value: start again, in general
+    return _sweep(tape, seeds, flat=False)
+
+
+def _sweep(tape: Tape, seeds: list[tuple[int, Any]], flat: bool) -> list[Any]:
+    n = len(tape._ops)
+    # A flat sweep also gives each constant a (discarded) slot; see generate.py.
+    adj: list[Any] = [None] * (n + len(tape._consts) if flat else n)
+    last = -1
+    for ref, ct in seeds:
+        if ref < 0:  # a constant output: nothing to propagate
+            continue
+        old = adj[ref]
+        adj[ref] = ct if old is None else old + ct
+        last = max(last, ref)
+    try:
+        (flat_reverse_loop if flat else general_reverse_loop)(tape, adj, last)
+    except AtRecord as failed:
+        cause = failed.__cause__
+        if cause is None:  # pragma: no cover - AtRecord is only raised "from" the error
+            raise
+        raise in_record(cause, tape, failed.index, "derivative") from cause
+    del adj[n:]
+    return adj
+
+
+def needed_by(tape: Tape, outputs: Iterable[int]) -> bytearray:
+    """Which records the given outputs depend on (one backward pass over the refs)."""
+    needed = bytearray(len(tape._ops))
+    for o in outputs:
+        if o >= 0:
+            needed[o] = 1
+    for i in range(len(needed) - 1, -1, -1):
+        if needed[i]:
+            for r in tape.refs(i):
+                if r >= 0:
+                    needed[r] = 1
+    return needed
+
+
+def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterable[int]] = None) -> list[Any]:
+    """Tangents of every record, given tangents for some input records.
+
+    Each record's tangent is the sum over its arguments of
+    ``rule(tangent_of_argument, ans, *args)``: the same per-argument rules as
+    the reverse sweep, read as directional derivatives. Given ``outputs``,
+    only the records they depend on are swept (a record the outputs never
+    read must not be able to fail, as its rule might at a singular point).
+    """
+    ops = tape._ops
+    vals = tape._vals
+    tan: list[Any] = [None] * len(ops)
+    for ref, t in tangents.items():
+        # A plain 0.0 tangent is a structural zero: nothing flows from it.
+        if not (t.__class__ is float and t == 0.0):
+            tan[ref] = t
+    needed = None if outputs is None else needed_by(tape, outputs)
+    input_id = input_p.id
+    i = 0
+    try:
+        for i, op in enumerate(ops):
+            if op == input_id or (needed is not None and not needed[i]):
+                continue
+            refs = tape.refs(i)
+            out: Optional[Any] = None
+            args: Optional[list[Any]] = None
+            op_rules = rule_functions(op)
+            for k, r in enumerate(refs):
+                if r < 0:
+                    continue
+                t = tan[r]
+                rule = op_rules[k]
+                if t is None or rule is None:
+                    continue
+                if args is None:
+                    args = [tape.value_of(q) for q in refs]
+                c = checked(rule(t, vals[i], *args), op, k)
+                out = c if out is None else out + c
+            tan[i] = out
+    except Exception as exc:
+        raise in_record(exc, tape, i, "tangent") from exc
+    return tan

@@ -1,0 +1,6 @@
+"""Layer 4 of tapegrad: function transformations built on the interpreters.
+
+- :mod:`~tapegrad.transforms.grad`: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp, trace;
+- :mod:`~tapegrad.transforms.custom`: user-defined primitives (``primitive``, ``defvjp``);
+- :mod:`~tapegrad.transforms.jit`: trace once, replay many times.
+"""

@@ -1,0 +1,158 @@
+"""tapegrad's modules import only downward: no cycles, no upward imports, few imports in functions.
+
+The package is read as text (with :mod:`ast`), so the test sees every import,
+including those inside functions that a run might never execute.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import tapegrad
+
+PACKAGE = Path(tapegrad.__file__).parent
+
+# The layers, lowest first. A module may import modules of its own layer or
+# below; within a layer the absence of cycles fixes the order.
+LAYERS: dict[str, int] = {
+    "tapegrad.core.primitive": 1,
+    "tapegrad.core.table": 1,
+    "tapegrad.core.records": 1,
+    "tapegrad.core.tape": 1,
+    "tapegrad.core.traced": 2,
+    "tapegrad.core.functions": 2,
+    "tapegrad.core.tree": 2,
+}
+SUBPACKAGE_LAYERS = {"tapegrad.core": 1, "tapegrad.interpret": 3, "tapegrad.transforms": 4}
+TOP_LAYER = 5  # tapegrad/__init__.py, the views (tables, dot) and the library (nn, datasets, testing, ...)
+
+# Imports inside functions, each for a stated reason. Adding one must be a decision.
+FUNCTION_LEVEL_IMPORTS = {
+    # Only the back-end dispatch knows the version-specific assembler, and
+    # other Python versions never load it.
+    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode311"),
+    # Optional third-party packages, imported only when asked for.
+    ("tapegrad.dot", "graphviz"),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def layer(name: str) -> int:
+    """The layer of a tapegrad module."""
+    if name in LAYERS:
+        return LAYERS[name]
+    for package, level in SUBPACKAGE_LAYERS.items():
+        if name == package:
+            return 0  # a subpackage's __init__ holds only its docstring
+        if name.startswith(package + "."):
+            return level
+    return TOP_LAYER
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, bool]]:
+    """(imported module, inside a function?) for every import in the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, inside) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module is not None and child.level == 0:
+                for alias in child.names:
+                    # ``from tapegrad.core import tape`` imports a module;
+                    # ``from tapegrad.core.tape import Tape`` a name in one.
+                    full = f"{child.module}.{alias.name}"
+                    found.append((full if full in modules else child.module, inside))
+            visit(child, inside)
+
+    visit(tree, False)
+    return found
+
+
+def _graph() -> tuple[dict[str, set[str]], list[tuple[str, str]]]:
+    modules = _modules()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    in_functions: list[tuple[str, str]] = []
+    for name, path in modules.items():
+        for target, inside in _imports(name, path, modules):
+            if inside:
+                in_functions.append((name, target))
+            if target == "tapegrad" or target.startswith("tapegrad."):
+                graph[name].add(target)
+    return graph, in_functions
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle, as a list of modules, or [] if there is none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def dfs(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = dfs(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state:
+            found = dfs(start)
+            if found:
+                return found
+    return []
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    graph, _ = _graph()
+    assert _cycle(graph) == [], " -> ".join(_cycle(graph))
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) == []
+
+
+def test_every_import_points_down() -> None:
+    graph, _ = _graph()
+    upward = [
+        f"{source} (layer {layer(source)}) imports {target} (layer {layer(target)})"
+        for source, targets in graph.items()
+        for target in targets
+        if layer(target) > layer(source)
+    ]
+    assert upward == []
+
+
+def test_imports_inside_functions_are_counted_and_each_has_a_reason() -> None:
+    _, in_functions = _graph()
+    assert set(in_functions) == FUNCTION_LEVEL_IMPORTS, sorted(in_functions)
+    assert len(in_functions) == len(FUNCTION_LEVEL_IMPORTS)
+
+
+def test_every_module_of_the_package_is_in_a_known_layer() -> None:
+    for name in _modules():
+        if name.startswith(("tapegrad.core.", "tapegrad.interpret.", "tapegrad.transforms.")):
+            assert layer(name) < TOP_LAYER
+    # the core's order, spelled out: the tape knows nothing of traced values
+    assert layer("tapegrad.core.tape") < layer("tapegrad.core.traced") < layer("tapegrad.interpret.sweep")
+    assert layer("tapegrad.interpret.sweep") < layer("tapegrad.transforms.grad") < layer("tapegrad.nn")
