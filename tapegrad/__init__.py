@@ -15,6 +15,7 @@ from tapegrad.tape import Arg, Guard, Lit, Record, Tape, TapeClosedError, Var, c
 from tapegrad.traced import Scalar, Traced, primal
 from tapegrad.transforms import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
 from tapegrad.tree import tree_map
+from tapegrad.tree import tree_add, tree_dot, tree_flatten, tree_leaves, tree_scale, tree_sub, tree_unflatten, tree_zeros_like
 
 from tapegrad import nn, testing  # noqa: E402  (submodules users reach as tapegrad.nn, tapegrad.testing)
 
@@ -56,7 +57,15 @@ __all__ = [
     "tanh",
     "testing",
     "trace",
+    "tree_add",
+    "tree_dot",
+    "tree_flatten",
+    "tree_leaves",
     "tree_map",
+    "tree_scale",
+    "tree_sub",
+    "tree_unflatten",
+    "tree_zeros_like",
     "value_and_grad",
     "vjp",
 ]
