@@ -2,9 +2,19 @@
 
 Nothing here holds state. :func:`init_mlp` draws a parameter tree from the
 ``random.Random`` you pass; :func:`mlp` evaluates the network on one input;
-the losses and :func:`sgd` take and return plain trees, so a training step is
-``params = sgd(params, grad(loss)(params), lr)`` and the old ``params`` are
-left untouched.
+the losses and :func:`sgd_step` take and return plain trees, so a training
+step is ``params = sgd_step(params, grad(loss)(params), lr)`` and the old
+``params`` are left untouched.
+
+The optimizers of :mod:`tapegrad.optim` (``sgd``, ``adam``, ``adamw``,
+``rmsprop``, schedules and clipping) are re-exported here; they keep their
+state in an explicit value: ``params, state = opt.update(params, grads, state)``.
+
+Losses that take class labels check them: :func:`svm_hinge_loss` and
+:func:`logistic_loss` want labels in {-1, +1}; :func:`binary_cross_entropy`
+wants {0, 1}; :func:`cross_entropy` wants class indices. A wrong label set
+raises a ValueError naming the labels found, instead of silently
+optimising another objective.
 
 A multilayer perceptron's parameters are a list of layers, each a dict
 ``{"w": [[...] one row per neuron], "b": [...]}``, so an error message or a
@@ -19,6 +29,25 @@ from typing import Any, Sequence, TypedDict, TypeVar
 from tapegrad.primitives import relu, softplus, step_
 from tapegrad.traced import Scalar
 from tapegrad.tree import leaves, tree_map
+
+import tapegrad as tg  # public names only (exp, log, stop_gradient, primal, Traced), looked up at call time
+# Re-exported (``X as X`` marks them as part of this module's interface for mypy).
+from tapegrad.optim import (
+    LearningRate as LearningRate,
+    Optimizer as Optimizer,
+    Schedule as Schedule,
+    adam as adam,
+    adamw as adamw,
+    clip_by_global_norm as clip_by_global_norm,
+    clipped as clipped,
+    constant as constant,
+    cosine_decay as cosine_decay,
+    global_norm as global_norm,
+    linear_warmup as linear_warmup,
+    rmsprop as rmsprop,
+    sgd as sgd,
+    step_decay as step_decay,
+)
 
 T = TypeVar("T")
 
@@ -94,24 +123,200 @@ def _check_pairs(name: str, a: Sequence[Any], b: Sequence[Any]) -> None:
         raise ValueError(f"{name}: got {len(a)} predictions but {len(b)} targets")
 
 
+def _label_values(name: str, labels: Sequence[Any]) -> list[float]:
+    """The labels as plain numbers, to check them.
+
+    Labels are constants of the loss. A traced label (one passed as a
+    differentiated argument) is read through its value; under jit that value
+    would be frozen at trace time, so there the labels must be closed over.
+    """
+    out: list[float] = []
+    for k, y in enumerate(labels):
+        if isinstance(y, tg.Traced):
+            try:
+                out.append(tg.primal(y))
+            except TypeError as exc:
+                raise TypeError(
+                    f"{name}: labels[{k}] is traced under jit, where it cannot be checked; "
+                    "labels are constants: close over them instead of passing them as arguments"
+                ) from exc
+        elif isinstance(y, (int, float)):
+            out.append(float(y))
+        else:
+            raise TypeError(f"{name}: labels[{k}] must be a number, got {type(y).__name__} {y!r:.60}")
+    return out
+
+
+def _describe(values: Sequence[float], limit: int = 8) -> str:
+    """The distinct values, sorted, as ``{0.0, 1.0}`` (at most ``limit`` of them, then ``...``)."""
+    distinct = sorted(set(values))
+    shown = ", ".join(repr(v) for v in distinct[:limit])
+    return "{" + shown + (", ..." if len(distinct) > limit else "") + "}"
+
+
+def _check_signed_labels(name: str, labels: Sequence[Any]) -> None:
+    """Labels must be -1 or +1: with 0/1 labels a margin loss would see no negative class at all."""
+    values = _label_values(name, labels)
+    bad = [v for v in values if v != 1.0 and v != -1.0]
+    if bad:
+        hint = " For 0/1 labels use nn.binary_cross_entropy(logits, labels)." if set(values) <= {0.0, 1.0} else ""
+        raise ValueError(f"{name}: expected labels in {{-1, +1}}, found labels {_describe(values)}.{hint}")
+
+
 def svm_hinge_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
-    """Mean of ``relu(1 - y * score)`` with labels in {-1, +1} (micrograd's demo loss)."""
+    """Mean of ``relu(1 - y * score)`` with labels in {-1, +1} (micrograd's demo loss).
+
+    Any other label raises a ValueError naming the labels found.
+    """
     _check_pairs("svm_hinge_loss", scores, labels)
+    _check_signed_labels("svm_hinge_loss", labels)
     return _mean([relu(1.0 + -y * s) for s, y in zip(scores, labels)])
 
 
+def _check_numbers(name: str, what: str, xs: Sequence[Any]) -> None:
+    for k, x in enumerate(xs):
+        if isinstance(x, bool) or not isinstance(x, (int, float, tg.Traced)):
+            raise TypeError(f"{name}: {what}[{k}] must be a number, got {type(x).__name__} {x!r:.60}")
+
+
 def mse_loss(predictions: Sequence[Scalar], targets: Sequence[float]) -> Scalar:
-    """Mean of ``(prediction - target) ** 2``."""
+    """Mean of ``(prediction - target) ** 2`` over scalar predictions and targets."""
     _check_pairs("mse_loss", predictions, targets)
+    _check_numbers("mse_loss", "predictions", predictions)
+    _check_numbers("mse_loss", "targets", targets)
     return _mean([(p - t) * (p - t) for p, t in zip(predictions, targets)])
 
 
 def logistic_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
-    """Mean of ``log(1 + exp(-y * score))`` with labels in {-1, +1}, computed without overflow."""
+    """Mean of ``log(1 + exp(-y * score))`` with labels in {-1, +1}, computed without overflow.
+
+    Any other label raises a ValueError naming the labels found; for 0/1
+    labels use :func:`binary_cross_entropy`, which is the same loss.
+    """
     _check_pairs("logistic_loss", scores, labels)
+    _check_signed_labels("logistic_loss", labels)
     # softplus is one primitive: written as relu(z) + log(1 + exp(-|z|)) it
     # would have derivative 0 at z = 0 (relu'(0) = abs'(0) = 0) instead of 1/2.
     return _mean([softplus(-y * s) for s, y in zip(scores, labels)])
+
+
+def binary_cross_entropy(logits: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
+    """Mean binary cross-entropy of ``sigmoid(logit)`` against labels in {0, 1}, from the logits.
+
+    Per example ``-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z))``, which
+    equals ``softplus(z) - y * z``; that form never takes the log of a
+    rounded-to-zero probability, so it stays finite at logits of +-1000.
+    Labels other than 0 and 1 raise a ValueError naming the labels found.
+    """
+    _check_pairs("binary_cross_entropy", logits, labels)
+    values = _label_values("binary_cross_entropy", labels)
+    if any(v != 0.0 and v != 1.0 for v in values):
+        hint = " For -1/+1 labels use nn.logistic_loss(scores, labels)." if set(values) <= {-1.0, 1.0} else ""
+        raise ValueError(f"binary_cross_entropy: expected labels in {{0, 1}}, found labels {_describe(values)}.{hint}")
+    return _mean([softplus(z) - y * z for z, y in zip(logits, values)])
+
+
+def _shift(xs: Sequence[Scalar]) -> Scalar:
+    """About the largest of ``xs``, as a constant: no derivative flows through it.
+
+    Subtracting it before exp keeps every exponent <= 0, so nothing
+    overflows; the log-sum-exp does not depend on the shift, so its
+    derivative does not need to flow through it. Only the values are used
+    (stop_gradient), and the maximum is folded with relu rather than
+    compared with ``>``: under jit a comparison would become a guard and
+    retrace whenever the largest entry changes. ``m + relu(x - m)`` may
+    differ from ``max(m, x)`` by a rounding error, which does not matter for
+    a shift.
+    """
+    values = [tg.stop_gradient(x) for x in xs]
+    if all(v.__class__ is float for v in values):
+        return max(values)  # no tape in sight (the common case outside jit): plain floats
+    m = values[0]
+    for v in values[1:]:
+        m = m + relu(v - m)
+    return m
+
+
+def _check_logits(name: str, xs: Sequence[Scalar]) -> None:
+    if isinstance(xs, (int, float, tg.Traced)) or not len(xs):
+        raise ValueError(f"{name}: expected a non-empty sequence of logits, got {xs!r:.60}")
+    _check_numbers(name, "logits", xs)
+
+
+def logsumexp(xs: Sequence[Scalar]) -> Scalar:
+    """``log(sum(exp(x) for x in xs))``, computed without overflow or underflow.
+
+    ``logsumexp([1000.0, 1000.0]) == 1000 + log 2``. Its gradient is
+    :func:`softmax`.
+    """
+    _check_logits("logsumexp", xs)
+    m = _shift(xs)
+    total: Scalar = 0.0
+    for x in xs:
+        total = total + tg.exp(x - m)
+    return m + tg.log(total)
+
+
+def log_softmax(xs: Sequence[Scalar]) -> list[Scalar]:
+    """``x - logsumexp(xs)`` for each x: log-probabilities, finite even at logits of +-1000."""
+    lse = logsumexp(xs)
+    return [x - lse for x in xs]
+
+
+def softmax(xs: Sequence[Scalar]) -> list[Scalar]:
+    """``exp(x) / sum(exp(xs))`` for each x: probabilities that sum to 1, computed without overflow."""
+    lse = logsumexp(xs)
+    return [tg.exp(x - lse) for x in xs]
+
+
+def _check_class_labels(name: str, labels: Sequence[Any], num_classes: int) -> list[int]:
+    """Labels must be ints in range(num_classes): they index the logits."""
+    found: list[Any] = list(labels)
+    bad = [y for y in found if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < num_classes]
+    if bad:
+        distinct = sorted({repr(y) for y in bad})
+        shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
+        raise ValueError(
+            f"{name}: labels must be class indices, ints in {{0, ..., {num_classes - 1}}} "
+            f"(the logits have {num_classes} entries); found labels outside that: {{{shown}}}"
+        )
+    return found
+
+
+def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[int]) -> list[Scalar]:
+    """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
+
+    ``batch_logits[i]`` holds example i's unnormalised scores, one per class,
+    and ``labels[i]`` its class index (an int in ``0..K-1``). Every example
+    must have the same number K of classes.
+    """
+    _check_pairs("cross_entropy", batch_logits, labels)
+    if not batch_logits:
+        raise ValueError("cross_entropy needs at least one example")
+    if isinstance(batch_logits[0], (int, float, tg.Traced)):
+        raise ValueError(
+            "cross_entropy: batch_logits must be a sequence of examples, each a sequence of logits; "
+            "for one example write cross_entropy([logits], [label])"
+        )
+    k = len(batch_logits[0])
+    for i, row in enumerate(batch_logits):
+        if len(row) != k:
+            raise ValueError(f"cross_entropy: example 0 has {k} logits but example {i} has {len(row)}")
+    ys = _check_class_labels("cross_entropy", labels, k)
+    return [logsumexp(row) - row[y] for row, y in zip(batch_logits, ys)]
+
+
+def cross_entropy(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[int]) -> Scalar:
+    """Mean softmax cross-entropy over a batch, with integer class labels.
+
+    ``batch_logits`` is a sequence of examples, each a sequence of K logits
+    (unnormalised log-probabilities), and ``labels[i]`` is example i's
+    class, an int in ``0..K-1``; for one example write
+    ``cross_entropy([logits], [label])``. Per example the loss is
+    ``-log softmax(logits)[label]``, computed stably
+    (:func:`cross_entropy_per_example` gives the terms).
+    """
+    return _mean(cross_entropy_per_example(batch_logits, labels))
 
 
 def l2_penalty(params: Any) -> Scalar:
@@ -122,8 +327,12 @@ def l2_penalty(params: Any) -> Scalar:
     return total
 
 
-def sgd(params: T, grads: T, lr: float) -> T:
-    """One step of gradient descent: a new tree ``params - lr * grads``."""
+def sgd_step(params: T, grads: T, lr: float) -> T:
+    """One plain step of gradient descent: a new tree ``params - lr * grads``.
+
+    No state and no schedule: for momentum, Adam or a learning-rate schedule
+    use the optimizers (:func:`sgd`, :func:`adam`, ...) instead.
+    """
     return tree_map(lambda p, g: p - lr * g, params, grads)
 
 

@@ -90,7 +90,7 @@ def train_classifier(steps: int) -> tuple[list[float], float]:
     accuracy: Scalar = 0.0
     for _ in range(steps):
         (value, accuracy), grads = step(params)
-        params = nn.sgd(params, grads, 0.2)
+        params = nn.sgd_step(params, grads, 0.2)
         history.append(value)
     # has_aux hands traced aux values back as floats
     return history, tg.primal(accuracy)
