@@ -290,7 +290,6 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
     and ``labels[i]`` its class index (an int in ``0..K-1``). Every example
     must have the same number K of classes.
     """
-    _check_pairs("cross_entropy", batch_logits, labels)
     if not batch_logits:
         raise ValueError("cross_entropy needs at least one example")
     if isinstance(batch_logits[0], (int, float, tg.Traced)):
@@ -298,6 +297,8 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
             "cross_entropy: batch_logits must be a sequence of examples, each a sequence of logits; "
             "for one example write cross_entropy([logits], [label])"
         )
+    if len(batch_logits) != len(labels):
+        raise ValueError(f"cross_entropy: got {len(batch_logits)} examples of logits but {len(labels)} labels")
     k = len(batch_logits[0])
     for i, row in enumerate(batch_logits):
         if len(row) != k:

@@ -237,7 +237,9 @@ def _two_trees(name: str, a: Any, b: Any) -> tuple[list[Any], list[Any], TreeDef
     la, ta, _ = flatten(a, "a", with_paths=False)
     lb, tb, _ = flatten(b, "b", with_paths=False)
     if ta != tb:
-        raise ValueError(f"{name}: the trees have different shapes: the first is {ta}, the second is {tb}")
+        # Shapes that print alike differ in a container's type (a dict and an OrderedDict, say).
+        why = " (their containers are of different types)" if str(ta) == str(tb) else ""
+        raise ValueError(f"{name}: the trees have different shapes: the first is {ta}, the second is {tb}{why}")
     return la, lb, ta
 
 
