@@ -33,6 +33,9 @@ from tapegrad.tree import leaves, tree_map
 import tapegrad as tg  # public names only (exp, log, stop_gradient, primal, Traced), looked up at call time
 # Re-exported (``X as X`` marks them as part of this module's interface for mypy).
 from tapegrad.optim import (
+    AdamState as AdamState,
+    RMSpropState as RMSpropState,
+    SGDState as SGDState,
     LearningRate as LearningRate,
     Optimizer as Optimizer,
     Schedule as Schedule,
