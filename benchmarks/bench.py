@@ -427,8 +427,8 @@ def bench_step(n: int, rounds: int, micrograd_per_round: int, log: Callable[[str
     micrograd = Competitor("micrograd", "micrograd 0.1.0", micrograd_step, micrograd_per_round, reset=demo.reset)
     others = [
         Competitor("eager_user", "tapegrad eager (user net)", lambda: sgd_tree(uparams, user_vg(uparams)[1], LR), 3),
-        Competitor("eager_nn", "tapegrad eager (nn)", lambda: nn.sgd(params, nn_vg(params)[1], LR), 3),
-        Competitor("jit", "tapegrad jit", lambda: nn.sgd(params, jitted(params)[1], LR), 10),
+        Competitor("eager_nn", "tapegrad eager (nn)", lambda: nn.sgd_step(params, nn_vg(params)[1], LR), 3),
+        Competitor("jit", "tapegrad jit", lambda: nn.sgd_step(params, jitted(params)[1], LR), 10),
         Competitor("handwritten", "hand-written Python", lambda: handwritten.step(params, points, labels, LR, ALPHA), 10),
     ]
     competitors = [micrograd, *others]
@@ -638,7 +638,7 @@ def bench_scale(big_steps: int, log: Callable[[str], None]) -> ScaleResults:
         out: list[Any] = []
         step_s.append(time_once(lambda: out.extend(vg(params))))
         losses.append(out[0])
-        params = nn.sgd(params, out[1], 0.05)  # smaller steps than the demo's lr 1.0: a wider network
+        params = nn.sgd_step(params, out[1], 0.05)  # smaller steps than the demo's lr 1.0: a wider network
         log(f"  MLP(2, [64, 64, 1]) step {k}: loss {out[0]:.6f} ({fmt_s(step_s[-1])})")
 
     # micrograd on MLP(2, [30, 30, 1]) with the demo's L2 term, at the default

@@ -51,7 +51,7 @@ def train(
     for k in range(steps):
         (loss, acc), grads = step_fn(params)
         lr = 1.0 - 0.9 * k / steps
-        params = nn.sgd(params, grads, lr)
+        params = nn.sgd_step(params, grads, lr)
         # has_aux already turned acc into a float; primal() only tells mypy so.
         history.append((loss, tg.primal(acc)))
         if verbose and (k % 10 == 0 or k == steps - 1):

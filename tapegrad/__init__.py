@@ -18,7 +18,17 @@ from tapegrad.core.primitive import MissingRuleError, Primitive
 from tapegrad.core.records import Arg, Guard, Lit, Record, Var
 from tapegrad.core.tape import Tape, TapeClosedError, current_tape
 from tapegrad.core.traced import Scalar, Traced, primal
-from tapegrad.core.tree import tree_map
+from tapegrad.core.tree import (
+    tree_add,
+    tree_dot,
+    tree_flatten,
+    tree_leaves,
+    tree_map,
+    tree_scale,
+    tree_sub,
+    tree_unflatten,
+    tree_zeros_like,
+)
 from tapegrad.transforms.custom import PrimitiveFunction, defvjp, primitive
 from tapegrad.transforms.grad import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
 from tapegrad.transforms.jit import Jitted, jit
@@ -65,7 +75,15 @@ __all__ = [
     "tanh",
     "testing",
     "trace",
+    "tree_add",
+    "tree_dot",
+    "tree_flatten",
+    "tree_leaves",
     "tree_map",
+    "tree_scale",
+    "tree_sub",
+    "tree_unflatten",
+    "tree_zeros_like",
     "value_and_grad",
     "vjp",
 ]

@@ -2,9 +2,19 @@
 
 Nothing here holds state. :func:`init_mlp` draws a parameter tree from the
 ``random.Random`` you pass; :func:`mlp` evaluates the network on one input;
-the losses and :func:`sgd` take and return plain trees, so a training step is
-``params = sgd(params, grad(loss)(params), lr)`` and the old ``params`` are
-left untouched.
+the losses and :func:`sgd_step` take and return plain trees, so a training
+step is ``params = sgd_step(params, grad(loss)(params), lr)`` and the old
+``params`` are left untouched.
+
+The optimizers of :mod:`tapegrad.optim` (``sgd``, ``adam``, ``adamw``,
+``rmsprop``, schedules and clipping) are re-exported here; they keep their
+state in an explicit value: ``params, state = opt.update(params, grads, state)``.
+
+Losses that take class labels check them: :func:`svm_hinge_loss` and
+:func:`logistic_loss` want labels in {-1, +1}; :func:`binary_cross_entropy`
+wants {0, 1}; :func:`cross_entropy` wants class indices. A wrong label set
+raises a ValueError naming the labels found, instead of silently
+optimising another objective.
 
 A multilayer perceptron's parameters are a list of layers, each a dict
 ``{"w": [[...] one row per neuron], "b": [...]}``, so an error message or a
@@ -14,11 +24,33 @@ gradient can point at ``params[1]['w'][3][0]``.
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence, TypedDict, TypeVar
+from typing import Any, Optional, Sequence, TypedDict, TypeVar
 
-from tapegrad.core.functions import relu, softplus, step
-from tapegrad.core.traced import Scalar
+from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient
+from tapegrad.core.tape import primal_of
+from tapegrad.core.traced import Scalar, Traced
 from tapegrad.core.tree import leaves, tree_map
+
+# Re-exported (``X as X`` marks them as part of this module's interface for mypy).
+from tapegrad.optim import (
+    AdamState as AdamState,
+    RMSpropState as RMSpropState,
+    SGDState as SGDState,
+    LearningRate as LearningRate,
+    Optimizer as Optimizer,
+    Schedule as Schedule,
+    adam as adam,
+    adamw as adamw,
+    clip_by_global_norm as clip_by_global_norm,
+    clipped as clipped,
+    constant as constant,
+    cosine_decay as cosine_decay,
+    global_norm as global_norm,
+    linear_warmup as linear_warmup,
+    rmsprop as rmsprop,
+    sgd as sgd,
+    step_decay as step_decay,
+)
 
 T = TypeVar("T")
 
@@ -94,24 +126,194 @@ def _check_pairs(name: str, a: Sequence[Any], b: Sequence[Any]) -> None:
         raise ValueError(f"{name}: got {len(a)} predictions but {len(b)} targets")
 
 
+def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]) -> Optional[list[float]]:
+    """None if every label is one of ``allowed``; otherwise every label's value, for the message.
+
+    The test is ``y == a`` for each allowed value, so a traced label (one
+    passed as an argument) is checked like a number: under jit the
+    comparisons are guards, and a replay whose labels differ from the
+    traced ones checks them again instead of reusing a stale answer.
+    """
+    ok = True
+    for k, y in enumerate(labels):
+        if isinstance(y, bool) or not isinstance(y, (int, float, Traced)):
+            raise TypeError(f"{name}: labels[{k}] must be a number, got {type(y).__name__} {y!r:.60}")
+        if not any(y == a for a in allowed):
+            ok = False
+    # Reading the numbers is safe here: the call is about to fail, so nothing is frozen into a trace.
+    return None if ok else [primal_of(y) for y in labels]
+
+
+def _describe(values: Sequence[float], limit: int = 8) -> str:
+    """The distinct values, sorted, as ``{0.0, 1.0}`` (at most ``limit`` of them, then ``...``)."""
+    distinct = sorted(set(values))
+    shown = ", ".join(repr(v) for v in distinct[:limit])
+    return "{" + shown + (", ..." if len(distinct) > limit else "") + "}"
+
+
+def _check_signed_labels(name: str, labels: Sequence[Any]) -> None:
+    """Labels must be -1 or +1: with 0/1 labels a margin loss would see no negative class at all."""
+    values = _labels_outside(name, labels, (-1.0, 1.0))
+    if values is not None:
+        hint = " For 0/1 labels use nn.binary_cross_entropy(logits, labels)." if set(values) <= {0.0, 1.0} else ""
+        raise ValueError(f"{name}: expected labels in {{-1, +1}}, found labels {_describe(values)}.{hint}")
+
+
 def svm_hinge_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
-    """Mean of ``relu(1 - y * score)`` with labels in {-1, +1} (micrograd's demo loss)."""
+    """Mean of ``relu(1 - y * score)`` with labels in {-1, +1} (micrograd's demo loss).
+
+    Any other label raises a ValueError naming the labels found.
+    """
     _check_pairs("svm_hinge_loss", scores, labels)
+    _check_signed_labels("svm_hinge_loss", labels)
     return _mean([relu(1.0 + -y * s) for s, y in zip(scores, labels)])
 
 
+def _check_numbers(name: str, what: str, xs: Sequence[Any]) -> None:
+    for k, x in enumerate(xs):
+        if isinstance(x, bool) or not isinstance(x, (int, float, Traced)):
+            raise TypeError(f"{name}: {what}[{k}] must be a number, got {type(x).__name__} {x!r:.60}")
+
+
 def mse_loss(predictions: Sequence[Scalar], targets: Sequence[float]) -> Scalar:
-    """Mean of ``(prediction - target) ** 2``."""
+    """Mean of ``(prediction - target) ** 2`` over scalar predictions and targets."""
     _check_pairs("mse_loss", predictions, targets)
+    _check_numbers("mse_loss", "predictions", predictions)
+    _check_numbers("mse_loss", "targets", targets)
     return _mean([(p - t) * (p - t) for p, t in zip(predictions, targets)])
 
 
 def logistic_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
-    """Mean of ``log(1 + exp(-y * score))`` with labels in {-1, +1}, computed without overflow."""
+    """Mean of ``log(1 + exp(-y * score))`` with labels in {-1, +1}, computed without overflow.
+
+    Any other label raises a ValueError naming the labels found; for 0/1
+    labels use :func:`binary_cross_entropy`, which is the same loss.
+    """
     _check_pairs("logistic_loss", scores, labels)
+    _check_signed_labels("logistic_loss", labels)
     # softplus is one primitive: written as relu(z) + log(1 + exp(-|z|)) it
     # would have derivative 0 at z = 0 (relu'(0) = abs'(0) = 0) instead of 1/2.
     return _mean([softplus(-y * s) for s, y in zip(scores, labels)])
+
+
+def binary_cross_entropy(logits: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
+    """Mean binary cross-entropy of ``sigmoid(logit)`` against labels in {0, 1}, from the logits.
+
+    Per example ``-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z))``, which
+    equals ``softplus(z) - y * z``; that form never takes the log of a
+    rounded-to-zero probability, so it stays finite at logits of +-1000.
+    Labels other than 0 and 1 raise a ValueError naming the labels found.
+    """
+    _check_pairs("binary_cross_entropy", logits, labels)
+    values = _labels_outside("binary_cross_entropy", labels, (0.0, 1.0))
+    if values is not None:
+        hint = " For -1/+1 labels use nn.logistic_loss(scores, labels)." if set(values) <= {-1.0, 1.0} else ""
+        raise ValueError(f"binary_cross_entropy: expected labels in {{0, 1}}, found labels {_describe(values)}.{hint}")
+    return _mean([softplus(z) - y * z for z, y in zip(logits, labels)])
+
+
+def _shift(xs: Sequence[Scalar]) -> Scalar:
+    """About the largest of ``xs``, as a constant: no derivative flows through it.
+
+    Subtracting it before exp keeps every exponent <= 0, so nothing
+    overflows; the log-sum-exp does not depend on the shift, so its
+    derivative does not need to flow through it. Only the values are used
+    (stop_gradient), and the maximum is folded with relu rather than
+    compared with ``>``: under jit a comparison would become a guard and
+    retrace whenever the largest entry changes. ``m + relu(x - m)`` may
+    differ from ``max(m, x)`` by a rounding error, which does not matter for
+    a shift.
+    """
+    values = [stop_gradient(x) for x in xs]
+    if all(v.__class__ is float for v in values):
+        return max(values)  # no tape in sight (the common case outside jit): plain floats
+    m = values[0]
+    for v in values[1:]:
+        m = m + relu(v - m)
+    return m
+
+
+def _check_logits(name: str, xs: Sequence[Scalar]) -> None:
+    if isinstance(xs, (int, float, Traced)) or not len(xs):
+        raise ValueError(f"{name}: expected a non-empty sequence of logits, got {xs!r:.60}")
+    _check_numbers(name, "logits", xs)
+
+
+def logsumexp(xs: Sequence[Scalar]) -> Scalar:
+    """``log(sum(exp(x) for x in xs))``, computed without overflow or underflow.
+
+    ``logsumexp([1000.0, 1000.0]) == 1000 + log 2``. Its gradient is
+    :func:`softmax`.
+    """
+    _check_logits("logsumexp", xs)
+    m = _shift(xs)
+    total: Scalar = 0.0
+    for x in xs:
+        total = total + exp(x - m)
+    return m + log(total)
+
+
+def log_softmax(xs: Sequence[Scalar]) -> list[Scalar]:
+    """``x - logsumexp(xs)`` for each x: log-probabilities, finite even at logits of +-1000."""
+    lse = logsumexp(xs)
+    return [x - lse for x in xs]
+
+
+def softmax(xs: Sequence[Scalar]) -> list[Scalar]:
+    """``exp(x) / sum(exp(xs))`` for each x: probabilities that sum to 1, computed without overflow."""
+    lse = logsumexp(xs)
+    return [exp(x - lse) for x in xs]
+
+
+def _check_class_labels(name: str, labels: Sequence[Any], num_classes: int) -> list[int]:
+    """Labels must be ints in range(num_classes): they index the logits."""
+    found: list[Any] = list(labels)
+    bad = [y for y in found if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < num_classes]
+    if bad:
+        distinct = sorted({repr(y) for y in bad})
+        shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
+        raise ValueError(
+            f"{name}: labels must be class indices, ints in {{0, ..., {num_classes - 1}}} "
+            f"(the logits have {num_classes} entries); found labels outside that: {{{shown}}}"
+        )
+    return found
+
+
+def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[int]) -> list[Scalar]:
+    """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
+
+    ``batch_logits[i]`` holds example i's unnormalised scores, one per class,
+    and ``labels[i]`` its class index (an int in ``0..K-1``). Every example
+    must have the same number K of classes.
+    """
+    if not batch_logits:
+        raise ValueError("cross_entropy needs at least one example")
+    if isinstance(batch_logits[0], (int, float, Traced)):
+        raise ValueError(
+            "cross_entropy: batch_logits must be a sequence of examples, each a sequence of logits; "
+            "for one example write cross_entropy([logits], [label])"
+        )
+    if len(batch_logits) != len(labels):
+        raise ValueError(f"cross_entropy: got {len(batch_logits)} examples of logits but {len(labels)} labels")
+    k = len(batch_logits[0])
+    for i, row in enumerate(batch_logits):
+        if len(row) != k:
+            raise ValueError(f"cross_entropy: example 0 has {k} logits but example {i} has {len(row)}")
+    ys = _check_class_labels("cross_entropy", labels, k)
+    return [logsumexp(row) - row[y] for row, y in zip(batch_logits, ys)]
+
+
+def cross_entropy(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[int]) -> Scalar:
+    """Mean softmax cross-entropy over a batch, with integer class labels.
+
+    ``batch_logits`` is a sequence of examples, each a sequence of K logits
+    (unnormalised log-probabilities), and ``labels[i]`` is example i's
+    class, an int in ``0..K-1``; for one example write
+    ``cross_entropy([logits], [label])``. Per example the loss is
+    ``-log softmax(logits)[label]``, computed stably
+    (:func:`cross_entropy_per_example` gives the terms).
+    """
+    return _mean(cross_entropy_per_example(batch_logits, labels))
 
 
 def l2_penalty(params: Any) -> Scalar:
@@ -122,8 +324,12 @@ def l2_penalty(params: Any) -> Scalar:
     return total
 
 
-def sgd(params: T, grads: T, lr: float) -> T:
-    """One step of gradient descent: a new tree ``params - lr * grads``."""
+def sgd_step(params: T, grads: T, lr: float) -> T:
+    """One plain step of gradient descent: a new tree ``params - lr * grads``.
+
+    No state and no schedule: for momentum, Adam or a learning-rate schedule
+    use the optimizers (:func:`sgd`, :func:`adam`, ...) instead.
+    """
     return tree_map(lambda p, g: p - lr * g, params, grads)
 
 

@@ -146,7 +146,7 @@ def test_a_training_step_leaves_no_reference_cycles() -> None:
     gc.disable()
     try:
         step(params)
-        nn.sgd(params, step(params)[1], 0.1)
+        nn.sgd_step(params, step(params)[1], 0.1)
         jitted(params)
         tg.hessian(lambda p: nn.l2_penalty(p))([1.0, 2.0])
         assert gc.collect() == 0

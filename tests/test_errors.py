@@ -192,10 +192,10 @@ def test_grad_never_mutates_its_arguments() -> None:
     assert params == before_params
 
 
-def test_sgd_and_tree_map_do_not_mutate() -> None:
+def test_sgd_step_and_tree_map_do_not_mutate() -> None:
     params = [{"w": [1.0, 2.0]}]
     before = copy.deepcopy(params)
-    new = tg.nn.sgd(params, [{"w": [1.0, 1.0]}], 0.5)
+    new = tg.nn.sgd_step(params, [{"w": [1.0, 1.0]}], 0.5)
     assert new == [{"w": [0.5, 1.5]}] and params == before
 
 

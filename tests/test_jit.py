@@ -126,7 +126,7 @@ def test_jit_training_step_matches_eager_bit_for_bit(backend: str) -> None:
     for k in range(4):
         expected = step(params)
         assert jitted(params) == expected
-        params = nn.sgd(params, expected[1], 0.5)
+        params = nn.sgd_step(params, expected[1], 0.5)
     # One trace; the rest were replays (accuracy is recorded, not guarded).
     assert jitted.stats.traces == 1
     assert jitted.stats.replays == 3

@@ -34,6 +34,12 @@ def test_gradient_descent_finds_the_minimum(results: dict[str, Any]) -> None:
     assert type(a) is float and type(b) is float
 
 
+def test_adam_finds_the_minimum(results: dict[str, Any]) -> None:
+    (a, b), steps = results["adam"]
+    assert math.isclose(a, 1.0, abs_tol=1e-3) and math.isclose(b, -2.0, abs_tol=1e-3)
+    assert steps == 300 and type(steps) is int
+
+
 def test_rosenbrock_value_and_gradient(results: dict[str, Any]) -> None:
     value, grad = results["rosenbrock"]
     assert value == 0.0 and grad == [0.0, 0.0]

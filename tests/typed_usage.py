@@ -37,6 +37,22 @@ def gradient_descent(steps: int, lr: float = 0.1) -> list[float]:
     return [tg.primal(p) for p in params]
 
 
+def adam_descent(steps: int) -> tuple[list[float], int]:
+    """The same bowl with Adam (warmup, then cosine decay) and gradients clipped to norm 1.
+
+    The optimizer's state is typed: mypy knows ``state.step`` is an int and
+    that ``update`` hands back parameters of the type it was given.
+    """
+    opt = nn.clipped(nn.adam(nn.linear_warmup(0.1, 5, nn.cosine_decay(0.1, steps))), max_norm=1.0)
+    params: list[Scalar] = [3.0, 0.0]
+    state: nn.AdamState = opt.init(params)
+    for _ in range(steps):
+        grads: list[Scalar] = tg.grad(loss)(params)
+        params, state = opt.update(params, grads, state)
+    step: int = state.step
+    return [tg.primal(p) for p in params], step
+
+
 def rosenbrock_value_and_gradient(point: Sequence[float]) -> tuple[float, list[float]]:
     value, grads = tg.value_and_grad(rosenbrock)(list(point))
     return value, [tg.primal(g) for g in grads]
@@ -90,7 +106,7 @@ def train_classifier(steps: int) -> tuple[list[float], float]:
     accuracy: Scalar = 0.0
     for _ in range(steps):
         (value, accuracy), grads = step(params)
-        params = nn.sgd(params, grads, 0.2)
+        params = nn.sgd_step(params, grads, 0.2)
         history.append(value)
     # has_aux hands traced aux values back as floats
     return history, tg.primal(accuracy)
@@ -154,6 +170,7 @@ def main() -> dict[str, object]:
     """Run every example above and return what they computed."""
     results: dict[str, object] = {}
     results["descent"] = gradient_descent(100)
+    results["adam"] = adam_descent(300)
     results["rosenbrock"] = rosenbrock_value_and_gradient([1.0, 1.0])
     xs = [0.0, 1.0, 2.0, 3.0]
     results["line"] = fit_line(xs, [2.0 * x + 1.0 for x in xs], steps=500)

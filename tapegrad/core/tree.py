@@ -208,3 +208,77 @@ def tree_map(fn: Callable[..., Any], tree: T, *rest: Any) -> T:
     return unflatten(treedef, [fn(*xs) for xs in zip(first, *others)])  # type: ignore[no-any-return]
 
 
+
+
+# -- public tree utilities ---------------------------------------------------------------------------
+#
+# Small leaf-wise operations, so that an optimizer step reads as one line
+# (``tree_sub(params, tree_scale(grads, lr))``). Each builds a new tree; the
+# inputs are never modified. Two-tree operations check that the shapes agree
+# and name both shapes when they do not.
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    """The scalar leaves of ``tree``, in flatten order (dict keys sorted)."""
+    return leaves(tree)
+
+
+def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
+    """The leaves of ``tree`` and its shape, for :func:`tree_unflatten`."""
+    lv, treedef, _ = flatten(tree, "tree", with_paths=False)
+    return lv, treedef
+
+
+def tree_unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
+    """The tree of shape ``treedef`` holding ``leaves`` (in :func:`tree_flatten`'s order)."""
+    return unflatten(treedef, leaves)
+
+
+def _two_trees(name: str, a: Any, b: Any) -> tuple[list[Any], list[Any], TreeDef]:
+    """Leaves of two trees that must have the same shape (a ValueError names both shapes otherwise)."""
+    la, ta, _ = flatten(a, "a", with_paths=False)
+    lb, tb, _ = flatten(b, "b", with_paths=False)
+    if ta != tb:
+        # Shapes that print alike differ in a container's type (a dict and an OrderedDict, say).
+        why = " (their containers are of different types)" if str(ta) == str(tb) else ""
+        raise ValueError(f"{name}: the trees have different shapes: the first is {ta}, the second is {tb}{why}")
+    return la, lb, ta
+
+
+def tree_add(a: T, b: T) -> T:
+    """``a + b`` leaf by leaf, for two trees of the same shape."""
+    la, lb, td = _two_trees("tree_add", a, b)
+    return unflatten(td, [x + y for x, y in zip(la, lb)])  # type: ignore[no-any-return]
+
+
+def tree_sub(a: T, b: T) -> T:
+    """``a - b`` leaf by leaf, for two trees of the same shape."""
+    la, lb, td = _two_trees("tree_sub", a, b)
+    return unflatten(td, [x - y for x, y in zip(la, lb)])  # type: ignore[no-any-return]
+
+
+def tree_scale(tree: T, factor: Any) -> T:
+    """Every leaf of ``tree`` multiplied by the scalar ``factor`` (a float or a traced scalar)."""
+    if isinstance(factor, (list, tuple, dict)):
+        raise TypeError(f"tree_scale: factor must be a scalar, got a {type(factor).__name__}; use tree_map for leaf-wise products")
+    lv, td = tree_flatten(tree)
+    return unflatten(td, [factor * x for x in lv])  # type: ignore[no-any-return]
+
+
+def tree_dot(a: T, b: T) -> float | Traced:
+    """The sum of the leaf-wise products of two trees of the same shape (0.0 for empty trees).
+
+    The result is a float, or a traced scalar when a leaf is traced, so it
+    can appear inside a differentiated function.
+    """
+    la, lb, _ = _two_trees("tree_dot", a, b)
+    total: float | Traced = 0.0
+    for x, y in zip(la, lb):
+        total = total + x * y
+    return total
+
+
+def tree_zeros_like(tree: T) -> T:
+    """A tree of the same shape as ``tree`` with every leaf 0.0."""
+    lv, td = tree_flatten(tree)
+    return unflatten(td, [0.0] * len(lv))  # type: ignore[no-any-return]

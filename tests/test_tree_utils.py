@@ -1,0 +1,87 @@
+"""The public tree utilities: tree_leaves, tree_flatten/unflatten and the leaf-wise arithmetic."""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from typing import Any, NamedTuple
+
+import pytest
+
+import tapegrad as tg
+from tapegrad import nn
+
+
+class Pair(NamedTuple):
+    w: list[float]
+    b: float
+
+
+A: Any = {"layers": [Pair([1.0, 2.0], 3.0)], "scale": (4.0,)}
+B: Any = {"layers": [Pair([0.5, -1.0], 2.0)], "scale": (-4.0,)}
+
+
+def test_leaves_flatten_and_unflatten_round_trip() -> None:
+    leaves, treedef = tg.tree_flatten(A)
+    assert leaves == tg.tree_leaves(A) == [1.0, 2.0, 3.0, 4.0]
+    assert tg.tree_unflatten(treedef, leaves) == A
+    rebuilt = tg.tree_unflatten(treedef, [0.0, 1.0, 2.0, 3.0])
+    assert rebuilt == {"layers": [Pair([0.0, 1.0], 2.0)], "scale": (3.0,)}
+    assert type(rebuilt["layers"][0]) is Pair
+    with pytest.raises(ValueError, match="has 4 leaves, got 3"):
+        tg.tree_unflatten(treedef, [0.0, 1.0, 2.0])
+    # ints become floats, as everywhere in tapegrad
+    assert tg.tree_leaves({"a": 1}) == [1.0] and type(tg.tree_leaves({"a": 1})[0]) is float
+
+
+def test_arithmetic_by_hand() -> None:
+    before = copy.deepcopy((A, B))
+    assert tg.tree_add(A, B) == {"layers": [Pair([1.5, 1.0], 5.0)], "scale": (0.0,)}
+    assert tg.tree_sub(A, B) == {"layers": [Pair([0.5, 3.0], 1.0)], "scale": (8.0,)}
+    assert tg.tree_scale(A, 2.0) == {"layers": [Pair([2.0, 4.0], 6.0)], "scale": (8.0,)}
+    assert tg.tree_dot(A, B) == 0.5 - 2.0 + 6.0 - 16.0
+    assert tg.tree_zeros_like(A) == {"layers": [Pair([0.0, 0.0], 0.0)], "scale": (0.0,)}
+    assert tg.tree_dot([], []) == 0.0
+    assert (A, B) == before  # nothing was modified
+
+
+def test_dict_key_order_does_not_matter_but_is_kept() -> None:
+    a = {"x": 1.0, "y": 2.0}
+    b = {"y": 10.0, "x": 20.0}
+    total = tg.tree_add(b, a)
+    assert total == {"x": 21.0, "y": 12.0} and list(total) == ["y", "x"]
+    # an OrderedDict is another container type: the message says so, as the shapes print alike
+    with pytest.raises(ValueError, match="containers are of different types"):
+        tg.tree_add(OrderedDict(a), a)
+
+
+def test_mismatched_shapes_name_both_shapes() -> None:
+    with pytest.raises(ValueError, match=r"tree_add: the trees have different shapes: the first is \[\*, \*\], the second is \[\*\]"):
+        tg.tree_add([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match=r"tree_sub: .* the first is \{'a': \*\}, the second is \{'b': \*\}"):
+        tg.tree_sub({"a": 1.0}, {"b": 1.0})
+    with pytest.raises(ValueError, match=r"tree_dot: .* the first is \(\*, \*\), the second is \[\*, \*\]"):
+        tg.tree_dot((1.0, 2.0), [1.0, 2.0])
+    with pytest.raises(TypeError, match="factor must be a scalar, got a list"):
+        tg.tree_scale([1.0], [2.0])
+    with pytest.raises(TypeError, match=r"expected a float"):
+        tg.tree_zeros_like(["x"])
+
+
+def test_the_utilities_work_on_traced_values() -> None:
+    # grad of <p, p> is 2p; grad of |p - q|^2 / 2 wrt p is p - q
+    assert tg.grad(lambda p: tg.tree_dot(p, p))({"a": [1.0, -2.0]}) == {"a": [2.0, -4.0]}
+
+    def half_sq_dist(p: list[tg.Scalar]) -> tg.Scalar:
+        d = tg.tree_sub(p, [0.5, 0.5])
+        return tg.tree_dot(d, tg.tree_scale(d, 0.5))
+
+    assert tg.grad(half_sq_dist)([1.0, 2.0]) == [0.5, 1.5]
+    tg.testing.check_grads(half_sq_dist, ([1.0, 2.0],), order=2)
+
+
+def test_an_optimizer_step_is_one_line() -> None:
+    params = nn.init_mlp(__import__("random").Random(0), [2, 3, 1])
+    grads = tg.tree_map(lambda p: 0.5 * p, params)
+    stepped = tg.tree_sub(params, tg.tree_scale(grads, 0.1))
+    assert stepped == nn.sgd_step(params, grads, 0.1)
