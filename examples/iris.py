@@ -75,20 +75,23 @@ def train(
     """Train on the training split; return the params, the loss per step and the test accuracy."""
     train_x, train_y, test_x, test_y = load_split(seed)
 
-    def loss(params: nn.MLPParams) -> tg.Scalar:
-        logits = [nn.mlp_outputs(params, x) for x in train_x]
-        return nn.cross_entropy(logits, train_y) + 1e-4 * nn.l2_penalty(params)
+    def loss(params: nn.MLPParams, xs: Sequence[Row], ys: Sequence[int]) -> tg.Scalar:
+        logits = [nn.mlp_outputs(params, x) for x in xs]
+        return nn.cross_entropy(logits, ys) + 1e-4 * nn.l2_penalty(params)
 
     params: nn.MLPParams = nn.init_mlp(random.Random(seed), [4, 16, 3])
-    step_fn = tg.value_and_grad(loss)
+    step_fn = tg.value_and_grad(loss)  # the gradient with respect to params, the first argument
     if use_jit:
-        step_fn = tg.jit(step_fn)
+        # The data are arguments, so jit never freezes them: the points are
+        # inputs, and the integer labels (which index the logits) are static,
+        # constants of the trace that are part of its cache key.
+        step_fn = tg.jit(step_fn, static_argnums=2)
     # Adam with a short warmup and a cosine decay to a tenth of the rate.
     opt = nn.adam(nn.linear_warmup(lr, 10, nn.cosine_decay(lr, max(steps - 10, 1), final=lr / 10)))
     state = opt.init(params)
     history: list[float] = []
     for k in range(steps):
-        value, grads = step_fn(params)
+        value, grads = step_fn(params, train_x, train_y)
         params, state = opt.update(params, grads, state)
         history.append(tg.primal(value))
         if verbose and (k % 25 == 0 or k == steps - 1):

@@ -24,18 +24,16 @@ from tapegrad.datasets import make_moons
 Point = Sequence[float]
 
 
-def make_loss(points: Sequence[Point], labels: Sequence[float], alpha: float = 1e-4) -> Callable[[nn.MLPParams], tuple[tg.Scalar, tg.Scalar]]:
+def loss(params: nn.MLPParams, points: Sequence[Point], labels: Sequence[float], alpha: float = 1e-4) -> tuple[tg.Scalar, tg.Scalar]:
     """The demo's loss: mean SVM hinge loss plus ``alpha`` times the L2 penalty.
 
-    It returns ``(loss, accuracy)``; use it with ``has_aux=True``.
+    It returns ``(loss, accuracy)``; use it with ``has_aux=True``. The data
+    are arguments, not closure variables, so that under ``--jit`` a new
+    batch is an input of the replay rather than a constant frozen into it.
     """
-
-    def loss(params: nn.MLPParams) -> tuple[tg.Scalar, tg.Scalar]:
-        scores = [nn.mlp(params, x) for x in points]
-        total = nn.svm_hinge_loss(scores, labels) + alpha * nn.l2_penalty(params)
-        return total, nn.accuracy(scores, labels)
-
-    return loss
+    scores = [nn.mlp(params, x) for x in points]
+    total = nn.svm_hinge_loss(scores, labels) + alpha * nn.l2_penalty(params)
+    return total, nn.accuracy(scores, labels)
 
 
 def train(
@@ -44,18 +42,18 @@ def train(
     """Train the moons classifier; return the final params and (loss, accuracy) per step."""
     points, labels = make_moons(n_points, 0.1, random.Random(seed))
     params: nn.MLPParams = nn.init_mlp(random.Random(seed), [2, 16, 16, 1])
-    step_fn = tg.value_and_grad(make_loss(points, labels), has_aux=True)
+    step_fn = tg.value_and_grad(loss, has_aux=True)  # differentiates params, the first argument
     if use_jit:
         step_fn = tg.jit(step_fn)
     history: list[tuple[float, float]] = []
     for k in range(steps):
-        (loss, acc), grads = step_fn(params)
+        (value, acc), grads = step_fn(params, points, labels)
         lr = 1.0 - 0.9 * k / steps
         params = nn.sgd_step(params, grads, lr)
         # has_aux already turned acc into a float; primal() only tells mypy so.
-        history.append((loss, tg.primal(acc)))
+        history.append((tg.primal(value), tg.primal(acc)))
         if verbose and (k % 10 == 0 or k == steps - 1):
-            print(f"step {k:3d}  loss {loss:.6f}  accuracy {acc:.0%}")
+            print(f"step {k:3d}  loss {value:.6f}  accuracy {acc:.0%}")
     return params, history
 
 

@@ -31,7 +31,7 @@ from tapegrad.core.tree import (
 )
 from tapegrad.transforms.custom import PrimitiveFunction, defvjp, primitive
 from tapegrad.transforms.grad import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
-from tapegrad.transforms.jit import Jitted, jit
+from tapegrad.transforms.jit import Jitted, JitWarning, jit
 
 from tapegrad import nn, testing  # noqa: E402  (submodules users reach as tapegrad.nn, tapegrad.testing)
 
@@ -57,6 +57,7 @@ __all__ = [
     "grad",
     "jit",
     "Jitted",
+    "JitWarning",
     "hessian",
     "hvp",
     "jacobian",

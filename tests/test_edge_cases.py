@@ -134,20 +134,20 @@ def test_a_training_step_leaves_no_reference_cycles() -> None:
     labels = [1.0, -1.0, 1.0]
     params = nn.init_mlp(random.Random(0), [2, 4, 1])
 
-    def loss(p: nn.MLPParams) -> tuple[Scalar, Scalar]:
+    def loss(p: nn.MLPParams, points: list[list[float]], labels: list[float]) -> tuple[Scalar, Scalar]:
         scores = [nn.mlp(p, x) for x in points]
         return nn.svm_hinge_loss(scores, labels) + 1e-4 * nn.l2_penalty(p), nn.accuracy(scores, labels)
 
     step = tg.value_and_grad(loss, has_aux=True)
     jitted = tg.jit(step)
-    jitted(params)
+    jitted(params, points, labels)
     gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        step(params)
-        nn.sgd_step(params, step(params)[1], 0.1)
-        jitted(params)
+        step(params, points, labels)
+        nn.sgd_step(params, step(params, points, labels)[1], 0.1)
+        jitted(params, points, labels)
         tg.hessian(lambda p: nn.l2_penalty(p))([1.0, 2.0])
         assert gc.collect() == 0
     finally:

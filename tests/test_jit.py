@@ -109,25 +109,24 @@ def test_jit_of_value_and_grad_equals_eager(steps: list[Step], x1: list[float], 
         assert jitted(x) == vg(x)
 
 
-def _moons_loss(points: list[list[float]], labels: list[float]) -> Callable[[nn.MLPParams], tuple[tg.Scalar, tg.Scalar]]:
-    def loss(params: nn.MLPParams) -> tuple[tg.Scalar, tg.Scalar]:
-        scores = [nn.mlp(params, x) for x in points]
-        return nn.svm_hinge_loss(scores, labels) + 1e-4 * nn.l2_penalty(params), nn.accuracy(scores, labels)
-
-    return loss
+def _moons_loss(params: nn.MLPParams, points: list[list[float]], labels: list[float]) -> tuple[tg.Scalar, tg.Scalar]:
+    # The data are arguments: closed over, jit would freeze them (and warn).
+    scores = [nn.mlp(params, x) for x in points]
+    return nn.svm_hinge_loss(scores, labels) + 1e-4 * nn.l2_penalty(params), nn.accuracy(scores, labels)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_jit_training_step_matches_eager_bit_for_bit(backend: str) -> None:
     points, labels = make_moons(20, 0.1, random.Random(3))
-    step = tg.value_and_grad(_moons_loss(points, labels), has_aux=True)
+    step = tg.value_and_grad(_moons_loss, has_aux=True)
     jitted = tg.jit(step, backend=backend)
     params: nn.MLPParams = nn.init_mlp(random.Random(5), [2, 8, 8, 1])
     for k in range(4):
-        expected = step(params)
-        assert jitted(params) == expected
+        expected = step(params, points, labels)
+        assert jitted(params, points, labels) == expected
         params = nn.sgd_step(params, expected[1], 0.5)
-    # One trace; the rest were replays (accuracy is recorded, not guarded).
+    # One trace; the rest were replays (accuracy is recorded, not guarded;
+    # the labels' check is a guard that holds while they stay the same).
     assert jitted.stats.traces == 1
     assert jitted.stats.replays == 3
 
@@ -135,8 +134,8 @@ def test_jit_training_step_matches_eager_bit_for_bit(backend: str) -> None:
 def test_backends_agree_and_source_is_readable() -> None:
     points, labels = make_moons(10, 0.1, random.Random(0))
     params = nn.init_mlp(random.Random(1), [2, 4, 1])
-    j = tg.jit(tg.value_and_grad(_moons_loss(points, labels), has_aux=True))
-    j(params)
+    j = tg.jit(tg.value_and_grad(_moons_loss, has_aux=True))
+    j(params, points, labels)
     source = j.source()
     assert source is not None and source.startswith("def replay(x):")
     assert " * " in source and " + " in source
@@ -207,8 +206,25 @@ def test_keyword_arguments_are_constants() -> None:
     assert j(2.0, scale=3.0) == 6.0
     assert j(2.0, scale=4.0) == 8.0
     assert j.stats.traces == 2
+
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
     with pytest.raises(TypeError, match="hashable"):
-        j(2.0, scale=[1.0])  # type: ignore[arg-type]
+        j(2.0, scale=Unhashable())  # type: ignore[arg-type]
+
+
+def test_list_and_dict_constants_are_keyed_by_their_contents() -> None:
+    def f(x: tg.Scalar, *, weights: list[float]) -> tg.Scalar:
+        return x * sum(weights)
+
+    j = tg.jit(f)
+    w = [1.0, 2.0]
+    assert j(2.0, weights=w) == 6.0
+    w.append(3.0)  # mutated: a new key, so a new trace
+    assert j(2.0, weights=w) == 12.0
+    assert j(2.0, weights=[1.0, 2.0, 3.0]) == 12.0  # the same contents: replayed
+    assert (j.stats.traces, j.stats.replays) == (2, 1)
 
 
 def test_new_structure_means_new_trace_and_outputs_keep_their_shape() -> None:
@@ -243,20 +259,23 @@ def test_custom_primitive_replays() -> None:
     assert j(1.0) == 4.0
 
 
-def test_program_drops_dead_records() -> None:
+def test_program_drops_dead_records_but_keeps_domain_checks() -> None:
     def f(x: tg.Scalar) -> tg.Scalar:
-        unused = tg.exp(x) * 3.0  # never reaches the output
-        del unused
+        unused = tg.tanh(x) * 3.0  # never reaches the output, and cannot raise
+        checked = tg.exp(x)  # never reaches the output, but raises for x > 709.78
+        del unused, checked
         return x + 1.0
 
     with tg.Tape(jit=True) as tape:
         out = f(tg.Traced.input(tape, 1.0))
     assert isinstance(out, tg.Traced)
     program = build_program(tape, [out.index])
-    assert len(program.body) == 1
+    assert len(program.body) == 2  # exp and add; tanh and the product are gone
     fn, source = compile_source(program)
     assert fn([41.0]) == [42.0]
-    assert "exp" not in source
+    assert "tanh" not in source and "* 3.0" not in source
+    with pytest.raises(OverflowError):
+        fn([1000.0])
 
 
 def test_a_trace_that_read_an_outer_traced_value_is_not_reused() -> None:

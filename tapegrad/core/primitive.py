@@ -59,6 +59,10 @@ class Primitive:
     # How the textbook tables write each partial derivative: {x}, {y} are
     # the arguments and {ans} the record's own variable (built-ins only).
     partials: tuple[str, ...] = attrs.field(default=(), repr=False)
+    # False if the forward rule is defined for every float (never raises).
+    # The jit keeps every record that can raise, even one whose value no
+    # output needs, so that a replay raises where eager evaluation does.
+    can_raise: bool = attrs.field(default=True, repr=False)
 
     def evaluate(self, args: Sequence[float]) -> float:
         """Run the float forward rule, naming the primitive if it fails."""
@@ -66,7 +70,10 @@ class Primitive:
             return self.impl(*args)
         except (ValueError, ArithmeticError) as exc:
             shown = ", ".join(repr(a) for a in args)
-            hint = f" ({self.domain})" if self.domain else ""
+            if isinstance(exc, OverflowError):
+                hint = " (the result is too large for a float)"
+            else:
+                hint = f" ({self.domain})" if self.domain else ""
             raise type(exc)(f"{self.name}({shown}): {exc}{hint}") from None
 
 
@@ -133,6 +140,7 @@ def register(
     domain: Optional[str] = None,
     builtin: bool = False,
     partials: tuple[str, ...] = (),
+    can_raise: bool = True,
 ) -> Primitive:
     """Create a primitive, give it the next id, and add it to the table.
 
@@ -140,7 +148,7 @@ def register(
     :class:`MissingRuleError` naming it and the argument.
     """
     prim = Primitive(
-        name=name, impl=impl, arity=arity, id=len(PRIMITIVES), forward=forward, domain=domain, builtin=builtin, partials=partials
+        name=name, impl=impl, arity=arity, id=len(PRIMITIVES), forward=forward, domain=domain, builtin=builtin, partials=partials, can_raise=can_raise
     )
     PRIMITIVES.append(prim)
     RULES.append(tuple(missing_rule(prim, k) for k in range(arity)))

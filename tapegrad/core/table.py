@@ -13,7 +13,10 @@ Read it like a cheat sheet. Each row gives, for one primitive:
   primitives, so when the values are traced by an outer tape the derivative
   computation is itself recorded (grad of grad);
 - how the textbook tables (:mod:`tapegrad.tables`) write each partial
-  derivative.
+  derivative;
+- ``total=True`` when the forward rule is defined for every float, so that
+  the jit may drop the record when no output needs it (a record that can
+  raise is the replay's domain check and is always kept).
 
 Everything else is derived from these rows: the eager float functions, the
 generated reverse loops (``tapegrad/interpret/reverse_loops.py``), the
@@ -78,11 +81,22 @@ def _row(
     partials: tuple[str, ...] = (),
     *,
     domain: Optional[str] = None,
+    total: bool = False,
 ) -> Primitive:
-    """Register one built-in: its forward rule, one derivative rule per argument, and their text."""
+    """Register one built-in: its forward rule, one derivative rule per argument, and their text.
+
+    ``total=True`` says the forward rule is defined for every float (it never raises).
+    """
     arity = len(rules)
     prim = register(
-        name, float_function(forward, arity, FLOAT_NAMESPACE), arity, forward=forward, domain=domain, builtin=True, partials=partials
+        name,
+        float_function(forward, arity, FLOAT_NAMESPACE),
+        arity,
+        forward=forward,
+        domain=domain,
+        builtin=True,
+        partials=partials,
+        can_raise=not total,
     )
     set_rules(prim, rules)
     return prim
@@ -93,8 +107,8 @@ def _row(
 #    name          forward (floats)            d/dx, d/dy (times g)                         as the tables write them
 
 input_p = register("input", _input, 0, builtin=True)
-add_p = _row("add", "x + y",                   ("g", "g"),                                  ("1", "1"))
-mul_p = _row("mul", "x * y",                   ("g * y", "g * x"),                          ("{y}", "{x}"))
+add_p = _row("add", "x + y",                   ("g", "g"),                                  ("1", "1"), total=True)
+mul_p = _row("mul", "x * y",                   ("g * y", "g * x"),                          ("{y}", "{x}"), total=True)
 div_p = _row("div", "x / y",                   ("g / y", "-(g * ans) / y"),                 ("1/{y}", "-{ans}/{y}"))
 pow_p = _row("pow", "pow(x, y)",
              # d/dx x**y = y * x**(y - 1). For y == 0 that is 0 everywhere, but the
@@ -109,7 +123,7 @@ pow_p = _row("pow", "pow(x, y)",
               "undefined('pow: the derivative with respect to the exponent does not exist for a negative base', x)"),
              ("{y} * {x} ** ({y} - 1)", "{ans} * ln({x})"),
              domain="pow needs x > 0, or a whole-number y, and y >= 0 when x is 0")
-abs_p = _row("abs", "abs(x)",                  ("g * sign(x)",),                            ("sign({x})",))  # abs'(0) = 0, as in PyTorch
+abs_p = _row("abs", "abs(x)",                  ("g * sign(x)",),                            ("sign({x})",), total=True)  # abs'(0) = 0, as in PyTorch
 exp_p = _row("exp", "exp(x)",                  ("g * ans",),                                ("{ans}",), domain="exp overflows for x > 709.78")
 log_p = _row("log", "log(x)",                  ("g / x",),                                  ("1/{x}",), domain="log is defined for x > 0")
 sqrt_p = _row("sqrt", "sqrt(x)",               ("g / (2.0 * ans)",),                        ("1/(2 * {ans})",), domain="sqrt is defined for x >= 0")
@@ -118,14 +132,14 @@ cos_p = _row("cos", "cos(x)",                  ("-(g * sin(x))",),              
 # 1 - tanh(x)**2 cancels catastrophically once tanh(x) rounds to 1 (|x| > 19);
 # (1 - t)(1 + t) = 4 sigmoid(2x) sigmoid(-2x) keeps every digit, with no branch.
 tanh_p = _row("tanh", "tanh(x)",               ("g * (4.0 * (sigmoid(2.0 * x) * sigmoid(-2.0 * x)))",),
-                                                                                            ("1 - {ans} ** 2",))
+                                                                                            ("1 - {ans} ** 2",), total=True)
 # Likewise sigmoid'(x) = s(x) (1 - s(x)), and 1 - s(x) = s(-x) without cancellation.
-sigmoid_p = _row("sigmoid", "sigmoid(x)",      ("g * (ans * sigmoid(-x))",),                ("{ans} * (1 - {ans})",))
-softplus_p = _row("softplus", "softplus(x)",   ("g * sigmoid(x)",),                         ("sigmoid({x})",))
-relu_p = _row("relu", "0.0 if x <= 0.0 else x", ("g * step(x)",),                           ("step({x})",))  # relu'(0) = 0, as in PyTorch; relu(nan) is nan
-step_p = _row("step", "1.0 if x > 0.0 else 0.0", (None,))   # flat on both sides; the jump is not differentiated
-sign_p = _row("sign", "sign(x)",               (None,))
-stop_gradient_p = _row("stop_gradient", "x",   (None,))     # recorded only on jit tapes: see functions.stop_gradient
+sigmoid_p = _row("sigmoid", "sigmoid(x)",      ("g * (ans * sigmoid(-x))",),                ("{ans} * (1 - {ans})",), total=True)
+softplus_p = _row("softplus", "softplus(x)",   ("g * sigmoid(x)",),                         ("sigmoid({x})",), total=True)
+relu_p = _row("relu", "0.0 if x <= 0.0 else x", ("g * step(x)",),                           ("step({x})",), total=True)  # relu'(0) = 0, as in PyTorch; relu(nan) is nan
+step_p = _row("step", "1.0 if x > 0.0 else 0.0", (None,), total=True)   # flat on both sides; the jump is not differentiated
+sign_p = _row("sign", "sign(x)",               (None,), total=True)
+stop_gradient_p = _row("stop_gradient", "x",   (None,), total=True)     # recorded only on jit tapes: see functions.stop_gradient
 
 
 def _constant_float(v: float) -> bool:

@@ -325,6 +325,11 @@ class Tape:
         """
         if self._view is not None:
             return self._view
+        if self.jit and self._state == "open":
+            raise TypeError(
+                f"{self.name} is open: reading its records inside the jitted function would freeze "
+                "their numbers into every replay"
+            )
         view = tuple(
             Record(
                 index=i,

@@ -68,7 +68,13 @@ class Traced(Handle):
 
     @property
     def value(self) -> Any:
-        """The value one tape down: a float, or a Traced of an outer tape when nested."""
+        """The value one tape down: a float, or a Traced of an outer tape when nested.
+
+        Under :func:`tapegrad.jit` this raises, like :func:`primal`: the
+        number would be frozen into every replay.
+        """
+        if self._t.jit:
+            raise TypeError(_FROZEN.format(what="Traced.value"))
         return self._v
 
     # -- the two hot operations, inlined ---------------------------------------
@@ -237,7 +243,25 @@ class Traced(Handle):
         )
 
     def __repr__(self) -> str:
+        if _under_jit(self):
+            # Printing the number would read it; under jit it would be stale in a replay.
+            return f"Traced(v{self._i} on {self._t.name}; its value is not shown under jit)"
         return f"Traced({primal_of(self)!r}, v{self._i} on {self._t.name})"
+
+    def __round__(self, ndigits: Optional[int] = None) -> Traced:
+        raise TypeError(
+            "round() of a traced scalar would give a plain number without a derivative; "
+            "use tapegrad.primal(x) to read the value (outside jit), or keep computing with x"
+        )
+
+    def __floor__(self) -> int:
+        raise TypeError("math.floor() of a traced scalar would give a plain int without a derivative; use tapegrad.primal(x) to read the value")
+
+    def __ceil__(self) -> int:
+        raise TypeError("math.ceil() of a traced scalar would give a plain int without a derivative; use tapegrad.primal(x) to read the value")
+
+    def __trunc__(self) -> int:
+        raise TypeError("math.trunc() of a traced scalar would give a plain int without a derivative; use tapegrad.primal(x) to read the value")
 
     def __format__(self, spec: str) -> str:
         # An f-string inside jit would freeze the traced number into the
@@ -371,6 +395,23 @@ def _ref_on(tape: Tape, x: Any) -> int:
     return tape.const_ref(x if x.__class__ is Traced else float(x))
 
 
+_FROZEN = (
+    "{what} inside jit: the value would be frozen at trace time, and every replay would use it. "
+    "Return it from the function instead (for example through has_aux), or compare the traced "
+    "value itself (x > 0 is recorded as a guard that every replay checks)."
+)
+
+
+def _under_jit(x: Traced) -> bool:
+    """True if ``x`` or a value under it belongs to a jit tape."""
+    v: Any = x
+    while v.__class__ is Traced:
+        if v._t.jit:
+            return True
+        v = v._v
+    return False
+
+
 def primal(x: Scalar) -> float:
     """The plain number inside ``x``, for printing and logging.
 
@@ -380,10 +421,7 @@ def primal(x: Scalar) -> float:
     v: Any = x
     while v.__class__ is Traced:
         if v._t.jit:
-            raise TypeError(
-                "tapegrad.primal() inside jit: the value would be frozen at trace time. "
-                "Return it from the function instead (for example through has_aux)."
-            )
+            raise TypeError(_FROZEN.format(what="tapegrad.primal()"))
         v = v._v
     if not isinstance(v, (int, float)):
         raise TypeError(f"primal() expects a float or a traced scalar, got {type(x).__name__}")

@@ -16,6 +16,7 @@ order of the tree they were flattened from.
 from __future__ import annotations
 
 import collections
+import sys
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, cast
 
 import attrs
@@ -39,6 +40,27 @@ class TreeDef:
     # A dict's keys in insertion order, to rebuild it that way. Not part of
     # the shape: ``keys`` (sorted) is.
     key_order: tuple[Any, ...] = attrs.field(default=(), eq=False)
+    # Whether any node below is a dict (derived from the children, so it
+    # needs no part in equality); lets key_orders() skip dict-free subtrees.
+    has_dict: bool = attrs.field(default=False, eq=False)
+
+    def key_orders(self) -> tuple[tuple[Any, ...], ...]:
+        """The insertion order of every dict in the tree, in traversal order.
+
+        Two trees of the same shape may still differ here, and a function
+        that iterates over ``.values()`` sees the difference (jit keys its
+        cache with it). Cheap for trees without dicts: it returns ``()``.
+        """
+        if not self.has_dict:
+            return ()
+        out: list[tuple[Any, ...]] = []
+        stack: list[TreeDef] = [self]
+        while stack:
+            node = stack.pop()
+            if node.kind == "dict":
+                out.append(node.key_order)
+            stack.extend(reversed([c for c in node.children if c.has_dict]))
+        return tuple(out)
 
     def __str__(self) -> str:
         if self.kind == "leaf":
@@ -88,11 +110,22 @@ def flatten(
     empty), which is much cheaper; an error message still names the path.
     """
     try:
-        return _flatten(tree, name if with_paths else None, allow)
-    except _BadLeaf:
-        # Walk again, this time building paths, to say where the bad leaf is.
-        _flatten(tree, name, allow)
-        raise AssertionError("unreachable: the second walk raises")  # pragma: no cover
+        try:
+            return _flatten(tree, name if with_paths else None, allow)
+        except _BadLeaf:
+            # Walk again, this time building paths, to say where the bad leaf is.
+            _flatten(tree, name, allow)
+            raise AssertionError("unreachable: the second walk raises")  # pragma: no cover
+    except RecursionError:
+        raise _too_deep(name) from None
+
+
+def _too_deep(name: str) -> ValueError:
+    return ValueError(
+        f"{name}: the tree is nested more deeply than Python's recursion limit "
+        f"({sys.getrecursionlimit()}) allows, or it contains itself; "
+        "parameter trees must be finite nestings of lists, tuples and dicts"
+    )
 
 
 class _BadLeaf(TypeError):
@@ -129,16 +162,23 @@ def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, l
         keys = _sorted_keys(node)
         children = tuple(_walk(node[k], None if path is None else f"{path}[{k!r}]", allow, leaves, paths) for k in keys)
         factory = node.default_factory if isinstance(node, collections.defaultdict) else None
-        return TreeDef("dict", children, keys, type(node), sum(c.num_leaves for c in children), factory, tuple(node))
+        return TreeDef("dict", children, keys, type(node), sum(c.num_leaves for c in children), factory, tuple(node), True)
     if isinstance(node, list):
         children = tuple(_walk(v, None if path is None else f"{path}[{i}]", allow, leaves, paths) for i, v in enumerate(node))
-        return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children))
+        return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children), has_dict=any(c.has_dict for c in children))
     if isinstance(node, tuple):
         kind = "namedtuple" if _is_namedtuple(node) else "tuple"
         children = tuple(_walk(v, None if path is None else f"{path}[{i}]", allow, leaves, paths) for i, v in enumerate(node))
-        return TreeDef(kind, children, node_type=type(node), num_leaves=sum(c.num_leaves for c in children))
+        return TreeDef(
+            kind, children, node_type=type(node), num_leaves=sum(c.num_leaves for c in children), has_dict=any(c.has_dict for c in children)
+        )
     if isinstance(node, (int, float)) and not isinstance(node, bool):
-        leaves.append(float(node))
+        try:
+            leaves.append(float(node))
+        except OverflowError:
+            if path is None:
+                raise _BadLeaf() from None
+            raise OverflowError(f"{path}: an int of {int(node).bit_length()} bits is too large to be a float (the largest float is about 1.8e308)") from None
     elif allow is not None and allow(node):
         leaves.append(node)
     elif path is None:
@@ -157,7 +197,10 @@ def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
     """Build a tree of shape ``treedef`` from ``leaves`` (in flatten's order)."""
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"tree {treedef} has {treedef.num_leaves} leaves, got {len(leaves)}")
-    return _build(treedef, iter(leaves))
+    try:
+        return _build(treedef, iter(leaves))
+    except RecursionError:
+        raise _too_deep("tree") from None
 
 
 def _build(td: TreeDef, it: Iterator[Any]) -> Any:

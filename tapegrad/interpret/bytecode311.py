@@ -89,7 +89,11 @@ def assemble(program: Program) -> Replay:
     most_args = max(p.arity for p in PRIMITIVES) + 1
     precall = [_instr("PRECALL", k) for k in range(most_args)]
     call = [_instr("CALL", k) for k in range(most_args)]
-    raise_guard = load_const(GuardFailed) + _instr("RAISE_VARARGS", 1)
+
+    def raise_guard(number: int) -> bytes:
+        # raise GuardFailed(number): the number says which comparison failed
+        return push_null + load_const(GuardFailed) + load_const(number) + precall[1] + call[1] + _instr("RAISE_VARARGS", 1)
+
 
     parts: list[bytes] = [_instr("RESUME", 0)]
     append = parts.append
@@ -179,7 +183,8 @@ def assemble(program: Program) -> Replay:
             append(load(check.a) + load(check.b) + _instr("COMPARE_OP", _CMP[check.op]))
             # Jump over the two-instruction raise when the outcome is as traced.
             jump = "POP_JUMP_FORWARD_IF_TRUE" if check.outcome else "POP_JUMP_FORWARD_IF_FALSE"
-            append(_instr(jump, len(raise_guard) // 2) + raise_guard)
+            raising = raise_guard(check.number)
+            append(_instr(jump, len(raising) // 2) + raising)
     append(_instr("BUILD_LIST", 0))
     for o in program.outputs:
         append(load(o) + _instr("LIST_APPEND", 1))

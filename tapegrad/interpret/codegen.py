@@ -84,7 +84,7 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
             lines.append(f"    {text(dest)} = {template.format(*[text(a) for a in operands])}")
         else:
             test = f"{text(ins.a)} {ins.op} {text(ins.b)}"
-            lines.append(f"    if {'not ' if ins.outcome else ''}({test}): raise GuardFailed")
+            lines.append(f"    if {'not ' if ins.outcome else ''}({test}): raise GuardFailed({ins.number})")
     lines.append(f"    return [{', '.join(text(o) for o in program.outputs)}]")
     return "\n".join(lines) + "\n", namespace
 

@@ -53,12 +53,17 @@ class GuardFailed(Exception):
 
 @attrs.frozen
 class Check:
-    """Stop with :class:`GuardFailed` unless ``a <op> b`` is ``outcome``."""
+    """Stop with :class:`GuardFailed` unless ``a <op> b`` is ``outcome``.
+
+    ``number`` is the guard's position in the tape's guards, which the
+    raised GuardFailed carries, so the jit can say which comparison failed.
+    """
 
     op: str
     a: Operand
     b: Operand
     outcome: bool
+    number: int = 0
 
 
 @attrs.frozen
@@ -93,7 +98,8 @@ class Program:
 def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     """The program computing ``outputs`` (record indices or constants) from the tape's inputs.
 
-    Dead records are dropped; guards are kept and placed right after the
+    Dead records are dropped, except those whose forward rule can raise (they
+    are the replay's domain checks); guards are kept and placed right after the
     later of their two operands, so a replay that takes another branch
     stops as early as possible. (The loops are written for speed: this runs
     once per trace, over every record.)
@@ -104,9 +110,9 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     consts = list(tape._consts)
 
     # Guards, grouped by the record after which both operands exist.
-    guards_at: dict[int, list[tuple[str, int, int, bool]]] = {}
-    for g in tape._guards:
-        guards_at.setdefault(max(g[1], g[2], 0), []).append(g)
+    guards_at: dict[int, list[tuple[str, int, int, bool, int]]] = {}
+    for number, (op_name, a, b, outcome) in enumerate(tape._guards):
+        guards_at.setdefault(max(a, b, 0), []).append((op_name, a, b, outcome, number))
 
     # Liveness: which records are needed, and where each value is read for
     # the last time. Positions are 2*i for record i and 2*i+1 for the guards
@@ -127,8 +133,16 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
             last_use[o] = end
             reads[o] += 2
             out_refs.append(o)
+    # A record whose forward rule can raise (log of a negative number, a
+    # division by zero) is kept even when no output reads it: eager
+    # evaluation would raise there, so a replay must too. Otherwise
+    # jit(grad(log)) would return -1.0 at x = -1.0, where grad(log) raises.
+    checks_domain = [p.can_raise for p in PRIMITIVES]
+    for i in range(n):
+        if checks_domain[ops[i]] and arity[ops[i]]:
+            needed[i] = 1
     for at, gs in guards_at.items():
-        for _, a, b, _ in gs:
+        for _, a, b, _, _ in gs:
             for r in (a, b):
                 if r >= 0:
                     needed[r] = 1
@@ -240,12 +254,16 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
                 register[i] = dest
                 append((dest, op, args))
                 mark(reads[i] == 1)
+                if not reads[i]:
+                    # Kept only for its domain check (see below): its
+                    # register is free again as soon as it is written.
+                    release(dest)
         if guarded[i]:
             at = 2 * i + 1
-            for op_name, a, b, outcome in guards_at[i]:
-                append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome))
+            for op_name, a, b, outcome, number in guards_at[i]:
+                append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome, number))
                 mark(0)
-            for _, a, b, _ in guards_at[i]:
+            for _, a, b, _, _ in guards_at[i]:
                 for r in (a, b):
                     if r >= 0 and last_use[r] == at:
                         last_use[r] = -1

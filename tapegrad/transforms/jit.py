@@ -24,24 +24,30 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 import time
-from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSpec, TypeVar, Union
+import warnings
+from collections import OrderedDict
+from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSpec, Sequence, TypeVar, Union
 
 import attrs
 
+from tapegrad.core.records import Guard, Var, format_arg, format_expression
 from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Traced
 from tapegrad.core.tree import TreeDef, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
 from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
+from tapegrad.transforms.captures import frozen_containers
 from tapegrad.transforms.grad import TracedInputs, _arg_names
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # How many traced variants (different guard outcomes) to keep per input
-# structure before the oldest is dropped.
+# structure before the oldest is dropped, and how many structures to keep.
 MAX_VARIANTS = 8
+MAX_ENTRIES = 32
 
 
 @attrs.define
@@ -56,60 +62,123 @@ class JitStats:
     records: int = 0  # size of the last traced tape
     instructions: int = 0  # operations and guards in the last program, after dead-code removal
     registers: int = 0  # local variables the last program needed
+    eager_fallbacks: int = 0  # calls answered by running f eagerly (a replay raised or gave nan/inf)
+
+
+class JitWarning(UserWarning):
+    """jit met something that makes its replays slow or possibly stale; the message says what to do."""
+
+
+def _constant_key(value: Any) -> Hashable:
+    """A cache key for a constant argument that tells apart what ``==`` does not.
+
+    ``0.0 == -0.0``, ``1 == 1.0 == True`` and ``(1,) == (1.0,)``, but a
+    function may treat them differently, so floats are keyed by their exact
+    bits (``float.hex``, which also makes NaN equal to itself, so a NaN
+    constant does not add a cache entry per call) and every value by its type,
+    inside tuples, lists and dicts too.
+    """
+    cls = value.__class__
+    if cls is float:
+        return (float, value.hex())
+    if cls in (tuple, list, frozenset, set):
+        items = sorted(value, key=repr) if cls in (frozenset, set) else value
+        return (cls, tuple(_constant_key(v) for v in items))
+    if cls is dict:
+        return (dict, tuple((_constant_key(k), _constant_key(v)) for k, v in value.items()))
+    hash(value)  # raises TypeError for an unhashable constant
+    return (cls, value)
 
 
 @attrs.frozen
 class _Compiled:
-    """One traced variant: the generated function and how to rebuild outputs."""
+    """One traced variant: the generated function, how to rebuild outputs, and its guards as text."""
 
     fn: Replay
     out_treedef: TreeDef
     program: Program
+    guards: tuple[str, ...]
 
 
 class Jitted(Generic[P, R]):
-    """A function that records its tape once per input structure and replays it."""
+    """A function that records its tape once per input structure and replays it.
 
-    def __init__(self, f: Callable[P, R], backend: str = "auto") -> None:
+    The cache holds up to :data:`MAX_ENTRIES` argument structures (with
+    their constants), each with up to :data:`MAX_VARIANTS` traced variants;
+    :meth:`clear_cache` empties it.
+    """
+
+    def __init__(self, f: Callable[P, R], backend: str = "auto", static_argnums: tuple[int, ...] = ()) -> None:
         self._f = f
         self._backend = backend
-        self._cache: dict[Hashable, list[_Compiled]] = {}
+        self._static = static_argnums
+        self._cache: OrderedDict[Hashable, list[_Compiled]] = OrderedDict()
         self._last: Optional[_Compiled] = None
+        # How often each guard (by its text) failed, to name the worst one.
+        self._failures: dict[str, int] = {}
+        self._warned: set[str] = set()
         self.stats = JitStats()
         self.__name__ = getattr(f, "__name__", "jitted")
         self.__doc__ = getattr(f, "__doc__", None)
         self.__wrapped__ = f
         self._names = _arg_names(f)
 
+    def clear_cache(self) -> None:
+        """Forget every trace; the next call traces again."""
+        self._cache.clear()
+        self._failures.clear()
+        self._last = None
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        static = self._static
         flat: list[Any] = []
-        treedefs = []
+        shape: list[Hashable] = []
         for k, a in enumerate(args):
-            lv, td, _ = flatten(a, f"args[{k}]", with_paths=False)
+            if k in static:
+                continue
+            lv, td, _ = flatten(a, self._arg_name(k), with_paths=False)
             flat.extend(lv)
-            treedefs.append(td)
+            # The shape, and the order of any dict's keys: a function that
+            # iterates over .values() computes something else in another order.
+            shape.append((td, td.key_orders()) if td.has_dict else td)
         if any(v.__class__ is Traced for v in flat):
             # Called inside another transform (grad of a jitted function):
             # the outer tape must see every operation, so run f directly.
             return self._f(*args, **kwargs)
         try:
-            # The type goes into the key too: 1, 1.0 and True are equal and
-            # hash alike, but a function may treat them differently.
-            key: Hashable = (tuple(treedefs), tuple(sorted((k, type(v), v) for k, v in kwargs.items())))
-            hash(key)
+            key: Hashable = (
+                tuple(shape),
+                tuple((k, _constant_key(args[k])) for k in static if k < len(args)),
+                tuple(sorted((name, _constant_key(v)) for name, v in kwargs.items())),
+            )
         except TypeError as exc:
-            raise TypeError(f"jit({self.__name__}): keyword arguments are treated as constants and must be hashable") from exc
+            raise TypeError(
+                f"jit({self.__name__}): keyword arguments and static arguments are constants of the trace "
+                f"and must be hashable: {exc}"
+            ) from exc
         variants = self._cache.get(key)
         if variants:
+            self._cache.move_to_end(key)
             for k, compiled in enumerate(variants):
                 try:
                     out = compiled.fn(flat)
-                except GuardFailed:
+                except GuardFailed as failed:
                     self.stats.guard_failures += 1
+                    text = compiled.guards[failed.args[0]]
+                    self._failures[text] = self._failures.get(text, 0) + 1
                     continue
-                except (ValueError, ArithmeticError):
-                    # Replay met a domain error. Run f eagerly so the error
-                    # names the primitive and the values, exactly as without jit.
+                except Exception:
+                    # The replay raised (a domain error, a division by zero
+                    # that the eager sweep would have skipped). Eager
+                    # evaluation decides: it raises the error naming the
+                    # primitive and the values, or gives its answer.
+                    self.stats.eager_fallbacks += 1
+                    return self._f(*args, **kwargs)
+                if not _all_finite(out):
+                    # A nan or an infinity: the eager sweep skips zero
+                    # adjoints that a replay multiplies through (0 * inf is
+                    # nan), so only eager evaluation can say what it is.
+                    self.stats.eager_fallbacks += 1
                     return self._f(*args, **kwargs)
                 if k:  # move the variant that matched to the front
                     variants.insert(0, variants.pop(k))
@@ -117,12 +186,24 @@ class Jitted(Generic[P, R]):
                 return unflatten(compiled.out_treedef, out)  # type: ignore[no-any-return]
         return self._trace(key, args, kwargs)
 
+    def _arg_name(self, k: int) -> str:
+        return self._names[k] if k < len(self._names) else f"args[{k}]"
+
     def _trace(self, key: Hashable, args: Any, kwargs: Any) -> R:
+        self._warn_about_captures()
         t0 = time.perf_counter()
-        with Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
-            inputs = TracedInputs(tape, args, range(len(args)), self._names, "jit", self._f)
-            result = self._f(*inputs.args, **kwargs)
-            leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True, with_paths=False)
+        dynamic = [k for k in range(len(args)) if k not in self._static]
+        try:
+            with Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
+                inputs = TracedInputs(tape, args, dynamic, self._names, "jit", self._f)
+                result = self._f(*inputs.args, **kwargs)
+                leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True, with_paths=False)
+        except (ValueError, ArithmeticError):
+            # Tracing swept zero adjoints that the eager sweep skips (0 times
+            # an infinite derivative), or f failed: eager evaluation decides,
+            # exactly as without jit. Nothing is cached for these inputs.
+            self.stats.eager_fallbacks += 1
+            return self._f(*args, **kwargs)
         outputs: list[Union[int, Const]] = []
         values: list[Any] = []
         for leaf in leaves:
@@ -137,7 +218,7 @@ class Jitted(Generic[P, R]):
             program = build_program(tape, outputs)
             fn, _ = make_replay(program, self._backend)
         t2 = time.perf_counter()
-        compiled = _Compiled(fn, out_treedef, program)
+        compiled = _Compiled(fn, out_treedef, program, tuple(_guard_text(tape, g) for g in tape.guards))
         self._last = compiled
         if any(c.__class__ is Traced for c in tape._consts):
             # f read a value traced by an enclosing transform (through a
@@ -146,19 +227,89 @@ class Jitted(Generic[P, R]):
             # replay, so this trace is used once and not kept.
             return unflatten(out_treedef, values)  # type: ignore[no-any-return]
         variants = self._cache.setdefault(key, [])
+        self._cache.move_to_end(key)
         variants.insert(0, compiled)
-        del variants[MAX_VARIANTS:]
+        if len(variants) > MAX_VARIANTS:
+            del variants[MAX_VARIANTS:]
+            self._warn_about_retracing()
+        if len(self._cache) > MAX_ENTRIES:
+            self._cache.popitem(last=False)  # the least recently used structure
+            self._warn_once(
+                "entries",
+                f"jit({self.__name__}) has been called with more than {MAX_ENTRIES} different argument "
+                "structures or constants; the oldest traces are dropped. Keep list lengths and keyword "
+                "constants fixed (pass changing numbers as positional arguments), or call clear_cache().",
+            )
         self.stats.traces += 1
         self.stats.trace_seconds += t1 - t0
         self.stats.compile_seconds += t2 - t1
         self.stats.records = len(tape)
         self.stats.instructions = len(program.body)
         self.stats.registers = program.registers
+        if not _all_finite(values):
+            # The tracing sweep multiplies zero adjoints through, as a replay
+            # does; a nan or infinity there is for eager evaluation to confirm.
+            self.stats.eager_fallbacks += 1
+            return self._f(*args, **kwargs)
         return unflatten(out_treedef, values)  # type: ignore[no-any-return]
+
+    def _warn_once(self, topic: str, message: str) -> None:
+        if topic not in self._warned:
+            self._warned.add(topic)
+            warnings.warn(message, JitWarning, stacklevel=4)
+
+    def _warn_about_retracing(self) -> None:
+        worst = max(self._failures.items(), key=lambda item: item[1], default=None)
+        comparison = f"the comparison {worst[0]} (failed {worst[1]} times)" if worst else "a comparison"
+        self._warn_once(
+            "variants",
+            f"jit({self.__name__}) traced more than {MAX_VARIANTS} variants for the same argument structure: "
+            f"{comparison} keeps coming out differently, so most calls trace again instead of replaying. "
+            "Python control flow on traced values (if, while, min, max) becomes guards; use tg.relu, abs "
+            "or other primitives instead of branches, pass the value that decides the branch as a keyword "
+            "argument (a constant), or do not jit this function.",
+        )
+
+    def _warn_about_captures(self) -> None:
+        for kind, name, where in frozen_containers(self._f):
+            self._warn_once(
+                f"capture {kind} {name}",
+                f"jit({self.__name__}): {where} reads the {kind} {name!r}, which holds numbers. jit treats "
+                f"it as a constant: its numbers are frozen into the trace, and later changes to {name!r} "
+                "(a new minibatch, say) are not seen by the replays. Pass it to the jitted function as an "
+                "argument instead (a positional argument is an input; a keyword argument is part of the cache key).",
+            )
 
     def source(self) -> Optional[str]:
         """Python source equivalent to the most recently traced variant (None before the first call)."""
         return None if self._last is None else to_source(self._last.program)[0]
+
+
+def _all_finite(values: list[Any]) -> bool:
+    """True unless a float among ``values`` is nan or infinite (one sum in the common case)."""
+    try:
+        total = sum(values)
+    except TypeError:  # an output that is not a number (aux data): test the floats one by one
+        return all(v - v == 0.0 for v in values if v.__class__ is float)
+    return bool(total - total == 0.0)
+
+
+def _guard_text(tape: Tape, guard: Guard) -> str:
+    """A guard as the user can recognise it: ``v12 > 0`` where ``v12 = add(v10, v11)``."""
+    a, b = guard.args
+    shown = f"{format_arg(a)} {guard.op} {format_arg(b)}"
+    defined = [f"{format_arg(x)} = {format_expression(tape.records[x.index])}" for x in (a, b) if isinstance(x, Var)]
+    return f"`{shown}`" + (f" (where {', '.join(defined)})" if defined else "")
+
+
+# The collector pause is shared by every thread that compiles: the first to
+# enter turns the collector off (if it was on), the last to leave turns it
+# back on. Reading gc.isenabled() and calling gc.disable() separately in
+# each thread would let one thread record "off" while another's pause is
+# on, and leave the collector off for good.
+_PAUSE_LOCK = threading.Lock()
+_pausers = 0
+_resume = False
 
 
 @contextlib.contextmanager
@@ -170,20 +321,25 @@ def _collector_paused() -> Iterator[None]:
     millions of live objects, which doubled the compile time or worse. Only
     tapegrad's compiler runs inside (never the function being traced), it
     creates no reference cycles, and the collector's state is restored even
-    if it fails. The switch is process-wide: code in other threads runs
-    without collections meanwhile, and a gc.enable() or gc.disable() another
-    thread makes during the compile is overridden when it ends.
+    if it fails, and when several threads compile at once. The switch is
+    process-wide: code in other threads runs without collections meanwhile.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _pausers, _resume
+    with _PAUSE_LOCK:
+        if _pausers == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pausers += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _PAUSE_LOCK:
+            _pausers -= 1
+            if _pausers == 0 and _resume:
+                gc.enable()
 
 
-def jit(f: Callable[P, R], backend: str = "auto") -> Jitted[P, R]:
+def jit(f: Callable[P, R], backend: str = "auto", static_argnums: Union[int, Sequence[int]] = ()) -> Jitted[P, R]:
     """Compile ``f`` by tracing it once per input structure; replay for new values.
 
     Positional arguments are trees of floats and become the inputs; keyword
@@ -193,5 +349,12 @@ def jit(f: Callable[P, R], backend: str = "auto") -> Jitted[P, R]:
     what happens with control flow. ``backend`` picks how the tape becomes
     code (see :mod:`tapegrad.interpret.codegen`): ``"bytecode"`` (CPython 3.11),
     ``"source"``, or ``"auto"`` for the fastest available.
+
+    ``static_argnums`` names positional arguments that are constants, like
+    keyword arguments: part of the cache key (so they must be hashable) and
+    never traced, so they may be anything (a label list, a flag, a count).
     """
-    return Jitted(f, backend)
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nums):
+        raise TypeError(f"jit: static_argnums must be non-negative ints, got {static_argnums!r}")
+    return Jitted(f, backend, nums)

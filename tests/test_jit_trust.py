@@ -1,0 +1,382 @@
+"""jit is never silently wrong: a replay equals eager evaluation, or jit says why not.
+
+Each test here failed on the code before this file existed: the cache key
+missed distinctions (dict order, -0.0, (1,) vs (1.0,)), replays skipped
+domain errors, public reads of a traced number were not guarded, captured
+data froze silently, retracing was silent, and the collector pause was not
+thread-safe. The property test at the end checks the whole contract on
+random programs and random call sequences.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import threading
+import warnings
+from typing import Any, Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tapegrad as tg
+from tapegrad.testing.strategies import Expression, expressions, floats
+from tapegrad.transforms import jit as jit_module
+
+# -- the cache key -------------------------------------------------------------------
+
+
+def test_dict_insertion_order_is_part_of_the_key() -> None:
+    def f(d: dict[str, tg.Scalar]) -> tg.Scalar:
+        first, second = d.values()  # depends on the order
+        return first * 10.0 + second
+
+    j = tg.jit(tg.value_and_grad(f))
+    assert j({"a": 1.0, "b": 2.0}) == (12.0, {"a": 10.0, "b": 1.0})
+    assert j({"b": 2.0, "a": 1.0}) == (21.0, {"a": 1.0, "b": 10.0}) == tg.value_and_grad(f)({"b": 2.0, "a": 1.0})
+    assert j({"a": 3.0, "b": 4.0}) == (34.0, {"a": 10.0, "b": 1.0})
+    assert j.stats.traces == 2
+
+
+def test_constants_that_compare_equal_but_differ_get_their_own_trace() -> None:
+    def f(x: tg.Scalar, *, k: Any) -> tg.Scalar:
+        if isinstance(k, tuple):
+            return x * (2.0 if isinstance(k[0], int) else 3.0)
+        return x * math.copysign(1.0, k)
+
+    j = tg.jit(f)
+    assert j(2.0, k=0.0) == 2.0
+    assert j(2.0, k=-0.0) == -2.0
+    assert j(2.0, k=(1,)) == 4.0
+    assert j(2.0, k=(1.0,)) == 6.0
+    assert j.stats.traces == 4
+
+
+def test_a_nan_constant_is_one_cache_entry() -> None:
+    j = tg.jit(lambda x, *, k: x * 2.0)
+    for _ in range(5):
+        assert j(1.0, k=math.nan) == 2.0
+    assert (j.stats.traces, j.stats.replays) == (1, 4)
+
+
+def test_the_cache_is_bounded_warns_once_and_can_be_cleared() -> None:
+    j = tg.jit(lambda xs: sum(xs))
+    with pytest.warns(tg.JitWarning, match=r"more than 32 different argument structures"):
+        for n in range(1, jit_module.MAX_ENTRIES + 6):
+            assert j([1.0] * n) == n
+    assert len(j._cache) == jit_module.MAX_ENTRIES
+    j.clear_cache()
+    assert len(j._cache) == 0 and j.source() is None
+    assert j([1.0, 2.0]) == 3.0
+
+
+def test_static_argnums_are_constants() -> None:
+    def f(x: tg.Scalar, n: int) -> tg.Scalar:
+        out = x
+        for _ in range(n):  # n is a count: it cannot be traced
+            out = out * x
+        return out
+
+    j = tg.jit(f, static_argnums=1)
+    assert j(2.0, 3) == 16.0
+    assert j(3.0, 3) == 81.0
+    assert j(2.0, 1) == 4.0
+    assert (j.stats.traces, j.stats.replays) == (2, 1)
+    with pytest.raises(TypeError, match="static_argnums"):
+        tg.jit(f, static_argnums=(-1,))
+
+
+# -- replays raise where eager raises ------------------------------------------------
+
+
+def test_jit_of_grad_of_log_raises_like_eager() -> None:
+    j = tg.jit(tg.grad(tg.log))
+    assert j(2.0) == 0.5
+    with pytest.raises(ValueError, match=r"log\(-1\.0\)"):
+        tg.grad(tg.log)(-1.0)
+    with pytest.raises(ValueError, match=r"log\(-1\.0\)"):
+        j(-1.0)
+
+
+def test_whether_a_replay_raises_does_not_depend_on_the_history_of_calls() -> None:
+    def f(x: tg.Scalar) -> tg.Scalar:
+        return tg.relu(-x) * tg.sqrt(x)
+
+    eager = tg.grad(f)(0.0)
+    fresh = tg.jit(tg.grad(f))
+    assert fresh(0.0) == eager
+    warmed = tg.jit(tg.grad(f))
+    assert warmed(1.0) == tg.grad(f)(1.0)
+    assert warmed(0.0) == eager
+
+
+def test_a_replay_that_would_give_nan_asks_eager_evaluation() -> None:
+    # x * 1e200 * 1e200 overflows to inf, so the partial derivative of the
+    # outer product with respect to x is infinite; relu turns the output off,
+    # so eager skips that record's zero adjoint, while a straight-line replay
+    # (and the tracing sweep) computes 0 * inf = nan.
+    def f(x: tg.Scalar) -> tg.Scalar:
+        return tg.relu(-(x * (x * 1e200 * 1e200)))
+
+    eager = tg.grad(f)
+    j = tg.jit(eager)
+    assert eager(1.0) == 0.0 and eager(-1.0) == 0.0
+    assert j(1.0) == 0.0  # traced: the tracing sweep gave nan
+    assert j(-1.0) == 0.0  # replayed: the replay gave nan
+    assert j.stats.eager_fallbacks == 2
+
+
+# -- guards cover every public way of reading a number ----------------------------------
+
+
+def test_reading_value_under_jit_raises() -> None:
+    j = tg.jit(lambda x: x * x if x.value > 0 else -x)
+    with pytest.raises(TypeError, match=r"Traced\.value inside jit"):
+        j(3.0)
+
+
+def test_repr_under_jit_hides_the_number() -> None:
+    seen: list[str] = []
+
+    def f(x: tg.Scalar) -> tg.Scalar:
+        seen.append(repr(x))
+        return x * 2.0
+
+    assert tg.jit(f)(3.0) == 6.0
+    assert "3.0" not in seen[0] and "not shown under jit" in seen[0]
+    tg.grad(f)(3.0)
+    assert "3.0" in seen[1]  # outside jit the number is shown
+
+
+def test_primal_format_and_the_open_jit_tape_are_guarded() -> None:
+    for read in (tg.primal, lambda x: f"{x:.3f}", lambda x: x.tape.records):
+        with pytest.raises(TypeError, match="jit"):
+            tg.jit(lambda x, read=read: (read(x), x)[1])(1.0)
+
+
+def test_comparisons_are_guards_not_reads() -> None:
+    j = tg.jit(lambda x: x * x if x > 0 else -x)
+    assert [j(3.0), j(-2.0), j(4.0)] == [9.0, 2.0, 16.0]
+
+
+# -- captured data --------------------------------------------------------------------------
+
+BATCH = [1.0, 2.0, 3.0]
+
+
+def _global_batch_loss(w: tg.Scalar) -> tg.Scalar:
+    return sum(w * x for x in BATCH) * 1.0
+
+
+def test_a_global_list_of_numbers_warns_at_trace_time() -> None:
+    with pytest.warns(tg.JitWarning, match=r"_global_batch_loss reads the global 'BATCH'.*as an argument"):
+        tg.jit(tg.grad(_global_batch_loss))(1.0)
+
+
+def test_a_closure_list_warns_and_an_argument_does_not() -> None:
+    batch = [1.0, 2.0]
+
+    def loss(w: tg.Scalar) -> tg.Scalar:
+        return sum(w * x for x in batch) * 1.0
+
+    with pytest.warns(tg.JitWarning, match=r"closure variable 'batch'"):
+        tg.jit(loss)(1.0)
+
+    def loss_of(w: tg.Scalar, data: list[float]) -> tg.Scalar:
+        return sum(w * x for x in data) * 1.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        j = tg.jit(tg.grad(loss_of))
+        assert j(1.0, [1.0, 2.0]) == 3.0
+        assert j(1.0, [5.0, 2.0]) == 7.0  # a new batch is an input, not a constant
+
+
+def test_a_helper_that_reads_a_global_is_found_too() -> None:
+    def loss(w: tg.Scalar) -> tg.Scalar:
+        return _global_batch_loss(w) * 2.0
+
+    with pytest.warns(tg.JitWarning, match="'BATCH'"):
+        tg.jit(loss)(1.0)
+
+
+# -- retracing is not silent ---------------------------------------------------------------
+
+
+def test_retracing_past_the_variant_limit_warns_naming_the_comparison() -> None:
+    def halve(x: tg.Scalar) -> tg.Scalar:
+        while x > 1.0:
+            x = x * 0.5
+        return x
+
+    j = tg.jit(halve)
+    with pytest.warns(tg.JitWarning, match=r"jit\(halve\) traced more than 8 variants.*the comparison `v\d+ > 1"):
+        for k in range(12):
+            assert j(2.0**k + 0.5) == halve(2.0**k + 0.5)
+
+
+# -- the collector pause -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_eight_threads_compiling_leave_the_collector_as_they_found_it(enabled: bool) -> None:
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        start = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def work(seed: int) -> None:
+            try:
+                start.wait()
+                for n in range(5):
+                    j = tg.jit(tg.grad(lambda xs: sum(x * x * float(seed) for x in xs)))
+                    assert j([1.0] * (50 + n)) == [2.0 * seed] * (50 + n)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(k + 1,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+# -- relative precision of derivative rules ------------------------------------------------
+
+
+def _sigmoid_prime(x: float) -> float:
+    e = math.exp(-abs(x))  # exact closed form: e / (1 + e)^2, even in x
+    return e / (1.0 + e) ** 2
+
+
+def _tanh_prime(x: float) -> float:
+    e = math.exp(-2.0 * abs(x))  # sech^2 x = 4 e / (1 + e)^2
+    return 4.0 * e / (1.0 + e) ** 2
+
+
+@pytest.mark.parametrize("x", [-700.0, -100.0, -37.0, -20.0, -1.0, 0.0, 0.5, 20.0, 37.0, 100.0, 350.0])
+def test_sigmoid_tanh_softplus_derivatives_keep_relative_precision(x: float) -> None:
+    assert tg.grad(tg.sigmoid)(x) == pytest.approx(_sigmoid_prime(x), rel=1e-13)
+    assert tg.grad(tg.tanh)(x) == pytest.approx(_tanh_prime(x), rel=1e-13)
+    assert tg.grad(tg.softplus)(x) == pytest.approx(tg.sigmoid(x), rel=1e-15)
+    # second derivatives too (the rules are differentiated by the nested sweep)
+    sig = tg.sigmoid(x)
+    assert tg.grad(tg.grad(tg.sigmoid))(x) == pytest.approx(_sigmoid_prime(x) * (1.0 - 2.0 * sig), rel=1e-9, abs=1e-300)
+
+
+def test_sigmoid_prime_at_37_is_not_zero() -> None:
+    assert tg.grad(tg.sigmoid)(37.0) == pytest.approx(8.533047625744066e-17, rel=1e-12)
+
+
+@pytest.mark.parametrize("x", [-300.0, -37.0, -3.0, 0.25, 19.0, 37.0, 300.0])
+def test_derivatives_against_mpmath(x: float) -> None:
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    X = mpmath.mpf(x)
+    s = 1 / (1 + mpmath.exp(-X))
+    assert tg.grad(tg.sigmoid)(x) == pytest.approx(float(s * (1 - s)), rel=1e-13)
+    assert tg.grad(tg.tanh)(x) == pytest.approx(float(1 - mpmath.tanh(X) ** 2), rel=1e-13)
+    assert tg.grad(tg.softplus)(x) == pytest.approx(float(s), rel=1e-14)
+
+
+# -- clear errors for the other quiet paths ------------------------------------------------
+
+
+def test_round_floor_ceil_trunc_say_what_to_do() -> None:
+    for fn in (round, math.floor, math.ceil, math.trunc):
+        with pytest.raises(TypeError, match=r"traced scalar.*tapegrad.primal"):
+            tg.grad(lambda x, fn=fn: fn(x) * x)(1.5)
+
+
+def test_a_huge_int_leaf_names_its_path() -> None:
+    with pytest.raises(OverflowError, match=r"params\['w'\]\[1\]: an int of \d+ bits is too large"):
+        tg.grad(lambda params: params["w"][0] * 2.0)({"w": [1.0, 10**400]})
+
+
+def test_overflow_says_overflow_not_domain() -> None:
+    with pytest.raises(OverflowError, match=r"pow\(1e\+200, 2\.0\): .*too large for a float"):
+        tg.grad(lambda x: x**2.0)(1e200)
+
+
+def test_too_deep_a_tree_is_a_clear_error() -> None:
+    deep: Any = [1.0]
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ValueError, match=r"nested more deeply than Python's recursion limit"):
+        tg.grad(lambda p: 1.0)(deep)
+
+
+def test_any_exception_from_a_custom_rule_names_the_record() -> None:
+    @tg.primitive
+    def twice(x: float) -> float:
+        return 2.0 * x
+
+    def bad_rule(g: Any, ans: Any, x: Any) -> Any:
+        raise KeyError("lookup failed")
+
+    tg.defvjp(twice, bad_rule)
+    with pytest.raises(KeyError, match=r"record v1 = twice\(3\.0\)"):
+        tg.grad(twice)(3.0)
+    with pytest.raises(KeyError, match=r"record v1 = twice\(3\.0\)"):
+        tg.jvp(twice, (3.0,), (1.0,))
+
+
+# -- the contract, on random programs -------------------------------------------------------
+
+
+def _program(expr: Expression) -> Callable[..., Any]:
+    """A random formula, with a branch, an order-dependent dict and a keyword constant."""
+
+    def f(d: dict[str, tg.Scalar], *, k: float) -> tg.Scalar:
+        xs = list(d.values())  # the order of the keys matters
+        v = expr(xs) * math.copysign(1.0, k)  # so does the sign of a zero k
+        if xs[0] > k:  # a branch: a guard under jit
+            v = v * 2.0 + tg.log(xs[1])  # log raises for xs[1] <= 0
+        else:
+            v = v + tg.sqrt(xs[2])  # sqrt raises for xs[2] < 0
+        return v
+
+    return f
+
+
+def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        result = fn(*args, **kwargs)
+    except (ValueError, ArithmeticError) as exc:
+        return type(exc)
+    return repr(result)  # repr: nan equals nan, and -0.0 is told from 0.0 only where it matters below
+
+
+def _numbers(result: Any) -> Any:
+    return result if isinstance(result, type) else result.replace("-0.0", "0.0")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    expressions(n_vars=3, smooth=False),
+    st.lists(
+        st.tuples(
+            st.permutations(["a", "b", "c"]),
+            st.lists(st.one_of(floats(), st.sampled_from([0.0, -1.0, -0.5])), min_size=3, max_size=3),
+            st.sampled_from([0.0, -0.0, 0.5, -1.0]),
+        ),
+        min_size=2,
+        max_size=8,
+    ),
+)
+def test_replays_equal_eager_on_random_programs_and_call_sequences(expr: Expression, calls: list[Any]) -> None:
+    f = _program(expr)
+    eager_vg = tg.value_and_grad(f)
+    jitted_f, jitted_vg = tg.jit(f), tg.jit(tg.value_and_grad(f))
+    for keys, values, k in calls:
+        d = dict(zip(keys, values))
+        # Values: equal bit for bit (repr), or the same error.
+        assert _outcome(jitted_f, d, k=k) == _outcome(f, d, k=k), (d, k)
+        # Gradients: equal as numbers (a replay may give -0.0 where eager skips a zero), or the same error.
+        assert _numbers(_outcome(jitted_vg, d, k=k)) == _numbers(_outcome(eager_vg, d, k=k)), (d, k)
