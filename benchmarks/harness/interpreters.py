@@ -173,6 +173,8 @@ def render_table(rows: Sequence[ProbeRow]) -> str:
             f"{fmt_s(r['training_eager_s'])} / {fmt_s(r['training_jit_s'])} = {fmt_ratio(r['training_eager_over_jit'])}"
         )
         lines.append(f"| {r['python']} | {first} | {versus} | {training} |")
+    if not rows:
+        lines.append("| (no interpreter ran: see the notes) | | | |")
     return "\n".join(lines)
 
 
