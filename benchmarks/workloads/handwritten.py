@@ -28,6 +28,12 @@ from operator import mul
 from typing import Sequence
 
 from tapegrad.nn import Layer
+from tapegrad.core.tree import leaves
+
+from harness.checks import check_close
+from harness.timing import Competitor
+from workloads.common import ALPHA, LR, Problem
+from workloads.eager_nn import Reference
 
 Matrix = list[list[float]]
 Params = Sequence[Layer]
@@ -135,3 +141,13 @@ def step(
     """One full training step: the loss at ``params`` and the updated parameters."""
     loss, grads = value_and_grad(params, points, labels, alpha)
     return loss, sgd(params, grads, lr)
+
+
+
+def competitor(problem: Problem, ref: Reference, checks: dict[str, float]) -> Competitor:
+    """Check the hand-written loss and gradient against ``ref``, then return its step (10 a block)."""
+    params, points, labels = problem.params, problem.points, problem.labels
+    loss, grads = value_and_grad(params, points, labels, ALPHA)
+    checks["handwritten loss"] = check_close("hand-written loss", [loss], [ref.loss])
+    checks["handwritten grads"] = check_close("hand-written gradient", leaves(grads), ref.flat_grads)
+    return Competitor("handwritten", "hand-written Python", lambda: step(params, points, labels, LR, ALPHA), 10)
