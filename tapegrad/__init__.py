@@ -32,6 +32,9 @@ from tapegrad.core.tree import (
 from tapegrad.transforms.custom import PrimitiveFunction, defvjp, primitive
 from tapegrad.transforms.grad import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
 from tapegrad.transforms.jit import Jitted, JitWarning, jit
+from tapegrad.transforms.vmap import batch, mean, sum, vmap  # noqa: A004 - tapegrad.sum, like numpy.sum
+from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch
+from tapegrad.core.tree import BatchedResult
 
 from tapegrad import nn, testing  # noqa: E402  (submodules users reach as tapegrad.nn, tapegrad.testing)
 
@@ -39,6 +42,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Arg",
+    "Batch",
+    "BatchBranchError",
+    "BatchedResult",
+    "BoolBatch",
     "Guard",
     "Lit",
     "MissingRuleError",
@@ -86,5 +93,9 @@ __all__ = [
     "tree_unflatten",
     "tree_zeros_like",
     "value_and_grad",
+    "vmap",
+    "batch",
+    "mean",
+    "sum",
     "vjp",
 ]

@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import attrs
 
+from tapegrad.core.batch import Batch
 from tapegrad.core.primitive import ARG_NAMES, RULES
 from tapegrad.core.records import Arg, Lit, Record, Var
 from tapegrad.core.tape import Tape, primal_of
@@ -74,8 +75,18 @@ _INFIX = {"add": "+", "mul": "*", "div": "/", "pow": "**"}
 _FUNCTION_NAMES = {"log": "ln"}
 
 
-def _number(x: float, digits: int) -> str:
-    return format(x, f".{digits}g")
+def _number(x: Union[float, Batch], digits: int) -> str:
+    return format(_one(x), f".{digits}g")
+
+
+def _one(x: Union[float, Batch]) -> float:
+    """A record's number; the textbook tables follow one example, so a batch is refused."""
+    if isinstance(x, Batch):
+        raise ValueError(
+            "the textbook tables follow one example, but this tape was recorded under vmap and holds "
+            "batches; print the tape instead (str(tape)), or trace the function on one example"
+        )
+    return x
 
 
 def _operand(arg: Arg) -> str:
@@ -237,7 +248,7 @@ def table_rows(tape: Tape, adjoints: Optional[Adjoints] = None) -> list[Row]:
             name=f"v{rec.index}",
             primitive=rec.primitive.name,
             expression=expression(rec),
-            value=rec.value,
+            value=_one(rec.value),
             adjoint=adj[rec.index],
             adjoint_expression=" + ".join(terms[rec.index]) if terms[rec.index] else "0",
         )

@@ -17,6 +17,7 @@ PACKAGE = Path(tapegrad.__file__).parent
 # below; within a layer the absence of cycles fixes the order.
 LAYERS: dict[str, int] = {
     "tapegrad.core.primitive": 1,
+    "tapegrad.core.batch": 1,
     "tapegrad.core.table": 1,
     "tapegrad.core.records": 1,
     "tapegrad.core.tape": 1,
@@ -32,8 +33,11 @@ FUNCTION_LEVEL_IMPORTS = {
     # Only the back-end dispatch knows the version-specific assembler, and
     # other Python versions never load it.
     ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode311"),
-    # Optional third-party packages, imported only when asked for.
+    # Optional third-party packages, imported only when asked for (NumPy
+    # when the first numpy batch is made, so that importing tapegrad stays
+    # quick and works without it).
     ("tapegrad.dot", "graphviz"),
+    ("tapegrad.core.batch", "numpy"),
 }
 
 

@@ -31,7 +31,8 @@ from tapegrad.core.table import (
     tanh_p,
     undefined,
 )
-from tapegrad.core.tape import Tape
+from tapegrad.core.batch import batch_count
+from tapegrad.core.tape import Tape, value_of
 from tapegrad.core.traced import Traced, bind, bind_unary, closed_error, make_traced
 
 
@@ -99,6 +100,11 @@ def constant(v: Any) -> bool:
     return v.__class__ is not Traced
 
 
+def _examples(v: Any) -> float:
+    """How many examples the value under ``v`` holds (1.0 unless it is a batch); a constant."""
+    return batch_count(value_of(v))
+
+
 def _binder(prim: Primitive) -> Callable[..., Any]:
     if prim.arity == 1:
         return lambda x: bind_unary(prim, x)
@@ -111,4 +117,5 @@ RULE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     **{f.__name__: f for f in (exp, log, sqrt, sin, cos, tanh, sigmoid, softplus, relu, sign, step)},
     "constant": constant,
     "undefined": undefined,
+    "batch_count": _examples,
 }

@@ -63,9 +63,12 @@ class Primitive:
     # The jit keeps every record that can raise, even one whose value no
     # output needs, so that a replay raises where eager evaluation does.
     can_raise: bool = attrs.field(default=True, repr=False)
+    # True if the forward rule takes a whole batch and returns one number
+    # (the sums over a batch); every other primitive applies example by example.
+    reduces: bool = attrs.field(default=False, repr=False)
 
-    def evaluate(self, args: Sequence[float]) -> float:
-        """Run the float forward rule, naming the primitive if it fails."""
+    def evaluate(self, args: Sequence[Any]) -> float:
+        """Run the float forward rule (on floats, or on a whole batch for a sum over it), naming the primitive if it fails."""
         try:
             return self.impl(*args)
         except (ValueError, ArithmeticError) as exc:
@@ -141,6 +144,7 @@ def register(
     builtin: bool = False,
     partials: tuple[str, ...] = (),
     can_raise: bool = True,
+    reduces: bool = False,
 ) -> Primitive:
     """Create a primitive, give it the next id, and add it to the table.
 
@@ -148,7 +152,7 @@ def register(
     :class:`MissingRuleError` naming it and the argument.
     """
     prim = Primitive(
-        name=name, impl=impl, arity=arity, id=len(PRIMITIVES), forward=forward, domain=domain, builtin=builtin, partials=partials, can_raise=can_raise
+        name=name, impl=impl, arity=arity, id=len(PRIMITIVES), forward=forward, domain=domain, builtin=builtin, partials=partials, can_raise=can_raise, reduces=reduces
     )
     PRIMITIVES.append(prim)
     RULES.append(tuple(missing_rule(prim, k) for k in range(arity)))

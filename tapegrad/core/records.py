@@ -18,6 +18,7 @@ from typing import Optional, Sequence, Union
 
 import attrs
 
+from tapegrad.core.batch import Batch
 from tapegrad.core.primitive import Primitive
 
 
@@ -51,7 +52,7 @@ class Record:
     index: int
     primitive: Primitive
     args: tuple[Arg, ...]
-    value: float
+    value: Union[float, Batch]  # a Batch under vmap: one number per example
     label: Optional[str] = None
 
     @property
@@ -72,8 +73,12 @@ class Guard:
 # -- as text ---------------------------------------------------------------------
 
 
-def format_number(x: float) -> str:
-    """A float as the trace shows it: up to 6 significant digits."""
+def format_number(x: Union[float, Batch]) -> str:
+    """A float as the trace shows it: up to 6 significant digits; a batch shows its first values."""
+    if isinstance(x, Batch):
+        values = x.values()
+        shown = ", ".join(format(v, ".6g") for v in values[:3])
+        return f"batch of {len(values)}: [{shown}{', ...' if len(values) > 3 else ''}]"
     return format(x, ".6g")
 
 

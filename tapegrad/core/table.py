@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Optional
 
+from tapegrad.core.batch import batch_average, batch_count, batch_total
 from tapegrad.core.primitive import PRIMITIVES, Primitive, float_function, register, set_rules
 
 
@@ -71,6 +72,8 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "sigmoid": _sigmoid,
     "softplus": _softplus,
     "sign": _sign,
+    "batch_total": batch_total,
+    "batch_average": batch_average,
 }
 
 
@@ -82,6 +85,7 @@ def _row(
     *,
     domain: Optional[str] = None,
     total: bool = False,
+    reduces: bool = False,
 ) -> Primitive:
     """Register one built-in: its forward rule, one derivative rule per argument, and their text.
 
@@ -97,6 +101,7 @@ def _row(
         builtin=True,
         partials=partials,
         can_raise=not total,
+        reduces=reduces,
     )
     set_rules(prim, rules)
     return prim
@@ -142,6 +147,31 @@ sign_p = _row("sign", "sign(x)",               (None,), total=True)
 stop_gradient_p = _row("stop_gradient", "x",   (None,), total=True)     # recorded only on jit tapes: see functions.stop_gradient
 
 
+# --- batches (vmap) ------------------------------------------------------------------------
+# A value may hold a whole batch (tapegrad/core/batch.py); every primitive above
+# then applies example by example. These two reduce a batch to one number: the
+# batch loss of tg.mean(tg.vmap(per_example)(...)) is one record. Their
+# cotangent g is the same for every example, so it flows back as one number.
+batch_sum_p = _row("batch_sum", "batch_total(x)", ("g",), ("1",), total=True, reduces=True)
+batch_mean_p = _row("batch_mean", "batch_average(x)", ("g / batch_count(x)",), ("1/N",), total=True, reduces=True)
+# Comparisons of batched values are recorded (1.0 where true, else 0.0), so that
+# tg.where's condition is replayed by jit rather than frozen; they have no derivative.
+less_p = _row("less", "1.0 if x < y else 0.0", (None, None), total=True)
+less_equal_p = _row("less_equal", "1.0 if x <= y else 0.0", (None, None), total=True)
+greater_p = _row("greater", "1.0 if x > y else 0.0", (None, None), total=True)
+greater_equal_p = _row("greater_equal", "1.0 if x >= y else 0.0", (None, None), total=True)
+equal_p = _row("equal", "1.0 if x == y else 0.0", (None, None), total=True)
+not_equal_p = _row("not_equal", "1.0 if x != y else 0.0", (None, None), total=True)
+COMPARISONS: dict[str, Primitive] = {
+    "<": less_p,
+    "<=": less_equal_p,
+    ">": greater_p,
+    ">=": greater_equal_p,
+    "==": equal_p,
+    "!=": not_equal_p,
+}
+
+
 def _constant_float(v: float) -> bool:
     return True
 
@@ -158,6 +188,7 @@ FLOAT_RULE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     **{p.name: p.impl for p in PRIMITIVES if p.builtin},
     "constant": _constant_float,
     "undefined": undefined,
+    "batch_count": batch_count,
 }
 
 BUILTINS: tuple[Primitive, ...] = tuple(PRIMITIVES)

@@ -35,8 +35,9 @@ import gc
 import itertools
 import sys
 import threading
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
+from tapegrad.core.batch import Batch, BoolBatch, in_vmap
 from tapegrad.core.primitive import PRIMITIVES
 from tapegrad.core.records import Arg, Guard, Lit, Record, Var, format_trace
 from tapegrad.core.table import input_p
@@ -113,9 +114,26 @@ class Handle:
 
 
 def primal_of(value: object) -> float:
-    """The plain float under any number of levels of tracing."""
+    """The plain float under any number of levels of tracing.
+
+    Under vmap a value may hold a whole batch; then that batch is returned
+    (see :func:`value_of`, which says so in its type).
+    """
     while isinstance(value, Handle):
         value = value._v
+    if isinstance(value, (Batch, BoolBatch)):
+        return value  # type: ignore[return-value]
+    return float(value)  # type: ignore[arg-type]
+
+
+def value_of(value: object) -> Union[float, Batch]:
+    """The number, or the batch of numbers, under any number of levels of tracing."""
+    while isinstance(value, Handle):
+        value = value._v
+    if isinstance(value, BoolBatch):
+        return value.mask
+    if isinstance(value, Batch):
+        return value
     return float(value)  # type: ignore[arg-type]
 
 
@@ -144,6 +162,7 @@ class Tape:
         "_view",
         "_flat",
         "order",
+        "in_vmap",
         "jit",
         "name",
         "__weakref__",
@@ -175,6 +194,11 @@ class Tape:
         # float-only loop. See ``flat``.
         self._flat = True
         self.order = 0
+        # True if opened while a vmapped function runs: then the tape follows
+        # one example, and its batched adjoints are per example (vmap of grad).
+        # A tape opened outside sums them at its inputs (grad of vmap): that
+        # sum is the transpose of vmap's broadcasting of unbatched values.
+        self.in_vmap = False
         self.jit = jit
         self.name = name
 
@@ -217,6 +241,7 @@ class Tape:
         self._state = "open"
         # Under another open tape, values here may be traced by it.
         self._flat = not _OPEN.stack
+        self.in_vmap = in_vmap()
         self._live = self._ops
         _OPEN.stack.append(self)
         return self
@@ -335,7 +360,7 @@ class Tape:
                 index=i,
                 primitive=PRIMITIVES[op],
                 args=tuple(self._arg(r) for r in self.refs(i)),
-                value=primal_of(self._vals[i]),
+                value=value_of(self._vals[i]),
                 label=self._labels.get(i),
             )
             for i, op in enumerate(self._ops)

@@ -21,8 +21,9 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable, Optional, Sequence, Union
 
+from tapegrad.core.batch import Batch, BoolBatch, evaluate_batch
 from tapegrad.core.primitive import Primitive
-from tapegrad.core.table import abs_p, add_p, div_p, mul_p, pow_p
+from tapegrad.core.table import COMPARISONS, abs_p, add_p, div_p, mul_p, pow_p
 from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
 
 # The two hot operators append these ids directly (module globals are
@@ -197,29 +198,41 @@ class Traced(Handle):
     # -- comparisons: plain bools from the current values ----------------------
 
     def __lt__(self, other: Scalar) -> bool:
-        return compare("<", self, other)
+        outcome: bool = compare("<", self, other)  # (under vmap, a batched boolean)
+        return outcome
 
     def __le__(self, other: Scalar) -> bool:
-        return compare("<=", self, other)
+        outcome: bool = compare("<=", self, other)  # (under vmap, a batched boolean)
+        return outcome
 
     def __gt__(self, other: Scalar) -> bool:
-        return compare(">", self, other)
+        outcome: bool = compare(">", self, other)  # (under vmap, a batched boolean)
+        return outcome
 
     def __ge__(self, other: Scalar) -> bool:
-        return compare(">=", self, other)
+        outcome: bool = compare(">=", self, other)  # (under vmap, a batched boolean)
+        return outcome
 
     def __eq__(self, other: object) -> bool:
         if not _is_scalar(other):
             return NotImplemented
-        return compare("==", self, other)  # type: ignore[arg-type]
+        outcome: bool = compare("==", self, other)  # type: ignore[arg-type]
+        return outcome
 
     def __ne__(self, other: object) -> bool:
         if not _is_scalar(other):
             return NotImplemented
-        return compare("!=", self, other)  # type: ignore[arg-type]
+        outcome: bool = compare("!=", self, other)  # type: ignore[arg-type]
+        return outcome
 
     def __bool__(self) -> bool:
-        return compare("!=", self, 0.0)
+        underneath: object = self._v
+        while underneath.__class__ is Traced:
+            underneath = underneath._v
+        if isinstance(underneath, (Batch, BoolBatch)):
+            return bool(underneath)  # raises, naming the comparison
+        outcome: bool = compare("!=", self, 0.0)
+        return outcome
 
     # -- conversions that would drop the derivative ----------------------------
 
@@ -283,7 +296,7 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 
 def _is_scalar(x: object) -> bool:
-    return x.__class__ is Traced or isinstance(x, (int, float))
+    return x.__class__ is Traced or isinstance(x, (int, float, Batch, BoolBatch))
 
 
 def make_traced(tape: Tape, index: int, value: Any) -> Traced:
@@ -315,9 +328,9 @@ def _innermost(prim_name: str, args: Sequence[Any]) -> Tape | None:
                 raise closed_error(a)
             if top is None or t.order > top.order:
                 top = t
-        elif not isinstance(a, (int, float)):
+        elif not isinstance(a, (int, float, Batch, BoolBatch)):
             raise TypeError(
-                f"{prim_name}: argument {k} must be a float or a traced scalar, got {type(a).__name__} {a!r}"
+                f"{prim_name}: argument {k} must be a float or a traced scalar, got {type(a).__name__} {a!r:.60}"
             )
     return top
 
@@ -332,7 +345,10 @@ def bind(prim: Primitive, args: Sequence[Any]) -> Any:
     """
     top = _innermost(prim.name, args)
     if top is None:
-        return prim.evaluate([float(a) for a in args])
+        values = [a.mask if a.__class__ is BoolBatch else a for a in args]
+        if not prim.reduces and any(isinstance(v, Batch) for v in values):
+            return evaluate_batch(prim, values)  # under vmap: example by example
+        return prim.evaluate(values)  # plain numbers (or a whole batch, for a sum over it)
     refs: list[int] = []
     inner: list[Any] = []
     for a in args:
@@ -340,7 +356,7 @@ def bind(prim: Primitive, args: Sequence[Any]) -> Any:
             refs.append(a._i)
             inner.append(a._v)
         else:
-            c = a if a.__class__ is Traced else float(a)
+            c = a if a.__class__ is Traced or isinstance(a, (Batch, BoolBatch)) else float(a)
             refs.append(top.const_ref(c))
             inner.append(c)
     value = bind(prim, inner)
@@ -376,8 +392,20 @@ def bind_unary(prim: Primitive, x: Any) -> Any:
     return bind(prim, (x,))
 
 
-def compare(op: str, a: Scalar, b: Scalar) -> bool:
-    """Compare current values. Under jit, remember the outcome as a guard."""
+def compare(op: str, a: Scalar, b: Scalar) -> Any:
+    """Compare current values. Under jit, remember the outcome as a guard.
+
+    Batched values (under vmap) give batched booleans instead, one per
+    example: a :class:`BoolBatch`, or a traced scalar holding one, recorded
+    so that jit replays the comparison (for :func:`tapegrad.where`).
+    """
+    if _batched(a) or _batched(b):
+        mask = bind(COMPARISONS[op], (a, b))
+        text = f"{_describe(a)} {op} {_describe(b)}"
+        if mask.__class__ is Traced:
+            _relabel(mask, text)
+            return mask
+        return BoolBatch(mask, text)
     top = _innermost(op, (a, b))
     if top is None:
         return _COMPARE[op](a, b)
@@ -387,6 +415,31 @@ def compare(op: str, a: Scalar, b: Scalar) -> bool:
     if top.jit:
         top.add_guard(op, _ref_on(top, a), _ref_on(top, b), outcome)
     return outcome
+
+
+def _batched(x: Any) -> bool:
+    while x.__class__ is Traced:
+        x = x._v
+    return isinstance(x, Batch)
+
+
+def _describe(x: Any) -> str:
+    if x.__class__ is Traced:
+        return f"v{x._i}"
+    if isinstance(x, Batch):
+        return "a batch"
+    return repr(x)
+
+
+def _relabel(mask: Traced, text: str) -> None:
+    """Give the batched boolean under a traced comparison the comparison's text (for the branch error)."""
+    holder: Any = mask
+    while holder.__class__ is Traced:
+        if isinstance(holder._v, Batch):
+            holder._v = BoolBatch(holder._v, text)
+            holder._t._vals[holder._i] = holder._v
+            return
+        holder = holder._v
 
 
 def _ref_on(tape: Tape, x: Any) -> int:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import collections
 import sys
-from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, cast
+from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, Union, cast, overload
 
 import attrs
 
+from tapegrad.core.batch import Batch
 from tapegrad.core.traced import Traced
 
 T = TypeVar("T")
@@ -149,11 +150,17 @@ def _flatten(tree: Any, name: Optional[str], allow: Callable[[Any], bool] | None
 def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, leaves: list[Any], paths: list[str]) -> TreeDef:
     """The shape of ``node``; its leaves (and, when ``path`` is given, their paths) are appended."""
     cls = node.__class__
-    if cls is float or cls is Traced:  # the common case first
+    if cls is float or cls is Traced or isinstance(node, Batch):  # the common case first; a batch is one leaf
         leaves.append(node)
         if path is not None:
             paths.append(path)
         return _LEAF
+    if cls is BatchedResult:
+        # vmap's result: one leaf per output leaf, each holding the whole batch
+        leaves.extend(node.leaves)
+        if path is not None:
+            paths.extend(f"{path}.leaves[{k}]" for k in range(len(node.leaves)))
+        return TreeDef("batched", (_LEAF,) * len(node.leaves), node_data=(node.treedef, len(node)), num_leaves=len(node.leaves))
     if cls is list and path is None and all(v.__class__ is float for v in node):
         # A list of floats (a weight row): no need to visit each leaf.
         leaves.extend(node)
@@ -209,6 +216,9 @@ def _build(td: TreeDef, it: Iterator[Any]) -> Any:
     kids = [_build(c, it) for c in td.children]
     if td.kind == "list":
         return kids
+    if td.kind == "batched":
+        example, size = td.node_data
+        return BatchedResult(example, kids, size)
     if td.kind == "dict":
         by_key = dict(zip(td.keys, kids))
         return _rebuild_dict(td, {k: by_key[k] for k in td.key_order} if td.key_order else by_key)
@@ -228,6 +238,72 @@ def _rebuild_dict(td: TreeDef, items: dict[Any, Any]) -> Any:
         return cast(Any, node_type)(items)
     except TypeError as exc:
         raise TypeError(f"cannot rebuild a {node_type.__name__} from its items; use a plain dict for parameters") from exc
+
+
+class BatchedResult(Sequence[Any]):
+    """What a vmapped function returns: the per-example outputs, kept as batches.
+
+    It compares equal to, and iterates like, the list of per-example outputs
+    ``[f(*args_i) for each example i]``, each shaped like ``f``'s output. It
+    stores one batched value per output leaf (``leaves``; ``treedef`` is one
+    example's shape), so under a transform it stays one batched value:
+    reduce it with :func:`tapegrad.sum` or :func:`tapegrad.mean`, or return it.
+    """
+
+    __slots__ = ("treedef", "leaves", "_size")
+
+    def __init__(self, treedef: TreeDef, leaves: Sequence[Any], size: int) -> None:
+        self.treedef = treedef
+        self.leaves = list(leaves)
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _columns(self) -> list[list[Any]]:
+        return [_column(leaf, self._size) for leaf in self.leaves]
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: Union[int, slice]) -> Any:
+        columns = self._columns()
+        rows = list(zip(*columns)) if columns else [()] * self._size
+        if isinstance(i, slice):
+            return [unflatten(self.treedef, list(r)) for r in rows[i]]
+        return unflatten(self.treedef, list(rows[i]))
+
+    def __iter__(self) -> Iterator[Any]:
+        columns = self._columns()
+        rows = zip(*columns) if columns else iter([()] * self._size)
+        return (unflatten(self.treedef, list(r)) for r in rows)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (BatchedResult, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BatchedResult({list(self)!r})"
+
+
+def _column(leaf: Any, size: int) -> list[Any]:
+    """One output leaf, example by example."""
+    if isinstance(leaf, Batch):
+        return leaf.values()
+    if isinstance(leaf, list):  # already one value per example (see vmap's per-example fallback)
+        return leaf
+    if leaf.__class__ is Traced:
+        if leaf._t._live is not None:
+            raise TypeError(
+                "taking one example out of a batched result while a transform traces it would undo the "
+                "batching: reduce it with tapegrad.sum or tapegrad.mean, or return it from the function"
+            )
+        raise TypeError("a batched result escaped the transform that traced it; return it from that function")
+    return [leaf] * size
 
 
 def leaves(tree: Any) -> list[Any]:

@@ -25,10 +25,12 @@ straight-line replay multiplies through (see
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from typing import Any, Callable, Optional
 
+from tapegrad.core.batch import Batch, evaluate_batch
 from tapegrad.core.primitive import PRIMITIVES, Primitive
 from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
 
@@ -71,8 +73,13 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
     lines = ["def replay(x):", "    if x is None:", "        return None  # see _warm_up"]
     if program.inputs:
         lines.append(f"    {', '.join(text(r) for r in program.inputs)}, = x")
-    for ins in program.body:
-        if isinstance(ins, tuple):
+    batched = program.batched or bytes(len(program.body))
+    for ins, on_batch in zip(program.body, batched):
+        if isinstance(ins, tuple) and on_batch and lowering(PRIMITIVES[ins[1]]).kind not in ("binary", "copy"):
+            # (Infix operators and copies work on batches as written: a batch has arithmetic.)
+            dest, pid, operands = ins
+            lines.append(f"    {text(dest)} = {_batched_call(pid, namespace)}({', '.join(text(a) for a in operands)})")
+        elif isinstance(ins, tuple):
             dest, pid, operands = ins
             template = templates.get(pid)
             if template is None:
@@ -87,6 +94,21 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
             lines.append(f"    if {'not ' if ins.outcome else ''}({test}): raise GuardFailed({ins.number})")
     lines.append(f"    return [{', '.join(text(o) for o in program.outputs)}]")
     return "\n".join(lines) + "\n", namespace
+
+
+def _batched_call(pid: int, namespace: dict[str, Any]) -> str:
+    """The name of the function that applies primitive ``pid`` to batches (see tapegrad.core.batch)."""
+    name = f"_b{pid}"
+    if name not in namespace:
+        prim = PRIMITIVES[pid]
+        namespace[name] = prim.impl if prim.reduces else functools.partial(_apply_batched, prim)
+    return name
+
+
+def _apply_batched(prim: Primitive, *args: Any) -> Any:
+    if any(isinstance(a, Batch) for a in args):
+        return evaluate_batch(prim, args)
+    return prim.evaluate(args)
 
 
 def compile_source(program: Program, filename: str = "<tapegrad jit>") -> tuple[Replay, str]:
@@ -125,7 +147,10 @@ def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
     """
     if backend not in ("auto", "bytecode", "source"):
         raise ValueError(f"backend must be 'auto', 'bytecode' or 'source', got {backend!r}")
-    if backend == "bytecode" or (backend == "auto" and ASSEMBLER_AVAILABLE):
+    if any(program.batched):
+        # Batches (vmap) go through their own operations: the source back end calls them.
+        fn, description = compile_source(program)
+    elif backend == "bytecode" or (backend == "auto" and ASSEMBLER_AVAILABLE):
         # Imported here, and only here: the rest of tapegrad never sees the
         # version-specific assembler, and other versions never load it.
         from tapegrad.interpret.bytecode311 import assemble

@@ -24,6 +24,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import attrs
 
+from tapegrad.core.batch import Batch, BoolBatch
 from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, Primitive
 from tapegrad.core.table import FLOAT_NAMESPACE
 from tapegrad.core.tape import Tape
@@ -79,6 +80,9 @@ class Program:
     # For each body position: 1 if it is an operation whose value is read by
     # exactly one later operation (and is neither an output nor in a guard).
     single_use: bytes
+    # For each body position: 1 if it is an operation whose value was a whole
+    # batch when traced (under vmap); back ends then apply it example by example.
+    batched: bytes = b""
 
     def local_numbers(self) -> list[int]:
         """A local-variable number for each register, the most used first.
@@ -192,6 +196,8 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     append = body.append
     single_use = bytearray()
     mark = single_use.append
+    batched = bytearray()
+    vals = tape._vals
     uses = [1] * max(1, len(inputs) + sum(needed))  # at most one register per value (and at least one)
     guarded = bytearray(n + 1)
     for at_record in guards_at:
@@ -254,6 +260,7 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
                 register[i] = dest
                 append((dest, op, args))
                 mark(reads[i] == 1)
+                batched.append(isinstance(vals[i], (Batch, BoolBatch)))
                 if not reads[i]:
                     # Kept only for its domain check (see below): its
                     # register is free again as soon as it is written.
@@ -263,13 +270,16 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
             for op_name, a, b, outcome, number in guards_at[i]:
                 append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome, number))
                 mark(0)
+                batched.append(0)
             for _, a, b, _, _ in guards_at[i]:
                 for r in (a, b):
                     if r >= 0 and last_use[r] == at:
                         last_use[r] = -1
                         free.append(register[r])
     out = tuple(register[r] if r >= 0 else r for r in out_refs)
-    return Program(tuple(inputs), tuple(body), out, tuple(consts), max(count, 1), tuple(uses[: max(count, 1)]), bytes(single_use))
+    return Program(
+        tuple(inputs), tuple(body), out, tuple(consts), max(count, 1), tuple(uses[: max(count, 1)]), bytes(single_use), bytes(batched)
+    )
 
 
 # -- how a primitive's forward rule becomes code ---------------------------------

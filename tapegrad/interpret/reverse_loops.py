@@ -16,6 +16,7 @@ from tapegrad.core.tape import Tape
 from tapegrad.interpret.rules import NO_ADJOINTS, AtRecord, NotFlat, generic_record
 
 # The functions the rules call: on traced values, and their float versions.
+batch_count = RULE_FUNCTIONS["batch_count"]
 constant = RULE_FUNCTIONS["constant"]
 cos = RULE_FUNCTIONS["cos"]
 log = RULE_FUNCTIONS["log"]
@@ -25,6 +26,7 @@ sign = RULE_FUNCTIONS["sign"]
 sin = RULE_FUNCTIONS["sin"]
 step = RULE_FUNCTIONS["step"]
 undefined = RULE_FUNCTIONS["undefined"]
+f_batch_count = FLOAT_RULE_FUNCTIONS["batch_count"]
 f_constant = FLOAT_RULE_FUNCTIONS["constant"]
 f_cos = FLOAT_RULE_FUNCTIONS["cos"]
 f_log = FLOAT_RULE_FUNCTIONS["log"]
@@ -158,6 +160,17 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = g * sigmoid(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
+            elif p == 18:  # batch_sum: d/dx = g
+                a = lhs[i]
+                d = g
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 19:  # batch_mean: d/dx = g / batch_count(x)
+                a = lhs[i]
+                x = vals[a]
+                d = g / batch_count(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
             elif p not in NO_ADJOINTS:  # a custom primitive: its rules are functions
                 generic_record(tape, adj, i, g)
     except NotFlat:
@@ -282,6 +295,17 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 a = lhs[i]
                 x = vals[a]
                 d = g * f_sigmoid(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 18:  # batch_sum: d/dx = g
+                a = lhs[i]
+                d = g
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 19:  # batch_mean: d/dx = g / batch_count(x)
+                a = lhs[i]
+                x = vals[a]
+                d = g / f_batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p not in NO_ADJOINTS:  # a custom primitive: its rules are functions

@@ -20,9 +20,11 @@ import functools
 import inspect
 from typing import Any, Callable, Concatenate, Literal, ParamSpec, Sequence, TypeVar, Union, overload
 
+from tapegrad.core.batch import Batch
+from tapegrad.core.table import batch_sum_p
 from tapegrad.core.tape import Tape
-from tapegrad.core.traced import Scalar, Traced, closed_error
-from tapegrad.core.tree import TreeDef, flatten, unflatten
+from tapegrad.core.traced import Scalar, Traced, bind, closed_error
+from tapegrad.core.tree import BatchedResult, TreeDef, flatten, unflatten
 from tapegrad.interpret.sweep import forward_sweep, reverse_sweep
 
 P = ParamSpec("P")
@@ -88,6 +90,8 @@ class TracedInputs:
         if len(set(normal)) != len(normal):
             raise ValueError(f"{transform}({_fname(f)}): argnums {tuple(nums)} names the same argument twice")
         self.args = list(args)
+        # Whether batched adjoints reaching these inputs are summed (see trees()).
+        self.sums_batches = not tape.in_vmap
         self.treedefs: list[TreeDef] = []
         self.indices: list[list[int]] = []
         for n in normal:
@@ -99,15 +103,31 @@ class TracedInputs:
             self.indices.append([t._i for t in traced])
 
     def trees(self, per_index: Union[Sequence[Any], dict[int, Any]]) -> list[Any]:
-        """One tree per argument, with ``per_index[i]`` at input record i (None means 0.0)."""
-        return [
-            unflatten(td, [_zero(per_index[i]) for i in idx])
-            for td, idx in zip(self.treedefs, self.indices)
-        ]
+        """One tree per argument, with ``per_index[i]`` at input record i (None means 0.0).
+
+        A batched adjoint (one per example) reaching an input is summed over
+        the batch when the tape was opened outside vmap: the input was used by
+        every example (vmap broadcast it), and the transpose of that
+        broadcast is the sum. A tape opened inside vmap follows one example,
+        so its adjoints stay per example (``vmap(grad(f))``).
+        """
+        reduce = _sum_batches if self.sums_batches else _zero
+        return [unflatten(td, [reduce(per_index[i]) for i in idx]) for td, idx in zip(self.treedefs, self.indices)]
 
 
 def _zero(x: Any) -> Any:
     return 0.0 if x is None else x
+
+
+def _sum_batches(x: Any) -> Any:
+    if x is None:
+        return 0.0
+    under = x
+    while under.__class__ is Traced:
+        under = under._v
+    if isinstance(under, Batch):
+        return bind(batch_sum_p, (x,))  # recorded on an outer tape, if x is traced there
+    return x
 
 
 def _lower(tape: Tape, x: Any) -> Any:
@@ -153,6 +173,15 @@ def _ref(tape: Tape, x: Any) -> int:
 
 
 def _scalar_output(out: Any, transform: str, f: Callable[..., Any]) -> None:
+    under = out
+    while under.__class__ is Traced:
+        under = under._v
+    if isinstance(under, (Batch, BatchedResult)) and (out.__class__ is not Traced or not out._t.in_vmap):
+        raise TypeError(
+            f"{transform}({_fname(f)}): the function returned a batch of {len(under)} values (a vmapped result), "
+            "not one scalar: reduce it with tapegrad.mean or tapegrad.sum, or take the gradient per example "
+            "with tapegrad.vmap(tapegrad.grad(...))"
+        )
     if out.__class__ is Traced or (isinstance(out, (int, float)) and not isinstance(out, bool)):
         return
     what = f"{type(out).__name__}"

@@ -32,6 +32,7 @@ from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSp
 
 import attrs
 
+from tapegrad.core.batch import Batch
 from tapegrad.core.records import Guard, Var, format_arg, format_expression
 from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Traced
@@ -286,12 +287,14 @@ class Jitted(Generic[P, R]):
 
 
 def _all_finite(values: list[Any]) -> bool:
-    """True unless a float among ``values`` is nan or infinite (one sum in the common case)."""
+    """True unless a float or a batch among ``values`` holds a nan or an infinity (one sum in the common case)."""
     try:
         total = sum(values)
-    except TypeError:  # an output that is not a number (aux data): test the floats one by one
-        return all(v - v == 0.0 for v in values if v.__class__ is float)
-    return bool(total - total == 0.0)
+    except TypeError:  # an output that is not a number (aux data): test the rest one by one
+        total = None
+    if total.__class__ is float:
+        return bool(total - total == 0.0)
+    return all(v.all_finite() if isinstance(v, Batch) else v - v == 0.0 for v in values if v.__class__ is float or isinstance(v, Batch))
 
 
 def _guard_text(tape: Tape, guard: Guard) -> str:

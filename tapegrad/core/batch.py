@@ -1,0 +1,592 @@
+"""Batches: one number per example, the value a record holds under vmap.
+
+Layer 1 of tapegrad (``tapegrad/core``); it imports only
+:mod:`tapegrad.core.primitive`.
+
+Under :func:`tapegrad.vmap` the function runs once, on values that hold the
+whole batch, and every operation records one record whose value is a
+:class:`Batch`: the tape stays one example's program, whatever the batch
+size. A batch behaves like a number, elementwise. It mixes with plain
+floats (which are the same for every example: NumPy's broadcasting), and
+its arithmetic and the primitives' forward rules give the same results as
+the float code, example by example, and raise the same errors, naming the
+example.
+
+Two back ends store the numbers:
+
+- :class:`ListBatch`, a Python list of floats: always available, and its
+  results equal the float code's bit for bit.
+- :class:`ArrayBatch`, a NumPy float64 array (the optional ``numpy``
+  extra): one vectorized operation per record. NumPy's ``exp``, ``log``,
+  ``sin``... may differ from :mod:`math`'s in the last bit.
+
+Sums over the batch (:meth:`Batch.total`) are compensated on the Python
+back end (``math.fsum``, exactly rounded) and pairwise on the NumPy one
+(``numpy.sum``).
+
+A comparison of batched values gives a :class:`BoolBatch` (1.0 where true,
+0.0 where false), which :func:`tapegrad.where` accepts; using one in an
+``if`` raises :class:`BatchBranchError`, because each example may want the
+other branch.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import itertools
+import math
+import operator
+import threading
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+
+from tapegrad.core.primitive import Primitive
+
+# NumPy is optional, and imported only when a numpy batch is first made, so
+# that ``import tapegrad`` stays fast and works without it.
+_np: Any = None
+
+
+def numpy_available() -> bool:
+    """True if NumPy can be imported (the ``numpy`` back end is available)."""
+    return importlib.util.find_spec("numpy") is not None
+
+
+def _load_numpy() -> Any:
+    global _np
+    if _np is None:
+        import numpy
+
+        _np = numpy
+        _NUMPY_NAMES.update(_numpy_namespace())
+    return _np
+
+
+class BatchBranchError(TypeError):
+    """Python control flow tried to branch on a batched value."""
+
+
+class BatchSizeError(ValueError):
+    """Two batches of different sizes met in one operation."""
+
+
+def _size_error(a: int, b: int) -> BatchSizeError:
+    return BatchSizeError(f"batches of {a} and {b} examples met in one operation; every batched argument of vmap needs the same length")
+
+
+class Batch:
+    """One float per example. Arithmetic and comparisons work elementwise.
+
+    Create batches with :func:`batch_of`; a back end subclass holds the
+    numbers in ``data``.
+    """
+
+    __slots__ = ("data",)
+    backend = "?"
+    data: Any
+    # Batches are values, not keys (like traced scalars).
+    __hash__ = None  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def values(self) -> list[float]:
+        """The numbers as a list of floats."""
+        raise NotImplementedError
+
+    def total(self) -> float:
+        """The sum over the batch (compensated on the Python back end, pairwise on NumPy)."""
+        raise NotImplementedError
+
+    def all_finite(self) -> bool:
+        """True if no example holds a nan or an infinity."""
+        raise NotImplementedError
+
+    def full(self, value: float) -> Batch:
+        """A batch of the same size and back end holding ``value`` everywhere."""
+        raise NotImplementedError
+
+    def _binary(self, op: str, other: Any, reflected: bool) -> Any:
+        raise NotImplementedError
+
+    # -- arithmetic --------------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Any:
+        return self._binary("+", other, False)
+
+    def __radd__(self, other: Any) -> Any:
+        return self._binary("+", other, True)
+
+    def __sub__(self, other: Any) -> Any:
+        return self._binary("-", other, False)
+
+    def __rsub__(self, other: Any) -> Any:
+        return self._binary("-", other, True)
+
+    def __mul__(self, other: Any) -> Any:
+        return self._binary("*", other, False)
+
+    def __rmul__(self, other: Any) -> Any:
+        return self._binary("*", other, True)
+
+    def __truediv__(self, other: Any) -> Any:
+        return self._binary("/", other, False)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return self._binary("/", other, True)
+
+    def __pow__(self, other: Any) -> Any:
+        return self._binary("**", other, False)
+
+    def __rpow__(self, other: Any) -> Any:
+        return self._binary("**", other, True)
+
+    def __neg__(self) -> Batch:
+        return self._binary("*", -1.0, False)  # type: ignore[no-any-return]
+
+    def __pos__(self) -> Batch:
+        return self
+
+    def __abs__(self) -> Batch:
+        raise NotImplementedError
+
+    # -- comparisons: batched booleans -----------------------------------------------------
+
+    def __lt__(self, other: Any) -> Any:
+        return self._binary("<", other, False)
+
+    def __le__(self, other: Any) -> Any:
+        return self._binary("<=", other, False)
+
+    def __gt__(self, other: Any) -> Any:
+        return self._binary(">", other, False)
+
+    def __ge__(self, other: Any) -> Any:
+        return self._binary(">=", other, False)
+
+    def __eq__(self, other: object) -> Any:
+        return self._binary("==", other, False)
+
+    def __ne__(self, other: object) -> Any:
+        return self._binary("!=", other, False)
+
+    def __bool__(self) -> bool:
+        raise BatchBranchError(
+            "the truth of a batched value was asked for (an if, a while, and, or, min or max on a value "
+            "that differs from example to example, inside vmap): each example may need the other branch. "
+            "Compute both sides and choose with tapegrad.where(cond, a, b); relu, abs, maximum and "
+            "minimum need no branch at all"
+        )
+
+    def __float__(self) -> float:
+        raise TypeError(f"float() of a batch of {len(self)} values: index it, or reduce it with tapegrad.sum or tapegrad.mean")
+
+    def __repr__(self) -> str:
+        shown = self.values()
+        text = ", ".join(f"{v:.6g}" for v in shown[:6]) + (", ..." if len(shown) > 6 else "")
+        return f"{type(self).__name__}([{text}], {len(shown)} examples)"
+
+
+class BoolBatch:
+    """The result of comparing batched values: 1.0 where true, 0.0 where false.
+
+    Its truth cannot be asked for (:class:`BatchBranchError` names the
+    comparison); :func:`tapegrad.where` takes it as a condition.
+    """
+
+    __slots__ = ("mask", "text")
+
+    def __init__(self, mask: Batch, text: str) -> None:
+        self.mask = mask
+        self.text = text
+
+    def __bool__(self) -> bool:
+        raise BatchBranchError(
+            f"`{self.text}` compares batched values, so its outcome differs from example to example, inside "
+            "vmap, and Python cannot take one branch for all of them. Use tapegrad.where(cond, a, b) "
+            "(it accepts this comparison as cond), or relu, abs, maximum, minimum, which need no branch"
+        )
+
+    def __repr__(self) -> str:
+        return f"BoolBatch({self.text}: {self.mask.values()!r:.60})"
+
+
+# -- the Python back end ----------------------------------------------------------------------
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "**": operator.pow,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_COMPARISONS = frozenset(("<", "<=", ">", ">=", "==", "!="))
+
+
+def _fail_at(exc: BaseException, what: str, columns: Sequence[Any], fn: Callable[..., Any]) -> BaseException:
+    """The error ``fn`` raised on some example, re-raised naming that example."""
+    for k, xs in enumerate(zip(*columns)):
+        try:
+            fn(*xs)
+        except Exception as failed:  # the first failing example: say which
+            shown = ", ".join(repr(x) for x in xs)
+            try:
+                return type(failed)(f"example {k} of the batch: {what}({shown}): {failed}")
+            except TypeError:
+                return ValueError(f"example {k} of the batch: {what}({shown}): {failed}")
+    return exc
+
+
+def _columns(args: Sequence[Any], n: int) -> list[Iterable[Any]]:
+    return [a.data if isinstance(a, Batch) else itertools.repeat(a, n) for a in args]
+
+
+class ListBatch(Batch):
+    """A batch stored as a Python list of floats."""
+
+    __slots__ = ()
+    backend = "python"
+
+    def __init__(self, data: list[float]) -> None:
+        self.data = data
+
+    def values(self) -> list[float]:
+        return list(self.data)
+
+    def total(self) -> float:
+        return math.fsum(self.data)
+
+    def all_finite(self) -> bool:
+        s = sum(self.data)  # finite unless some value is not (or the sum overflows: then look at each)
+        return bool(s - s == 0.0) or all(map(math.isfinite, self.data))
+
+    def full(self, value: float) -> Batch:
+        return ListBatch([value] * len(self.data))
+
+    def _binary(self, op: str, other: Any, reflected: bool) -> Any:
+        n = len(self.data)
+        if isinstance(other, ListBatch):
+            if len(other.data) != n:
+                raise _size_error(n, len(other.data))
+            b: Iterable[Any] = other.data
+        elif isinstance(other, (int, float)) and not isinstance(other, bool):
+            b = itertools.repeat(float(other), n)
+        else:
+            return NotImplemented
+        fn = _OPS[op]
+        cols = [b, self.data] if reflected else [self.data, b]
+        try:
+            out = list(map(fn, *cols))
+        except (ValueError, ArithmeticError) as exc:
+            theirs = other.data if isinstance(other, ListBatch) else [float(other)] * n
+            raise _fail_at(exc, op, [theirs, self.data] if reflected else [self.data, theirs], fn) from None
+        if op in _COMPARISONS:
+            return BoolBatch(ListBatch([1.0 if v else 0.0 for v in out]), f"batch {op} {other!r:.30}")
+        return ListBatch(out)
+
+    def __abs__(self) -> Batch:
+        return ListBatch(list(map(abs, self.data)))
+
+
+# -- the NumPy back end ------------------------------------------------------------------------
+
+
+class ArrayBatch(Batch):
+    """A batch stored as a one-dimensional NumPy float64 array."""
+
+    __slots__ = ()
+    backend = "numpy"
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def values(self) -> list[float]:
+        return [float(v) for v in self.data.tolist()]
+
+    def total(self) -> float:
+        return float(self.data.sum())
+
+    def all_finite(self) -> bool:
+        return bool(_np.isfinite(self.data).all()) if _np is not None else True
+
+    def full(self, value: float) -> Batch:
+        _load_numpy()
+        return ArrayBatch(_np.full(len(self.data), value))
+
+    def _binary(self, op: str, other: Any, reflected: bool) -> Any:
+        _load_numpy()
+        if isinstance(other, ArrayBatch):
+            if len(other.data) != len(self.data):
+                raise _size_error(len(self.data), len(other.data))
+            b = other.data
+        elif isinstance(other, (int, float)) and not isinstance(other, bool):
+            b = float(other)
+        else:
+            return NotImplemented
+        a = self.data
+        x, y = (b, a) if reflected else (a, b)
+        with _np.errstate(all="ignore"):
+            out = _OPS[op](x, y)
+        if op in _COMPARISONS:
+            return BoolBatch(ArrayBatch(out.astype(float)), f"batch {op} {other!r:.30}")
+        if op in ("/", "**") and not _np.isfinite(out).all():
+            # Python raises where NumPy returns inf or nan (x / 0, a negative base to a
+            # fractional power); find the first such example and raise what Python raises.
+            _python_check(op, _OPS[op], x, y, out)
+        return ArrayBatch(out)
+
+    def __abs__(self) -> Batch:
+        _load_numpy()
+        return ArrayBatch(_np.abs(self.data))
+
+
+def _python_check(what: str, fn: Callable[..., Any], x: Any, y: Any, out: Any) -> None:
+    """Raise Python's error for the first example where NumPy made a non-finite number out of finite ones."""
+    _load_numpy()
+    args = [x, y]
+    finite_in = _np.ones(len(out), dtype=bool)
+    for a in args:
+        if not isinstance(a, float):
+            finite_in &= _np.isfinite(a)
+    for k in _np.nonzero(~_np.isfinite(out) & finite_in)[0][:1].tolist():
+        xs = [float(a[k]) if not isinstance(a, float) else a for a in args]
+        try:
+            fn(*xs)
+        except Exception as exc:
+            shown = ", ".join(repr(v) for v in xs)
+            try:
+                raise type(exc)(f"example {k} of the batch: {what}({shown}): {exc}") from None
+            except TypeError:
+                raise ValueError(f"example {k} of the batch: {what}({shown}): {exc}") from None
+
+
+def _np_sigmoid(x: Any) -> Any:
+    _load_numpy()
+    e = _np.exp(-_np.abs(x))  # never overflows
+    return _np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _np_softplus(x: Any) -> Any:
+    _load_numpy()
+    return _np.maximum(x, 0.0) + _np.log1p(_np.exp(-_np.abs(x)))
+
+
+def _np_sign(x: Any) -> Any:
+    _load_numpy()
+    return _np.where(x > 0.0, 1.0, _np.where(x < 0.0, -1.0, 0.0))  # 0 for nan, as the float rule
+
+
+def _numpy_namespace() -> dict[str, Any]:
+    if _np is None:
+        return {}
+    return {
+        "exp": _np.exp,
+        "log": _np.log,
+        "sqrt": _np.sqrt,
+        "sin": _np.sin,
+        "cos": _np.cos,
+        "tanh": _np.tanh,
+        "pow": _np.power,
+        "abs": _np.abs,
+        "sigmoid": _np_sigmoid,
+        "softplus": _np_softplus,
+        "sign": _np_sign,
+        "where": _np.where,
+    }
+
+
+_NUMPY_NAMES: dict[str, Any] = {}
+
+
+class _ToNumPy(ast.NodeTransformer):
+    """``A if test else B`` becomes ``where(test, A, B)``; every call must have a NumPy version."""
+
+    def __init__(self) -> None:
+        self.ok = True
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        return ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[node.test, node.body, node.orelse], keywords=[])
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if not (isinstance(node.func, ast.Name) and node.func.id in _NUMPY_NAMES):
+            self.ok = False
+        return node
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        self.ok = False  # `and`/`or` would ask an array for its truth
+        return node
+
+
+_VECTORIZED: dict[int, Optional[Callable[..., Any]]] = {}
+
+
+def numpy_forward(prim: Primitive) -> Optional[Callable[..., Any]]:
+    """The primitive's forward rule as a NumPy function, or None if it has no NumPy form.
+
+    Read from the row's forward expression (``exp(x)`` calls ``numpy.exp``;
+    ``0.0 if x <= 0.0 else x`` becomes ``numpy.where(x <= 0.0, 0.0, x)``),
+    so the row stays the only place the rule is written.
+    """
+    if prim.id in _VECTORIZED:
+        return _VECTORIZED[prim.id]
+    fn: Optional[Callable[..., Any]] = None
+    if prim.forward is not None and _load_numpy() is not None:
+        tree = ast.parse(prim.forward, mode="eval")
+        visitor = _ToNumPy()
+        tree = ast.fix_missing_locations(visitor.visit(tree))
+        if visitor.ok:
+            params = ", ".join(("x", "y", "z", "w")[: prim.arity])
+            fn = eval(f"lambda {params}: {ast.unparse(tree)}", dict(_NUMPY_NAMES))  # noqa: S307 - our own table
+    _VECTORIZED[prim.id] = fn
+    return fn
+
+
+# -- evaluating a primitive on batches ------------------------------------------------------------
+
+
+def batch_size(args: Sequence[Any]) -> tuple[int, type]:
+    """The common size and back end class of the batches among ``args``."""
+    n = -1
+    kind: type = Batch
+    for a in args:
+        if isinstance(a, Batch):
+            if n < 0:
+                n, kind = len(a), type(a)
+            elif len(a) != n:
+                raise _size_error(n, len(a))
+            elif type(a) is not kind:
+                raise TypeError("batches of the python and numpy back ends met in one operation; give every vmap the same backend")
+    return n, kind
+
+
+def evaluate_batch(prim: Primitive, args: Sequence[Any]) -> Batch:
+    """Apply ``prim`` to arguments of which at least one is a batch, example by example.
+
+    A domain error names the example: ``example 3 of the batch: log(-1.0): math domain error``.
+    """
+    n, kind = batch_size(args)
+    if kind is ArrayBatch:
+        vectorized = numpy_forward(prim)
+        if vectorized is not None:
+            _load_numpy()
+            raw = [a.data if isinstance(a, Batch) else float(a) for a in args]
+            with _np.errstate(all="ignore"):
+                out = vectorized(*raw)
+            if not isinstance(out, _np.ndarray) or out.shape != (n,):
+                out = _np.broadcast_to(_np.asarray(out, dtype=float), (n,)).copy()
+            if prim.can_raise and not _np.isfinite(out).all():
+                _check_like_python(prim, raw, out)
+            return ArrayBatch(out.astype(float, copy=False))
+    cols = _columns(args, n)
+    try:
+        values = list(map(prim.impl, *cols))
+    except Exception as exc:
+        raise _batch_error(exc, prim, _columns(args, n)) from None
+    if kind is ArrayBatch:
+        _load_numpy()
+        return ArrayBatch(_np.array(values, dtype=float))
+    return ListBatch(values)
+
+
+def _batch_error(exc: BaseException, prim: Primitive, columns: Sequence[Iterable[Any]]) -> BaseException:
+    for k, xs in enumerate(zip(*columns)):
+        try:
+            prim.evaluate(xs)
+        except Exception as failed:
+            try:
+                return type(failed)(f"example {k} of the batch: {failed}")
+            except TypeError:
+                return ValueError(f"example {k} of the batch: {failed}")
+    return exc
+
+
+def _check_like_python(prim: Primitive, raw: Sequence[Any], out: Any) -> None:
+    """Raise the float rule's error for the first example where NumPy gave a non-finite result from finite inputs."""
+    _load_numpy()
+    finite_in = _np.ones(len(out), dtype=bool)
+    for a in raw:
+        if not isinstance(a, float):
+            finite_in &= _np.isfinite(a)
+    for k in _np.nonzero(~_np.isfinite(out) & finite_in)[0].tolist():
+        xs = [float(a[k]) if not isinstance(a, float) else a for a in raw]
+        try:
+            prim.evaluate(xs)
+        except Exception as exc:
+            try:
+                raise type(exc)(f"example {k} of the batch: {exc}") from None
+            except TypeError:
+                raise ValueError(f"example {k} of the batch: {exc}") from None
+        return  # the float rule gives a non-finite number too (overflow to inf in a product, say)
+
+
+def batch_of(values: Sequence[float], backend: str) -> Batch:
+    """A batch holding ``values``, stored by ``backend`` ("python" or "numpy")."""
+    if backend == "numpy":
+        if not numpy_available():
+            raise ImportError("vmap's numpy backend needs NumPy: pip install 'tapegrad[numpy]' (or use backend='python')")
+        return ArrayBatch(_load_numpy().asarray(values, dtype=float).reshape(-1))
+    return ListBatch([float(v) for v in values])
+
+
+def is_batch(value: Any) -> bool:
+    """True for a Batch or a BoolBatch."""
+    return isinstance(value, (Batch, BoolBatch))
+
+
+# -- the batch sums, as float functions of the rule table ---------------------------------------
+
+
+def batch_total(x: Any) -> float:
+    """The sum over the examples (a plain number is one example)."""
+    return x.total() if isinstance(x, Batch) else float(x)
+
+
+def batch_average(x: Any) -> float:
+    """The mean over the examples."""
+    return x.total() / len(x) if isinstance(x, Batch) else float(x)
+
+
+def batch_count(x: Any) -> float:
+    """How many examples ``x`` holds, as a float (1.0 for a plain number)."""
+    return float(len(x)) if isinstance(x, Batch) else 1.0
+
+
+# -- which vmap is running -------------------------------------------------------------------------
+
+
+class _Scopes(threading.local):
+    def __init__(self) -> None:
+        self.depth = 0
+
+
+_SCOPES = _Scopes()
+
+
+class vmap_scope:
+    """While active, tapes opened are inside a vmap: their batched adjoints are per example."""
+
+    def __enter__(self) -> None:
+        if _SCOPES.depth:
+            raise NotImplementedError("vmap inside vmap is not supported yet: map over one batch axis at a time")
+        _SCOPES.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        _SCOPES.depth -= 1
+
+
+def in_vmap() -> bool:
+    """True while a vmapped function runs in this thread."""
+    return _SCOPES.depth > 0
+
+
+def iter_examples(b: Batch) -> Iterator[float]:
+    """The numbers of a batch, example by example."""
+    return iter(b.values())

@@ -1,0 +1,323 @@
+"""vmap: run a per-example function once, on whole batches.
+
+Layer 4 of tapegrad (``tapegrad/transforms``).
+
+``tg.vmap(f, in_axes=(None, 0, 0))(params, X, Y)`` computes
+``[f(params, X[i], Y[i]) for i in range(len(X))]`` by running ``f`` once,
+with each leaf of ``X`` and ``Y`` replaced by a :class:`Batch` holding that
+leaf for every example (its *column*). Every operation then works on whole
+batches (:mod:`tapegrad.core.batch`), so a tape records one example's
+program whatever the batch size, and each record costs one vectorized
+operation.
+
+Where a batched value meets an unbatched one (a parameter times a batch of
+inputs) the unbatched value is used for every example: broadcasting. Its
+transpose is a sum: a tape opened *outside* the vmap (``grad`` of the mean
+loss) adds up the batched adjoints that reach its unbatched inputs
+(:class:`tapegrad.transforms.grad.TracedInputs`), while a tape opened
+*inside* it (``vmap(grad(f))``) keeps them per example, which gives
+per-example gradients.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Optional, Sequence, Union
+
+from tapegrad.core.batch import Batch, BoolBatch, batch_of, numpy_available, vmap_scope
+from tapegrad.core.table import add_p, batch_mean_p, batch_sum_p
+from tapegrad.core.traced import Scalar, Traced, bind
+from tapegrad.core.tree import BatchedResult, TreeDef, flatten, unflatten
+from tapegrad.transforms.grad import _arg_names, _fname
+
+Axes = Union[Optional[int], Sequence[Optional[int]]]
+
+
+def _backend(backend: str) -> str:
+    if backend not in ("auto", "python", "numpy"):
+        raise ValueError(f"vmap: backend must be 'auto', 'python' or 'numpy', got {backend!r}")
+    if backend == "auto":
+        return "numpy" if numpy_available() else "python"
+    if backend == "numpy" and not numpy_available():
+        raise ImportError("vmap(backend='numpy') needs NumPy: pip install 'tapegrad[numpy]', or use backend='python'")
+    return backend
+
+
+def _axes(in_axes: Axes, n: int, fname: str) -> tuple[Optional[int], ...]:
+    if in_axes is None or isinstance(in_axes, int):
+        axes: tuple[Optional[int], ...] = (in_axes,) * n
+    elif isinstance(in_axes, (tuple, list)):
+        axes = tuple(in_axes)
+        if len(axes) != n:
+            raise ValueError(f"vmap({fname}): in_axes has {len(axes)} entries but the function was called with {n} positional argument(s)")
+    else:
+        raise TypeError(f"vmap({fname}): in_axes must be 0, None, or a tuple of them (one per argument), got {in_axes!r}")
+    for k, a in enumerate(axes):
+        if a is not None and (isinstance(a, bool) or a != 0):
+            raise ValueError(f"vmap({fname}): in_axes[{k}] is {a!r}; only 0 (map over the first axis) and None (broadcast) are supported")
+    if all(a is None for a in axes):
+        raise ValueError(f"vmap({fname}): every in_axes entry is None, so nothing is mapped over; mark the batched arguments with 0")
+    return axes
+
+
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "__array__") and hasattr(x, "ndim") and hasattr(x, "shape")
+
+
+def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
+    """A batched argument in column form (one example's shape, a Batch per leaf) and its batch size.
+
+    Accepts a sequence of per-example trees of one structure, a Batch, a
+    1-D NumPy array (one number per example), a 2-D one (one row per
+    example), or a tree whose leaves are already columns (Batch or 1-D
+    arrays). A column may hold traced scalars (the data came from an outer
+    transform); it is then a plain list, and vmap runs example by example.
+    """
+    if _is_column(arg):
+        return arg, _column_size(arg)
+    if _is_array(arg):
+        if arg.ndim == 1:
+            return _checked_size(batch_of(arg, backend), name)
+        if arg.ndim == 2:
+            cols = [batch_of(arg[:, j], backend) for j in range(arg.shape[1])]
+            return _checked_size(cols, name)
+        raise ValueError(f"vmap: {name} is a {arg.ndim}-D array; give one example per row (1-D or 2-D), or a list of per-example trees")
+    # Column form: one example's shape with a column at every leaf (from tg.batch, or 1-D arrays).
+    leaves, treedef, paths = flatten(arg, name, allow=_is_array)
+    if leaves and all(_is_column(v) or (_is_array(v) and v.ndim == 1) for v in leaves):
+        cols = [v if _is_column(v) else batch_of(v, backend) for v in leaves]
+        sizes = {p: _column_size(c) for p, c in zip(paths, cols)}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"vmap: the columns of {name} have different lengths: {sizes}")
+        return unflatten(treedef, cols), _column_size(cols[0])
+    if not isinstance(arg, (list, tuple)):
+        raise TypeError(
+            f"vmap: {name} is mapped over (in_axes 0) but is a {type(arg).__name__}, not a sequence of examples; "
+            "pass a list with one entry per example, a NumPy array, or use in_axes=None to give every example the same value"
+        )
+    n = len(arg)
+    if n == 0:
+        raise ValueError(f"vmap: {name} is an empty batch; vmap needs at least one example")
+    if all(v.__class__ is float or (isinstance(v, int) and not isinstance(v, bool)) for v in arg):
+        return batch_of(arg, backend), n  # one number per example: a single column
+    if all(v.__class__ is Traced for v in arg):
+        return _TRACED_DATA, n
+    first = arg[0]
+    if first.__class__ is list and all(v.__class__ is list and len(v) == len(first) for v in arg):
+        rows = list(zip(*arg))  # one column per position of the per-example lists
+        if all(all(x.__class__ is float for x in col) for col in rows):
+            return [batch_of(col, backend) for col in rows], n
+    # The general case: flatten every example and check they share one shape.
+    leaves0, treedef0, paths0 = flatten(first, f"{name}[0]")
+    columns: list[list[Any]] = [[v] for v in leaves0]
+    for i in range(1, n):
+        leaves, treedef, paths = flatten(arg[i], f"{name}[{i}]")
+        if treedef != treedef0:
+            raise ValueError(
+                f"vmap: example {i} of {name} has shape {treedef} but example 0 has shape {treedef0}"
+                f"{_first_difference(paths0, paths, name, i)}; every example of a batched argument needs the same structure"
+            )
+        for col, v in zip(columns, leaves):
+            col.append(v)
+    if any(v.__class__ is Traced for col in columns for v in col):
+        return _TRACED_DATA, n  # traced data: vmap will run example by example
+    return unflatten(treedef0, [batch_of(col, backend) for col in columns]), n
+
+
+# Returned by _columns for data that an outer transform traces leaf by leaf.
+_TRACED_DATA: Any = object()
+
+
+def _is_column(v: Any) -> bool:
+    """A Batch, or a traced value holding one (a jit input made from a tg.batch column)."""
+    while v.__class__ is Traced:
+        v = v._v
+    return isinstance(v, Batch)
+
+
+def _column_size(v: Any) -> int:
+    while v.__class__ is Traced:
+        v = v._v
+    return len(v)
+
+
+def _first_difference(paths0: Sequence[str], paths: Sequence[str], name: str, i: int) -> str:
+    strip0 = [p[len(f"{name}[0]") :] for p in paths0]
+    strip = [p[len(f"{name}[{i}]") :] for p in paths]
+    missing = [p for p in strip0 if p not in strip]
+    extra = [p for p in strip if p not in strip0]
+    if missing:
+        return f" (example {i} has no leaf {name}[{i}]{missing[0]})"
+    if extra:
+        return f" (example {i} has a leaf {name}[{i}]{extra[0]} that example 0 lacks)"
+    return ""
+
+
+def _checked_size(cols: Any, name: str) -> tuple[Any, int]:
+    first = cols[0] if isinstance(cols, list) else cols
+    n = len(first)
+    if n == 0:
+        raise ValueError(f"vmap: {name} is an empty batch; vmap needs at least one example")
+    return cols, n
+
+
+def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
+    """An output leaf as one value per example: an unbatched result is the same for every example."""
+    if isinstance(leaf, Batch):
+        return leaf
+    if isinstance(leaf, BoolBatch):
+        return leaf.mask
+    if leaf.__class__ is Traced:
+        under: Any = leaf
+        while under.__class__ is Traced:
+            under = under._v
+        if isinstance(under, (Batch, BoolBatch)):
+            return leaf
+        # Adding a batch of zeros is the recorded broadcast: its transpose sums.
+        return bind(add_p, (leaf, batch_of([0.0] * n, backend)))
+    if isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
+        return batch_of([float(leaf)] * n, backend)
+    raise TypeError(f"vmap({fname}): an output leaf is a {type(leaf).__name__}; vmapped functions return scalars or trees of them")
+
+
+def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, backend: str = "auto") -> Callable[..., Any]:
+    """Map ``f`` over a batch: ``vmap(f)(X)`` is like ``[f(x) for x in X]``, computed on whole batches.
+
+    ``in_axes`` is 0 (mapped) or None (the same value for every example)
+    for each positional argument, or one of them for all. A mapped argument
+    is a sequence of per-example trees of one structure (a list of points, a
+    list of floats), a 1-D or 2-D NumPy array, or a tree whose leaves are
+    columns (:func:`batch`). Keyword arguments are passed to every example.
+
+    The result is a :class:`~tapegrad.core.tree.BatchedResult`: it compares
+    equal to the list of per-example outputs and iterates like it; under a
+    transform it stays one batched value per output leaf, which
+    :func:`sum` and :func:`mean` reduce with one record. With
+    ``out_axes=None`` the output must be the same for every example and is
+    returned as it is.
+
+    ``backend`` stores the batches: "numpy" (NumPy arrays, the optional
+    ``numpy`` extra), "python" (lists of floats), or "auto" (NumPy when it
+    can be imported).
+    """
+    fname = _fname(f)
+    chosen = _backend(backend)
+    if out_axes not in (0, None) or isinstance(out_axes, bool):
+        raise ValueError(f"vmap({fname}): out_axes must be 0 or None, got {out_axes!r}")
+    names = _arg_names(f)
+
+    @functools.wraps(f)
+    def vmapped(*args: Any, **kwargs: Any) -> Any:
+        axes = _axes(in_axes, len(args), fname)
+        new_args = list(args)
+        size: Optional[int] = None
+        sized_by = ""
+        per_example = False
+        for k, (arg, axis) in enumerate(zip(args, axes)):
+            if axis is None:
+                continue
+            name = names[k] if k < len(names) else f"args[{k}]"
+            cols, n = _columns(arg, name, chosen)
+            if size is None:
+                size, sized_by = n, name
+            elif n != size:
+                raise ValueError(f"vmap({fname}): {name} has {n} examples but {sized_by} has {size}; mapped arguments need the same length")
+            new_args[k] = cols
+            per_example = per_example or cols is _TRACED_DATA
+        assert size is not None  # _axes makes sure something is mapped
+        if per_example:
+            return _one_by_one(f, args, axes, kwargs, size, out_axes, fname)
+        with vmap_scope():
+            out = f(*new_args, **kwargs)
+        leaves, treedef, _ = flatten(out, "output", allow=lambda v: isinstance(v, (Batch, BoolBatch)))
+        if out_axes is None:
+            if any(_batched(v) for v in leaves):
+                raise ValueError(f"vmap({fname}, out_axes=None): the output differs from example to example; use out_axes=0")
+            return out
+        return BatchedResult(treedef, [_broadcast(v, size, chosen, fname) for v in leaves], size)
+
+    vmapped.__name__ = vmapped.__qualname__ = f"vmap({fname})"
+    return vmapped
+
+
+def _batched(v: Any) -> bool:
+    while v.__class__ is Traced:
+        v = v._v
+    return isinstance(v, (Batch, BoolBatch))
+
+
+def _one_by_one(
+    f: Callable[..., Any], args: Sequence[Any], axes: Sequence[Optional[int]], kwargs: Any, size: int, out_axes: Optional[int], fname: str
+) -> Any:
+    """vmap for data traced by an outer transform: the examples run one at a time.
+
+    A batch holds plain numbers; when the mapped data are themselves traced
+    (jit traced them as its inputs, or grad differentiates with respect to
+    them), each example is computed on its own and the per-example outputs
+    are collected. Under jit, pass the data as :func:`batch` columns instead,
+    so that the jit tape stays one example's program.
+    """
+    outputs = []
+    for i in range(size):
+        example = [arg[i] if axis is not None else arg for arg, axis in zip(args, axes)]
+        outputs.append(f(*example, **kwargs))
+    if out_axes is None:
+        return outputs[0]
+    flat = [flatten(o, f"output of example {i}", allow=lambda v: isinstance(v, Batch)) for i, o in enumerate(outputs)]
+    treedef = flat[0][1]
+    for i, (_, td, _) in enumerate(flat):
+        if td != treedef:
+            raise ValueError(f"vmap({fname}): example {i}'s output has shape {td} but example 0's has shape {treedef}")
+    columns = [[lv[0][j] for lv in flat] for j in range(treedef.num_leaves)]
+    return BatchedResult(treedef, columns, size)
+
+
+def batch(data: Sequence[Any], backend: str = "auto") -> Any:
+    """Data in column form: one example's shape, with a :class:`Batch` at each leaf.
+
+    ``batch([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])`` is ``[Batch([0.1, 0.3,
+    0.5]), Batch([0.2, 0.4, 0.6])]``. vmap accepts it wherever it accepts
+    the list; :func:`tapegrad.jit` takes each column as one input, so a
+    jitted step's program stays one example's, whatever the batch size
+    (a plain list would make every number an input of its own).
+    """
+    cols, _ = _columns(data, "data", _backend(backend))
+    return cols
+
+
+def _reduce_batched(xs: BatchedResult, prim: Any, what: str) -> Any:
+    if xs.treedef.kind != "leaf":
+        raise TypeError(f"tapegrad.{what} of a vmapped result needs one scalar per example, but each example is {xs.treedef}")
+    leaf = xs.leaves[0]
+    if isinstance(leaf, list):  # computed example by example (see _one_by_one)
+        total: Any = 0.0
+        for v in leaf:
+            total = total + v
+        return total * (1.0 / len(leaf)) if what == "mean" else total
+    return bind(prim, (leaf,))
+
+
+def sum(xs: Union[BatchedResult, Batch, Traced, Sequence[Scalar]]) -> Any:  # noqa: A001 - tapegrad.sum, like numpy.sum
+    """The sum of a vmapped result (one record), a batch, or a sequence of scalars."""
+    if isinstance(xs, BatchedResult):
+        return _reduce_batched(xs, batch_sum_p, "sum")
+    if isinstance(xs, (Batch, Traced)):
+        return bind(batch_sum_p, (xs,))
+    total: Any = 0.0
+    for v in xs:
+        total = total + v
+    return total
+
+
+def mean(xs: Union[BatchedResult, Batch, Traced, Sequence[Scalar]]) -> Any:
+    """The mean of a vmapped result (one record), a batch, or a sequence of scalars."""
+    if isinstance(xs, BatchedResult):
+        return _reduce_batched(xs, batch_mean_p, "mean")
+    if isinstance(xs, (Batch, Traced)):
+        return bind(batch_mean_p, (xs,))
+    if not len(xs):
+        raise ValueError("tapegrad.mean of an empty sequence")
+    return sum(xs) * (1.0 / len(xs))
+
+
+__all__ = ["BatchedResult", "TreeDef", "batch", "mean", "sum", "vmap"]
