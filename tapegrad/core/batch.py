@@ -211,6 +211,11 @@ class BoolBatch:
         return f"BoolBatch({self.text}: {self.mask.values()!r:.60})"
 
 
+def _comparison_text(op: str, other: Any, reflected: bool) -> str:
+    theirs = "a batch" if isinstance(other, Batch) else f"{other!r:.30}"
+    return f"{theirs} {op} a batch" if reflected else f"a batch {op} {theirs}"
+
+
 # -- the Python back end ----------------------------------------------------------------------
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -287,7 +292,7 @@ class ListBatch(Batch):
             theirs = other.data if isinstance(other, ListBatch) else [float(other)] * n
             raise _fail_at(exc, op, [theirs, self.data] if reflected else [self.data, theirs], fn) from None
         if op in _COMPARISONS:
-            return BoolBatch(ListBatch([1.0 if v else 0.0 for v in out]), f"batch {op} {other!r:.30}")
+            return BoolBatch(ListBatch([1.0 if v else 0.0 for v in out]), _comparison_text(op, other, reflected))
         return ListBatch(out)
 
     def __abs__(self) -> Batch:
@@ -331,10 +336,14 @@ class ArrayBatch(Batch):
             return NotImplemented
         a = self.data
         x, y = (b, a) if reflected else (a, b)
-        with _np.errstate(all="ignore"):
+        if op == "/" or op == "**":
+            # These can fail where Python raises (checked below); keep NumPy quiet meanwhile.
+            with _np.errstate(all="ignore"):
+                out = _OPS[op](x, y)
+        else:
             out = _OPS[op](x, y)
         if op in _COMPARISONS:
-            return BoolBatch(ArrayBatch(out.astype(float)), f"batch {op} {other!r:.30}")
+            return BoolBatch(ArrayBatch(out.astype(float)), _comparison_text(op, other, reflected))
         if op in ("/", "**") and not _np.isfinite(out).all():
             # Python raises where NumPy returns inf or nan (x / 0, a negative base to a
             # fractional power); find the first such example and raise what Python raises.
@@ -452,10 +461,10 @@ def numpy_forward(prim: Primitive) -> Optional[Callable[..., Any]]:
 # -- evaluating a primitive on batches ------------------------------------------------------------
 
 
-def batch_size(args: Sequence[Any]) -> tuple[int, type]:
+def batch_size(args: Sequence[Any]) -> tuple[int, type[Batch]]:
     """The common size and back end class of the batches among ``args``."""
     n = -1
-    kind: type = Batch
+    kind: type[Batch] = Batch
     for a in args:
         if isinstance(a, Batch):
             if n < 0:
@@ -552,6 +561,13 @@ def batch_total(x: Any) -> float:
 def batch_average(x: Any) -> float:
     """The mean over the examples."""
     return x.total() / len(x) if isinstance(x, Batch) else float(x)
+
+
+def spread(g: Any, like: Any) -> Any:
+    """``g`` for every example of ``like``: a batch of copies (``g`` itself if it is one already)."""
+    if isinstance(g, Batch) or not isinstance(like, Batch):
+        return g
+    return like.full(float(g))
 
 
 def batch_count(x: Any) -> float:

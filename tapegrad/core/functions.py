@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol, cast, overload
 from tapegrad.core.primitive import Primitive
 from tapegrad.core.table import (
     BUILTINS,
+    add_p,
     cos_p,
     exp_p,
     log_p,
@@ -31,7 +32,7 @@ from tapegrad.core.table import (
     tanh_p,
     undefined,
 )
-from tapegrad.core.batch import batch_count
+from tapegrad.core.batch import Batch, batch_count
 from tapegrad.core.tape import Tape, value_of
 from tapegrad.core.traced import Traced, bind, bind_unary, closed_error, make_traced
 
@@ -105,6 +106,16 @@ def _examples(v: Any) -> float:
     return batch_count(value_of(v))
 
 
+def _spread(g: Any, like: Any) -> Any:
+    """``g`` once per example of ``like`` (recorded, if ``g`` is traced): the cotangent of a batch sum."""
+    under = value_of(like)
+    if not isinstance(under, Batch) or isinstance(value_of(g), Batch):
+        return g
+    if g.__class__ is Traced:
+        return bind(add_p, (g, under.full(0.0)))  # a recorded broadcast: its own transpose is the sum again
+    return under.full(float(g))
+
+
 def _binder(prim: Primitive) -> Callable[..., Any]:
     if prim.arity == 1:
         return lambda x: bind_unary(prim, x)
@@ -118,4 +129,5 @@ RULE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "constant": constant,
     "undefined": undefined,
     "batch_count": _examples,
+    "spread": _spread,
 }

@@ -84,6 +84,11 @@ PRIMITIVES: list[Primitive] = []
 # The rules as they were given, one tuple per primitive: strings for the
 # built-ins, callables (or None) for custom primitives.
 RULES: list[tuple[RuleSpec, ...]] = []
+# Forward-mode rules that differ from the reverse ones, by primitive id. A
+# rule is linear in g, so normally one rule serves both modes; a primitive
+# that is not its own transpose (broadcasting, whose transpose is a sum)
+# gives its forward rules here.
+TANGENT_RULES: dict[int, tuple[RuleSpec, ...]] = {}
 
 
 class MissingRuleError(NotImplementedError):

@@ -35,8 +35,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Optional
 
-from tapegrad.core.batch import batch_average, batch_count, batch_total
-from tapegrad.core.primitive import PRIMITIVES, Primitive, float_function, register, set_rules
+from tapegrad.core.batch import batch_average, batch_count, batch_total, spread
+from tapegrad.core.primitive import PRIMITIVES, TANGENT_RULES, Primitive, float_function, register, set_rules
 
 
 def _sigmoid(x: float) -> float:
@@ -86,6 +86,7 @@ def _row(
     domain: Optional[str] = None,
     total: bool = False,
     reduces: bool = False,
+    tangents: Optional[tuple[Optional[str], ...]] = None,
 ) -> Primitive:
     """Register one built-in: its forward rule, one derivative rule per argument, and their text.
 
@@ -104,6 +105,8 @@ def _row(
         reduces=reduces,
     )
     set_rules(prim, rules)
+    if tangents is not None:
+        TANGENT_RULES[prim.id] = tangents
     return prim
 
 
@@ -151,9 +154,17 @@ stop_gradient_p = _row("stop_gradient", "x",   (None,), total=True)     # record
 # A value may hold a whole batch (tapegrad/core/batch.py); every primitive above
 # then applies example by example. These two reduce a batch to one number: the
 # batch loss of tg.mean(tg.vmap(per_example)(...)) is one record. Their
-# cotangent g is the same for every example, so it flows back as one number.
-batch_sum_p = _row("batch_sum", "batch_total(x)", ("g",), ("1",), total=True, reduces=True)
-batch_mean_p = _row("batch_mean", "batch_average(x)", ("g / batch_count(x)",), ("1/N",), total=True, reduces=True)
+# cotangent g is the same for every example: spread(g, x) makes it one per example.
+# In forward mode a sum's tangent is the sum of the tangents (their transpose again).
+batch_sum_p = _row("batch_sum", "batch_total(x)", ("spread(g, x)",), ("1",), total=True, reduces=True, tangents=("batch_sum(spread(g, x))",))
+batch_mean_p = _row(
+    "batch_mean", "batch_average(x)", ("spread(g, x) / batch_count(x)",), ("1/N",), total=True, reduces=True, tangents=("batch_mean(spread(g, x))",)
+)
+# Where an unbatched value recorded outside vmap meets a batch, the value is
+# used by every example: broadcasting. Its value stays one number (NumPy's
+# broadcasting applies it to every example); its transpose sums the
+# per-example adjoints, and in forward mode a tangent passes through.
+broadcast_p = _row("broadcast", "x", ("batch_sum(g)",), ("Σ",), total=True, tangents=("g",))
 # Comparisons of batched values are recorded (1.0 where true, else 0.0), so that
 # tg.where's condition is replayed by jit rather than frozen; they have no derivative.
 less_p = _row("less", "1.0 if x < y else 0.0", (None, None), total=True)
@@ -162,6 +173,8 @@ greater_p = _row("greater", "1.0 if x > y else 0.0", (None, None), total=True)
 greater_equal_p = _row("greater_equal", "1.0 if x >= y else 0.0", (None, None), total=True)
 equal_p = _row("equal", "1.0 if x == y else 0.0", (None, None), total=True)
 not_equal_p = _row("not_equal", "1.0 if x != y else 0.0", (None, None), total=True)
+# The primitives that exist for batches: the textbook tables (one example) never show them.
+BATCH_PRIMITIVES = frozenset(["batch_sum", "batch_mean", "broadcast", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal"])
 COMPARISONS: dict[str, Primitive] = {
     "<": less_p,
     "<=": less_equal_p,
@@ -189,6 +202,7 @@ FLOAT_RULE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "constant": _constant_float,
     "undefined": undefined,
     "batch_count": batch_count,
+    "spread": spread,
 }
 
 BUILTINS: tuple[Primitive, ...] = tuple(PRIMITIVES)

@@ -21,10 +21,14 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable, Optional, Sequence, Union
 
-from tapegrad.core.batch import Batch, BoolBatch, evaluate_batch
+from tapegrad.core.batch import ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch
 from tapegrad.core.primitive import Primitive
-from tapegrad.core.table import COMPARISONS, abs_p, add_p, div_p, mul_p, pow_p
+from tapegrad.core.table import COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, div_p, mul_p, pow_p
 from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
+
+# Primitives that never broadcast their operands: the sums over a batch take
+# it whole, and comparisons send no adjoint back.
+_NO_BROADCAST = frozenset([batch_sum_p.id, batch_mean_p.id, broadcast_p.id] + [p.id for p in COMPARISONS.values()])
 
 # The two hot operators append these ids directly (module globals are
 # cheaper to read than an attribute of the primitive).
@@ -87,6 +91,8 @@ class Traced(Handle):
         if live is not None:
             if cls is Traced and other._t is t:  # type: ignore[union-attr]
                 v = self._v + other._v  # type: ignore[union-attr]
+                if v.__class__ is not float and _mixed(t, self, other):
+                    return bind(add_p, (self, other))  # type: ignore[no-any-return]  # broadcasts the unbatched one
                 ref = other._i  # type: ignore[union-attr]
             elif cls is float:
                 v = self._v + other
@@ -117,6 +123,8 @@ class Traced(Handle):
         if live is not None:
             if cls is Traced and other._t is t:  # type: ignore[union-attr]
                 v = self._v * other._v  # type: ignore[union-attr]
+                if v.__class__ is not float and _mixed(t, self, other):
+                    return bind(mul_p, (self, other))  # type: ignore[no-any-return]  # broadcasts the unbatched one
                 ref = other._i  # type: ignore[union-attr]
             elif cls is float:
                 v = self._v * other
@@ -351,8 +359,13 @@ def bind(prim: Primitive, args: Sequence[Any]) -> Any:
         return prim.evaluate(values)  # plain numbers (or a whole batch, for a sum over it)
     refs: list[int] = []
     inner: list[Any] = []
+    # On a tape outside vmap, an unbatched operand of an operation on batches
+    # is broadcast, with a record whose transpose sums over the batch.
+    broadcasting = not top.in_vmap and prim.id not in _NO_BROADCAST and _batched_args(args)
     for a in args:
         if a.__class__ is Traced and a._t is top:
+            if broadcasting:
+                a = _broadcast(top, a)
             refs.append(a._i)
             inner.append(a._v)
         else:
@@ -415,6 +428,38 @@ def compare(op: str, a: Scalar, b: Scalar) -> Any:
     if top.jit:
         top.add_guard(op, _ref_on(top, a), _ref_on(top, b), outcome)
     return outcome
+
+
+def _mixed(t: Tape, a: Traced, b: Any) -> bool:
+    """True if one operand holds a batch and the other does not, on a tape outside vmap."""
+    return not t.in_vmap and _batched(a._v) != _batched(b._v)
+
+
+def _batched_args(args: Sequence[Any]) -> bool:
+    """True if an argument holds a batch (written for speed: bind runs it on every call)."""
+    for a in args:
+        c = a.__class__
+        if c is float:
+            continue
+        if c is Traced:
+            v = a._v
+            if v.__class__ is not float and _batched(v):
+                return True
+        elif c is ListBatch or c is ArrayBatch or c is BoolBatch:
+            return True
+    return False
+
+
+def _broadcast(tape: Tape, a: Traced) -> Traced:
+    """``a`` used by every example of a batch: a broadcast record if ``a`` holds one number.
+
+    The record's value is the same number (the batch arithmetic applies it
+    to every example); its reverse rule sums the per-example adjoints, which
+    is what makes ``grad`` of a vmapped loss add up the examples' gradients.
+    """
+    if _batched(a._v):
+        return a
+    return make_traced(tape, tape.append(broadcast_p.id, (a._i,), a._v), a._v)
 
 
 def _batched(x: Any) -> bool:

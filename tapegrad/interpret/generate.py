@@ -84,9 +84,23 @@ def _cannot_raise(spec: str) -> bool:
     return all(isinstance(n, allowed) for n in ast.walk(ast.parse(spec, mode="eval")))
 
 
+def _branches(spec: str) -> bool:
+    """True if a rule has a condition (``a if c else b``): under vmap it may need one branch per example."""
+    return any(isinstance(n, (ast.IfExp, ast.BoolOp, ast.Compare)) for n in ast.walk(ast.parse(spec, mode="eval")))
+
+
 def _pasteable(prim: Primitive) -> bool:
+    """Rules pasted into the loops: straight-line expressions of one or two arguments.
+
+    A rule with a condition goes to generic_record instead, which can run it
+    example by example when a batch needs both branches.
+    """
     specs = RULES[prim.id]
-    return 0 < prim.arity <= 2 and all(s is None or isinstance(s, str) for s in specs) and any(s is not None for s in specs)
+    return (
+        0 < prim.arity <= 2
+        and all(s is None or (isinstance(s, str) and not _branches(s)) for s in specs)
+        and any(s is not None for s in specs)
+    )
 
 
 def _loop(name: str, flat: bool) -> list[str]:

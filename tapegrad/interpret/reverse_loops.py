@@ -17,25 +17,21 @@ from tapegrad.interpret.rules import NO_ADJOINTS, AtRecord, NotFlat, generic_rec
 
 # The functions the rules call: on traced values, and their float versions.
 batch_count = RULE_FUNCTIONS["batch_count"]
-constant = RULE_FUNCTIONS["constant"]
+batch_sum = RULE_FUNCTIONS["batch_sum"]
 cos = RULE_FUNCTIONS["cos"]
-log = RULE_FUNCTIONS["log"]
-pow = RULE_FUNCTIONS["pow"]
 sigmoid = RULE_FUNCTIONS["sigmoid"]
 sign = RULE_FUNCTIONS["sign"]
 sin = RULE_FUNCTIONS["sin"]
+spread = RULE_FUNCTIONS["spread"]
 step = RULE_FUNCTIONS["step"]
-undefined = RULE_FUNCTIONS["undefined"]
 f_batch_count = FLOAT_RULE_FUNCTIONS["batch_count"]
-f_constant = FLOAT_RULE_FUNCTIONS["constant"]
+f_batch_sum = FLOAT_RULE_FUNCTIONS["batch_sum"]
 f_cos = FLOAT_RULE_FUNCTIONS["cos"]
-f_log = FLOAT_RULE_FUNCTIONS["log"]
-f_pow = FLOAT_RULE_FUNCTIONS["pow"]
 f_sigmoid = FLOAT_RULE_FUNCTIONS["sigmoid"]
 f_sign = FLOAT_RULE_FUNCTIONS["sign"]
 f_sin = FLOAT_RULE_FUNCTIONS["sin"]
+f_spread = FLOAT_RULE_FUNCTIONS["spread"]
 f_step = FLOAT_RULE_FUNCTIONS["step"]
-f_undefined = FLOAT_RULE_FUNCTIONS["undefined"]
 
 
 def general_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
@@ -89,20 +85,6 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     adj[a] = d if old is None else old + d
                 if b >= 0:
                     d = -(g * ans) / y
-                    old = adj[b]
-                    adj[b] = d if old is None else old + d
-            elif p == 4:  # pow: d/dx = g * 0.0 if y == 0.0 and (constant(y) or x == 0.0) else g * y * pow(x, y - 1.0), d/dy = g * ans * log(x) if x >
-                a = lhs[i]
-                b = rhs[i]
-                x = vals[a] if a >= 0 else consts[~a]
-                y = vals[b] if b >= 0 else consts[~b]
-                ans = vals[i]
-                if a >= 0:
-                    d = g * 0.0 if y == 0.0 and (constant(y) or x == 0.0) else g * y * pow(x, y - 1.0)
-                    old = adj[a]
-                    adj[a] = d if old is None else old + d
-                if b >= 0:
-                    d = g * ans * log(x) if x > 0.0 else g * 0.0 if x == 0.0 else undefined('pow: the derivative with respect to the exponent does not exist for a negative base', x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
             elif p == 5:  # abs: d/dx = g * sign(x)
@@ -160,15 +142,21 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = g * sigmoid(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 18:  # batch_sum: d/dx = g
-                a = lhs[i]
-                d = g
-                old = adj[a]
-                adj[a] = d if old is None else old + d
-            elif p == 19:  # batch_mean: d/dx = g / batch_count(x)
+            elif p == 18:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
-                d = g / batch_count(x)
+                d = spread(g, x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 19:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+                a = lhs[i]
+                x = vals[a]
+                d = spread(g, x) / batch_count(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 20:  # broadcast: d/dx = batch_sum(g)
+                a = lhs[i]
+                d = batch_sum(g)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p not in NO_ADJOINTS:  # a custom primitive: its rules are functions
@@ -228,20 +216,6 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = -(g * ans) / y
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 4:  # pow: d/dx = g * 0.0 if y == 0.0 and (constant(y) or x == 0.0) else g * y * pow(x, y - 1.0), d/dy = g * ans * log(x) if x >
-                a = lhs[i]
-                b = rhs[i]
-                x = vals[a]
-                y = vals[b]
-                ans = vals[i]
-                if a >= 0:
-                    d = g * 0.0 if y == 0.0 and (f_constant(y) or x == 0.0) else g * y * f_pow(x, y - 1.0)
-                    old = adj[a]
-                    adj[a] = d if old is None else old + d
-                if b >= 0:
-                    d = g * ans * f_log(x) if x > 0.0 else g * 0.0 if x == 0.0 else f_undefined('pow: the derivative with respect to the exponent does not exist for a negative base', x)
-                    old = adj[b]
-                    adj[b] = d if old is None else old + d
             elif p == 5:  # abs: d/dx = g * sign(x)
                 a = lhs[i]
                 x = vals[a]
@@ -297,15 +271,21 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = g * f_sigmoid(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 18:  # batch_sum: d/dx = g
-                a = lhs[i]
-                d = g
-                old = adj[a]
-                adj[a] = d if old is None else old + d
-            elif p == 19:  # batch_mean: d/dx = g / batch_count(x)
+            elif p == 18:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
-                d = g / f_batch_count(x)
+                d = f_spread(g, x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 19:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+                a = lhs[i]
+                x = vals[a]
+                d = f_spread(g, x) / f_batch_count(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 20:  # broadcast: d/dx = batch_sum(g)
+                a = lhs[i]
+                d = f_batch_sum(g)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p not in NO_ADJOINTS:  # a custom primitive: its rules are functions

@@ -11,12 +11,13 @@ generated loops' fallback all take rules from :func:`rule_functions`.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
+from tapegrad.core.batch import Batch, BatchBranchError, batch_of, batch_size
 from tapegrad.core.functions import RULE_FUNCTIONS
-from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, Rule, RuleSpec
+from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, Primitive, Rule, RuleSpec, register
 from tapegrad.core.tape import Tape, primal_of
-from tapegrad.core.traced import Traced
+from tapegrad.core.traced import Traced, bind
 
 # Compiled expression rules, by the spec tuple they were compiled from (a
 # defvjp never changes a built-in, but keying by the specs keeps this honest).
@@ -43,9 +44,66 @@ def rule_functions(op: int) -> tuple[Optional[Rule], ...]:
     return rules
 
 
+_TANGENTS_COMPILED: dict[int, tuple[tuple[RuleSpec, ...], tuple[Optional[Rule], ...]]] = {}
+
+
+def tangent_functions(op: int) -> tuple[Optional[Rule], ...]:
+    """The forward-mode rules of primitive ``op``: its own tangent rules if it has them, else its reverse rules."""
+    specs = TANGENT_RULES.get(op)
+    if specs is None:
+        return rule_functions(op)
+    cached = _TANGENTS_COMPILED.get(op)
+    if cached is not None and cached[0] is specs:
+        return cached[1]
+    rules = tuple(_compile(s, PRIMITIVES[op].arity) for s in specs)
+    _TANGENTS_COMPILED[op] = (specs, rules)
+    return rules
+
+
+def apply_rule(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -> Any:
+    """``rule(g, ans, *args)``; a rule that branches on batched values runs example by example.
+
+    A rule with a condition (pow's, at a zero base) cannot take one branch
+    for a whole batch; on plain batches each example is then computed on
+    its own, with floats. On batches a jit tape traces, the rule becomes one
+    record of its own, which the replay applies example by example. (Under
+    any other outer transform that would need a record per example, so it
+    raises, saying so.)
+    """
+    try:
+        return rule(g, ans, *args)
+    except BatchBranchError:
+        values = [g, ans, *args]
+        traced = [v for v in values if v.__class__ is Traced]
+        if traced and all(v._t.jit and v._v.__class__ is not Traced for v in traced):
+            return bind(_rule_primitive(op, k, rule), values)
+        if traced:
+            raise BatchBranchError(
+                "a derivative rule that branches on its values met batches that an outer transform traces "
+                "(nested differentiation of a vmapped function through pow with a batched exponent, say); "
+                "compute this derivative outside vmap, or without the outer transform"
+            ) from None
+        n, kind = batch_size(values)
+        columns = [v.values() if isinstance(v, Batch) else [v] * n for v in values]
+        out = [rule(*example) for example in zip(*columns)]
+        return batch_of([0.0 if v is None else v for v in out], kind.backend)
+
+
+_RULE_PRIMITIVES: dict[tuple[int, int], Primitive] = {}
+
+
+def _rule_primitive(op: int, k: int, rule: Rule) -> Primitive:
+    """Rule ``k`` of primitive ``op`` as a primitive of its own (never differentiated: it lives on jit tapes)."""
+    found = _RULE_PRIMITIVES.get((op, k))
+    if found is None:
+        prim = PRIMITIVES[op]
+        found = _RULE_PRIMITIVES[(op, k)] = register(f"{prim.name}_rule{k}", rule, prim.arity + 2)
+    return found
+
+
 def checked(c: Any, op: int, k: int) -> Any:
     """A rule's result, if it is a scalar; a rule of a custom primitive might return anything."""
-    if c.__class__ is float or c.__class__ is Traced or (isinstance(c, (int, float)) and not isinstance(c, bool)):
+    if c.__class__ is float or c.__class__ is Traced or (isinstance(c, (int, float, Batch)) and not isinstance(c, bool)):
         return c
     raise TypeError(
         f"the derivative rule for argument {k} of {PRIMITIVES[op].name} returned "
@@ -79,7 +137,7 @@ def generic_record(tape: Tape, adj: list[Any], i: int, g: Any, flat: bool = Fals
     for k, r in enumerate(refs):
         rule = rules[k]
         if r >= 0 and rule is not None:
-            c = checked(rule(g, ans, *args), op, k)
+            c = checked(apply_rule(rule, g, ans, args, op, k), op, k)
             if flat and c.__class__ is Traced:
                 # A custom rule that reads a value traced by an outer tape
                 # (through a closure, say): the sweep must record on that

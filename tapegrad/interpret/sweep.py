@@ -30,7 +30,7 @@ from typing import Any, Iterable, Optional
 from tapegrad.core.table import input_p
 from tapegrad.core.tape import Tape
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
-from tapegrad.interpret.rules import AtRecord, NotFlat, checked, in_record, rule_functions
+from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, rule_functions, tangent_functions
 
 
 def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
@@ -54,7 +54,7 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> lis
             if r < 0 or rule is None:  # a constant, or a derivative that is identically 0
                 continue
             try:
-                d = checked(rule(g, tape._vals[i], *args), tape._ops[i], k)  # g * d v_i / d arg_k
+                d = checked(apply_rule(rule, g, tape._vals[i], args, tape._ops[i], k), tape._ops[i], k)  # g * d v_i / d arg_k
             except Exception as exc:
                 raise in_record(exc, tape, i, "derivative") from exc
             adj[r] = d if adj[r] is None else adj[r] + d  # accumulate: v_r may have several uses
@@ -152,7 +152,7 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
             refs = tape.refs(i)
             out: Optional[Any] = None
             args: Optional[list[Any]] = None
-            op_rules = rule_functions(op)
+            op_rules = tangent_functions(op)
             for k, r in enumerate(refs):
                 if r < 0:
                     continue
@@ -162,7 +162,7 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
                     continue
                 if args is None:
                     args = [tape.value_of(q) for q in refs]
-                c = checked(rule(t, vals[i], *args), op, k)
+                c = checked(apply_rule(rule, t, vals[i], args, op, k), op, k)
                 out = c if out is None else out + c
             tan[i] = out
     except Exception as exc:

@@ -21,9 +21,8 @@ import inspect
 from typing import Any, Callable, Concatenate, Literal, ParamSpec, Sequence, TypeVar, Union, overload
 
 from tapegrad.core.batch import Batch
-from tapegrad.core.table import batch_sum_p
 from tapegrad.core.tape import Tape
-from tapegrad.core.traced import Scalar, Traced, bind, closed_error
+from tapegrad.core.traced import Scalar, Traced, closed_error
 from tapegrad.core.tree import BatchedResult, TreeDef, flatten, unflatten
 from tapegrad.interpret.sweep import forward_sweep, reverse_sweep
 
@@ -90,8 +89,6 @@ class TracedInputs:
         if len(set(normal)) != len(normal):
             raise ValueError(f"{transform}({_fname(f)}): argnums {tuple(nums)} names the same argument twice")
         self.args = list(args)
-        # Whether batched adjoints reaching these inputs are summed (see trees()).
-        self.sums_batches = not tape.in_vmap
         self.treedefs: list[TreeDef] = []
         self.indices: list[list[int]] = []
         for n in normal:
@@ -105,29 +102,16 @@ class TracedInputs:
     def trees(self, per_index: Union[Sequence[Any], dict[int, Any]]) -> list[Any]:
         """One tree per argument, with ``per_index[i]`` at input record i (None means 0.0).
 
-        A batched adjoint (one per example) reaching an input is summed over
-        the batch when the tape was opened outside vmap: the input was used by
-        every example (vmap broadcast it), and the transpose of that
-        broadcast is the sum. A tape opened inside vmap follows one example,
-        so its adjoints stay per example (``vmap(grad(f))``).
+        Under vmap an input's adjoint may be a batch: per example, for a tape
+        opened inside the vmap (``vmap(grad(f))``), or for an input that is
+        itself a batch (a column of data). An unbatched input of a tape opened
+        outside gets one number: the broadcast records summed its examples.
         """
-        reduce = _sum_batches if self.sums_batches else _zero
-        return [unflatten(td, [reduce(per_index[i]) for i in idx]) for td, idx in zip(self.treedefs, self.indices)]
+        return [unflatten(td, [_zero(per_index[i]) for i in idx]) for td, idx in zip(self.treedefs, self.indices)]
 
 
 def _zero(x: Any) -> Any:
     return 0.0 if x is None else x
-
-
-def _sum_batches(x: Any) -> Any:
-    if x is None:
-        return 0.0
-    under = x
-    while under.__class__ is Traced:
-        under = under._v
-    if isinstance(under, Batch):
-        return bind(batch_sum_p, (x,))  # recorded on an outer tape, if x is traced there
-    return x
 
 
 def _lower(tape: Tape, x: Any) -> Any:
@@ -172,18 +156,19 @@ def _ref(tape: Tape, x: Any) -> int:
     return -1
 
 
-def _scalar_output(out: Any, transform: str, f: Callable[..., Any]) -> None:
+def _scalar_output(out: Any, transform: str, f: Callable[..., Any], tape: Tape) -> None:
     under = out
     while under.__class__ is Traced:
         under = under._v
-    if isinstance(under, (Batch, BatchedResult)) and (out.__class__ is not Traced or not out._t.in_vmap):
+    # Inside vmap a batch is one scalar per example; outside, it is many.
+    if isinstance(under, (Batch, BatchedResult)) and not tape.in_vmap:
         raise TypeError(
             f"{transform}({_fname(f)}): the function returned a batch of {len(under)} values (a vmapped result), "
             "not one scalar: reduce it with tapegrad.mean or tapegrad.sum, or take the gradient per example "
             "with tapegrad.vmap(tapegrad.grad(...))"
         )
-    if out.__class__ is Traced or (isinstance(out, (int, float)) and not isinstance(out, bool)):
-        return
+    if out.__class__ is Traced or (isinstance(out, (int, float, Batch)) and not isinstance(out, bool)):
+        return  # (a batch here is inside vmap: one scalar per example)
     what = f"{type(out).__name__}"
     if isinstance(out, (list, tuple, dict)):
         what += f" with {len(out)} element(s)"
@@ -239,7 +224,7 @@ def _value_and_grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
         with Tape(name=f"the {transform} tape of {_fname(f)}") as tape:
             inputs = TracedInputs(tape, args, nums, names, transform, f)
             out, aux = _split_aux(f(*inputs.args, **kwargs), has_aux, transform, f)
-            _scalar_output(out, transform, f)
+            _scalar_output(out, transform, f, tape)
             ref = _ref(tape, out)
             tape.set_outputs([ref if ref >= 0 else tape.const_ref(out)])
             adj = reverse_sweep(tape, [(ref, 1.0)]) if ref >= 0 else [None] * len(tape)

@@ -226,6 +226,12 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
             per_example = per_example or cols is _TRACED_DATA
         assert size is not None  # _axes makes sure something is mapped
         if per_example:
+            if any(_jit_traced(a) for a, axis in zip(args, axes) if axis is not None):
+                raise TypeError(
+                    f"vmap({fname}) inside jit: the mapped data reached jit as separate numbers (a list), so every "
+                    "example would be traced on its own. Pass the data as columns, tapegrad.batch(X), to the "
+                    "jitted function: each column is then one input, and the trace is one example's program"
+                )
             return _one_by_one(f, args, axes, kwargs, size, out_axes, fname)
         with vmap_scope():
             out = f(*new_args, **kwargs)
@@ -238,6 +244,11 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
 
     vmapped.__name__ = vmapped.__qualname__ = f"vmap({fname})"
     return vmapped
+
+
+def _jit_traced(arg: Any) -> bool:
+    leaves = flatten(arg, "data", allow=lambda v: True, with_paths=False)[0]
+    return any(v.__class__ is Traced and v._t.jit for v in leaves)
 
 
 def _batched(v: Any) -> bool:
@@ -297,27 +308,32 @@ def _reduce_batched(xs: BatchedResult, prim: Any, what: str) -> Any:
     return bind(prim, (leaf,))
 
 
-def sum(xs: Union[BatchedResult, Batch, Traced, Sequence[Scalar]]) -> Any:  # noqa: A001 - tapegrad.sum, like numpy.sum
+def sum(xs: Union[BatchedResult, Batch, Traced, Sequence[Scalar]]) -> Scalar:  # noqa: A001 - tapegrad.sum, like numpy.sum
     """The sum of a vmapped result (one record), a batch, or a sequence of scalars."""
+    total: Scalar
     if isinstance(xs, BatchedResult):
-        return _reduce_batched(xs, batch_sum_p, "sum")
-    if isinstance(xs, (Batch, Traced)):
-        return bind(batch_sum_p, (xs,))
-    total: Any = 0.0
-    for v in xs:
-        total = total + v
+        total = _reduce_batched(xs, batch_sum_p, "sum")
+    elif isinstance(xs, (Batch, Traced)):
+        total = bind(batch_sum_p, (xs,))
+    else:
+        total = 0.0
+        for v in xs:
+            total = total + v
     return total
 
 
-def mean(xs: Union[BatchedResult, Batch, Traced, Sequence[Scalar]]) -> Any:
+def mean(xs: Union[BatchedResult, Batch, Traced, Sequence[Scalar]]) -> Scalar:
     """The mean of a vmapped result (one record), a batch, or a sequence of scalars."""
+    average: Scalar
     if isinstance(xs, BatchedResult):
-        return _reduce_batched(xs, batch_mean_p, "mean")
-    if isinstance(xs, (Batch, Traced)):
-        return bind(batch_mean_p, (xs,))
-    if not len(xs):
+        average = _reduce_batched(xs, batch_mean_p, "mean")
+    elif isinstance(xs, (Batch, Traced)):
+        average = bind(batch_mean_p, (xs,))
+    elif not len(xs):
         raise ValueError("tapegrad.mean of an empty sequence")
-    return sum(xs) * (1.0 / len(xs))
+    else:
+        average = sum(xs) * (1.0 / len(xs))
+    return average
 
 
 __all__ = ["BatchedResult", "TreeDef", "batch", "mean", "sum", "vmap"]
