@@ -37,7 +37,7 @@ import sys
 import threading
 from typing import Any, Iterator, Optional
 
-from tapegrad.core.primitive import PRIMITIVES
+from tapegrad.core.primitive import PRIMITIVES, VARIADIC
 from tapegrad.core.records import Arg, Guard, Lit, Record, Var, format_trace
 from tapegrad.core.table import input_p
 
@@ -277,7 +277,9 @@ class Tape:
         n = len(refs)
         self._lhs.append(refs[0] if n > 0 else 0)
         self._rhs.append(refs[1] if n > 1 else 0)
-        if n > 2:
+        if n > 2 or PRIMITIVES[prim_id].arity == VARIADIC:
+            # A variadic record keeps its refs here even when it has one or
+            # two, because its arity does not say how many there are.
             self._wide[index] = refs
         self._vals.append(value)
         if not isinstance(value, (float, int)):
@@ -287,7 +289,7 @@ class Tape:
     def refs(self, index: int) -> tuple[int, ...]:
         """The argument references of record ``index``."""
         arity = PRIMITIVES[self._ops[index]].arity
-        if arity > 2:
+        if arity > 2 or arity < 0:  # more than two, or variadic
             return self._wide[index]
         return (self._lhs[index], self._rhs[index])[:arity]
 
@@ -379,3 +381,4 @@ def current_tape() -> Optional[Tape]:
 
 
 INPUT_ID = input_p.id
+

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from tapegrad.core.functions import RULE_FUNCTIONS
-from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, Rule, RuleSpec
+from tapegrad.core.primitive import ARG_NAMES, JVP_RULES, PRIMITIVES, RULES, VARIADIC, Rule, RuleSpec
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced
 
@@ -26,7 +26,7 @@ _COMPILED: dict[int, tuple[tuple[RuleSpec, ...], tuple[Optional[Rule], ...]]] = 
 def _compile(spec: RuleSpec, arity: int) -> Optional[Rule]:
     if not isinstance(spec, str):
         return spec
-    params = ", ".join(("g", "ans") + ARG_NAMES[:arity])
+    params = ", ".join(("g", "ans") + (("*xs",) if arity == VARIADIC else ARG_NAMES[:arity]))
     rule: Rule = eval(f"lambda {params}: {spec}", dict(RULE_FUNCTIONS))  # noqa: S307 - our own table
     return rule
 
@@ -43,9 +43,24 @@ def rule_functions(op: int) -> tuple[Optional[Rule], ...]:
     return rules
 
 
+def tangent_rule_functions(op: int) -> tuple[Optional[Rule], ...]:
+    """The rules the forward sweep uses: those given by ``defjvp`` if any, else the derivative rules."""
+    custom = JVP_RULES.get(op)
+    return custom if custom is not None else rule_functions(op)
+
+
+def per_argument(rules: tuple[Optional[Rule], ...], op: int, n: int) -> tuple[Optional[Rule], ...]:
+    """One rule for each of a record's ``n`` arguments (a variadic primitive has one rule for all)."""
+    return rules * n if PRIMITIVES[op].arity == VARIADIC else rules
+
+
 def checked(c: Any, op: int, k: int) -> Any:
-    """A rule's result, if it is a scalar; a rule of a custom primitive might return anything."""
-    if c.__class__ is float or c.__class__ is Traced or (isinstance(c, (int, float)) and not isinstance(c, bool)):
+    """A rule's result, if it is a scalar; a rule of a custom primitive might return anything.
+
+    A rule may also return None, for "nothing flows back along this
+    argument" (``where`` does for the value it did not choose); callers skip it.
+    """
+    if c is None or c.__class__ is float or c.__class__ is Traced or (isinstance(c, (int, float)) and not isinstance(c, bool)):
         return c
     raise TypeError(
         f"the derivative rule for argument {k} of {PRIMITIVES[op].name} returned "
@@ -76,10 +91,28 @@ def generic_record(tape: Tape, adj: list[Any], i: int, g: Any, flat: bool = Fals
     op = tape._ops[i]
     rules = rule_functions(op)
     ans = tape._vals[i]
+    if PRIMITIVES[op].arity == VARIADIC:
+        # One rule for every argument, and (sum and mean being symmetric)
+        # the same result for each: compute it once.
+        rule = rules[0]
+        if rule is None:
+            return
+        c = checked(rule(g, ans, *args), op, 0)
+        if c is None:
+            return
+        if flat and c.__class__ is Traced:
+            raise NotFlat
+        for r in refs:
+            if r >= 0:
+                old = adj[r]
+                adj[r] = c if old is None else old + c
+        return
     for k, r in enumerate(refs):
         rule = rules[k]
         if r >= 0 and rule is not None:
             c = checked(rule(g, ans, *args), op, k)
+            if c is None:
+                continue
             if flat and c.__class__ is Traced:
                 # A custom rule that reads a value traced by an outer tape
                 # (through a closure, say): the sweep must record on that

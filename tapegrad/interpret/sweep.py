@@ -27,10 +27,12 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Optional
 
+from tapegrad.core.functions import RULE_FUNCTIONS
+from tapegrad.core.primitive import PRIMITIVES, VARIADIC
 from tapegrad.core.table import input_p
 from tapegrad.core.tape import Tape
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
-from tapegrad.interpret.rules import AtRecord, NotFlat, checked, in_record, rule_functions
+from tapegrad.interpret.rules import AtRecord, NotFlat, checked, in_record, per_argument, rule_functions, tangent_rule_functions
 
 
 def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
@@ -48,7 +50,7 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> lis
             continue
         refs = tape.refs(i)  # the records (>= 0) and constants (< 0) it read
         args = [tape.value_of(r) for r in refs]
-        rules = rule_functions(tape._ops[i])  # one rule per argument, from the table
+        rules = per_argument(rule_functions(tape._ops[i]), tape._ops[i], len(refs))  # one rule per argument
         for k, r in enumerate(refs):
             rule = rules[k]
             if r < 0 or rule is None:  # a constant, or a derivative that is identically 0
@@ -57,7 +59,8 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> lis
                 d = checked(rule(g, tape._vals[i], *args), tape._ops[i], k)  # g * d v_i / d arg_k
             except Exception as exc:
                 raise in_record(exc, tape, i, "derivative") from exc
-            adj[r] = d if adj[r] is None else adj[r] + d  # accumulate: v_r may have several uses
+            if d is not None:  # None: nothing flows along this argument
+                adj[r] = d if adj[r] is None else adj[r] + d  # accumulate: v_r may have several uses
     return adj
 
 
@@ -131,7 +134,10 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
 
     Each record's tangent is the sum over its arguments of
     ``rule(tangent_of_argument, ans, *args)``: the same per-argument rules as
-    the reverse sweep, read as directional derivatives. Given ``outputs``,
+    the reverse sweep, read as directional derivatives, unless
+    :func:`tapegrad.defjvp` gave the primitive forward rules of its own.
+    A variadic record (sum, mean) adds its arguments' tangents with the
+    same primitive and applies its single rule once. Given ``outputs``,
     only the records they depend on are swept (a record the outputs never
     read must not be able to fail, as its rule might at a singular point).
     """
@@ -144,6 +150,7 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
             tan[ref] = t
     needed = None if outputs is None else needed_by(tape, outputs)
     input_id = input_p.id
+    variadic = VARIADIC_IDS
     i = 0
     try:
         for i, op in enumerate(ops):
@@ -152,7 +159,15 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
             refs = tape.refs(i)
             out: Optional[Any] = None
             args: Optional[list[Any]] = None
-            op_rules = rule_functions(op)
+            op_rules = tangent_rule_functions(op)
+            if op in variadic:
+                tans = [tan[r] for r in refs if r >= 0 and tan[r] is not None]
+                rule = op_rules[0]
+                if tans and rule is not None:
+                    total = tans[0] if len(tans) == 1 else variadic_sum(*tans)
+                    out = checked(rule(total, vals[i], *[tape.value_of(q) for q in refs]), op, 0)
+                tan[i] = out
+                continue
             for k, r in enumerate(refs):
                 if r < 0:
                     continue
@@ -163,8 +178,15 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
                 if args is None:
                     args = [tape.value_of(q) for q in refs]
                 c = checked(rule(t, vals[i], *args), op, k)
-                out = c if out is None else out + c
+                if c is not None:
+                    out = c if out is None else out + c
             tan[i] = out
     except Exception as exc:
         raise in_record(exc, tape, i, "tangent") from exc
     return tan
+
+
+# The built-in variadic primitives. (Custom primitives have a fixed arity.)
+VARIADIC_IDS = frozenset(p.id for p in PRIMITIVES if p.arity == VARIADIC)
+# Adds tangents (floats, or values traced by an outer tape) as one sum record.
+variadic_sum = RULE_FUNCTIONS["sum"]
