@@ -29,8 +29,8 @@ from typing import Any, Iterable, Optional
 
 from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC
-from tapegrad.core.table import input_p
-from tapegrad.core.tape import Tape
+from tapegrad.core.table import input_p, where_p
+from tapegrad.core.tape import Tape, primal_of
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
 from tapegrad.interpret.rules import AtRecord, NotFlat, checked, in_record, per_argument, rule_functions, tangent_rule_functions
 
@@ -116,14 +116,24 @@ def _sweep(tape: Tape, seeds: list[tuple[int, Any]], flat: bool) -> list[Any]:
 
 
 def needed_by(tape: Tape, outputs: Iterable[int]) -> bytearray:
-    """Which records the given outputs depend on (one backward pass over the refs)."""
+    """Which records the given outputs depend on (one backward pass over the refs).
+
+    A ``where`` record depends only on the value it chose: the tangent of
+    the other is never used, and computing it could fail (the derivative of
+    ``sqrt`` at 0 in ``where(x > 0, sqrt(x), 0.0)``).
+    """
     needed = bytearray(len(tape._ops))
     for o in outputs:
         if o >= 0:
             needed[o] = 1
+    ops = tape._ops
+    where_id = where_p.id
     for i in range(len(needed) - 1, -1, -1):
         if needed[i]:
-            for r in tape.refs(i):
+            refs = tape.refs(i)
+            if ops[i] == where_id:
+                refs = (refs[1] if primal_of(tape.value_of(refs[0])) else refs[2],)
+            for r in refs:
                 if r >= 0:
                     needed[r] = 1
     return needed
