@@ -43,7 +43,8 @@ Its forward rule is an expression over ``xs``, the tuple of arguments, and
 it has a single derivative rule that serves every argument alike: the
 variadic built-ins (``sum``, ``mean``) are symmetric, so all their partial
 derivatives are equal, and the sweeps compute the rule once per record
-instead of once per argument. Its rules read ``g``, ``ans`` and ``xs``.
+instead of once per argument. Its rules read ``g``, ``ans``, ``xs`` and
+``n``, the number of arguments.
 """
 
 

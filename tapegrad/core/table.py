@@ -5,13 +5,16 @@ Layer 1 of tapegrad (``tapegrad/core``); it imports only
 
 Read it like a cheat sheet. Each row gives, for one primitive:
 
-- its forward rule, an expression over the arguments ``x`` and ``y`` that
-  computes the float result (the names it calls are in ``FLOAT_NAMESPACE``);
-- one derivative rule per argument, an expression over ``g`` (the incoming
+- its forward rule, an expression over the arguments ``x``, ``y`` (and
+  ``z`` for the three-argument ``where`` and ``clip``) that computes the
+  float result (the names it calls are in ``FLOAT_NAMESPACE``); a variadic
+  row (``sum``, ``mean``) reads ``xs``, the tuple of all its arguments;
+- one derivative rule per argument (one for all, if variadic), an expression over ``g`` (the incoming
   cotangent or tangent), ``ans`` (the output) and the arguments, returning
   ``g`` times the partial derivative. The names a rule calls are
   primitives, so when the values are traced by an outer tape the derivative
-  computation is itself recorded (grad of grad);
+  computation is itself recorded (grad of grad). A rule may give ``None``
+  for "nothing flows back" (``where``'s unchosen value, ``clip``'s bounds);
 - how the textbook tables (:mod:`tapegrad.tables`) write each partial
   derivative;
 - ``total=True`` when the forward rule is defined for every float, so that
@@ -293,7 +296,7 @@ clip_p = _row("clip", "clip(x, y, z)",         ("g if y <= x <= z else None", "g
 # Variadic: one record for any number of arguments (a forward rule over xs,
 # one rule for every argument). Adding left to right cannot raise.
 sum_p = _row("sum", "add_all(xs)",             ("g",),                                      ("1",), total=True, variadic=True)
-mean_p = _row("mean", "add_all(xs) / len(xs)", ("g / len(xs)",),                            ("1/{n}",), total=True, variadic=True)
+mean_p = _row("mean", "add_all(xs) / len(xs)", ("g / n",),                                  ("1/{n}",), total=True, variadic=True)
 
 
 def _constant_float(v: float) -> bool:

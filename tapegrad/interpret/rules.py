@@ -26,7 +26,11 @@ _COMPILED: dict[int, tuple[tuple[RuleSpec, ...], tuple[Optional[Rule], ...]]] = 
 def _compile(spec: RuleSpec, arity: int) -> Optional[Rule]:
     if not isinstance(spec, str):
         return spec
-    params = ", ".join(("g", "ans") + (("*xs",) if arity == VARIADIC else ARG_NAMES[:arity]))
+    if arity == VARIADIC:
+        # A variadic rule reads the arguments as the tuple xs, and their count as n.
+        body: Rule = eval(f"lambda g, ans, xs, n: {spec}", dict(RULE_FUNCTIONS))  # noqa: S307 - our own table
+        return lambda g, ans, *xs: body(g, ans, xs, len(xs))
+    params = ", ".join(("g", "ans") + ARG_NAMES[:arity])
     rule: Rule = eval(f"lambda {params}: {spec}", dict(RULE_FUNCTIONS))  # noqa: S307 - our own table
     return rule
 
