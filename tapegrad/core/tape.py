@@ -10,7 +10,8 @@ evaluation order: the reverse sweep simply walks it backwards.
 
 Internally the tape is a structure of arrays: record ``i`` is
 ``ops[i]`` (the primitive's id), ``lhs[i]`` and ``rhs[i]`` (its first two
-arguments; records with more arguments keep all of them in ``wide[i]``) and
+arguments; records with more arguments, and every record of a variadic
+primitive such as ``sum``, keep all of them in ``wide[i]``) and
 ``vals[i]`` (its value). These lists hold only ints and floats, which the
 cyclic garbage collector does not track, so a long tape creates no work for
 it: in micrograd, collections of the per-node objects take most of the run
