@@ -45,7 +45,8 @@ INSTALL_HINT = (
 # Operations whose arguments may be swapped; the others get their edges
 # labelled with the argument's name (x, y, ...) so that pow(v1, v2) and
 # pow(v2, v1) look different.
-_COMMUTATIVE = frozenset({"add", "mul"})
+# (and the symmetric ones: their edges need no x/y labels)
+_COMMUTATIVE = frozenset({"add", "mul", "sum", "mean", "maximum", "minimum", "hypot", "logaddexp"})
 
 _INPUT_STYLE = 'style=filled, fillcolor="#cfe3ff"'
 _OUTPUT_STYLE = 'style=filled, fillcolor="#d5f5d5", peripheries=2'

@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import attrs
 
 from tapegrad.core.batch import Batch
-from tapegrad.core.primitive import ARG_NAMES, RULES
+from tapegrad.core.primitive import ARG_NAMES, RULES, VARIADIC
 from tapegrad.core.records import Arg, Lit, Record, Var
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.interpret.sweep import reverse_sweep
@@ -71,7 +71,7 @@ class Row:
 # -- how a record reads ------------------------------------------------------------
 
 # Primitives the textbooks write as operators, and the ones given a familiar name.
-_INFIX = {"add": "+", "mul": "*", "div": "/", "pow": "**"}
+_INFIX = {"add": "+", "mul": "*", "div": "/", "mod": "%", "pow": "**"}
 _FUNCTION_NAMES = {"log": "ln"}
 
 
@@ -134,10 +134,12 @@ def local_partial(record: Record, k: int) -> Optional[str]:
     ``∂name/∂x(args)``.
     """
     prim = record.primitive
+    if prim.arity == VARIADIC:
+        k = 0  # one rule, and one partial, for every argument alike
     if RULES[prim.id][k] is None:
         return None
     ops = [_operand(a) for a in record.args]
-    names = dict(zip(ARG_NAMES, ops), ans=f"v{record.index}")
+    names = dict(zip(ARG_NAMES, ops), ans=f"v{record.index}", n=str(len(ops)))
     # A custom primitive may reuse a built-in's name, so look built-ins up only.
     # The text comes from the primitive's row in tapegrad/core/table.py.
     template = prim.partials if prim.builtin else ()

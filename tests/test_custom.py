@@ -219,3 +219,91 @@ def test_defvjp_checks_its_arguments() -> None:
 def test_primitive_arity_is_checked() -> None:
     with pytest.raises(TypeError, match="hypot"):
         hypot(1.0)
+
+
+# -- defjvp: forward-mode rules of their own -------------------------------------------------
+
+
+def test_forward_mode_uses_the_defjvp_rule() -> None:
+    @tg.primitive
+    def square(x: float) -> float:
+        return x * x
+
+    tg.defvjp(square, lambda g, ans, x: g * 2.0 * x)
+    assert tg.jvp(square, (3.0,), (1.0,))[1] == 6.0  # the VJP rule, read forward
+    # A deliberately different rule (three times the true derivative) is what forward mode sees...
+    assert tg.defjvp(square, lambda t, ans, x: t * 3.0 * x) is square
+    assert tg.jvp(square, (3.0,), (1.0,)) == (9.0, 9.0)
+    assert tg.jvp(lambda x: square(x) + x, (3.0,), (2.0,))[1] == 20.0
+    # ... while reverse mode keeps its own.
+    assert tg.grad(square)(3.0) == 6.0
+
+
+def test_defjvp_alone_is_enough_for_forward_mode() -> None:
+    @tg.primitive
+    def cube(x: float) -> float:
+        return x**3
+
+    tg.defjvp(cube, lambda t, ans, x: t * 3.0 * x * x)
+    assert tg.jvp(cube, (2.0,), (1.0,)) == (8.0, 12.0)
+    with pytest.raises(tg.MissingRuleError, match="cube"):
+        tg.grad(cube)(2.0)
+
+
+def _sin_and_cos() -> tuple[tg.PrimitiveFunction, tg.PrimitiveFunction, list[str]]:
+    """A sine and cosine pair whose VJP rules call each other, with forward rules that log their use."""
+    used: list[str] = []
+
+    @tg.primitive
+    def my_sin(x: float) -> float:
+        return math.sin(x)
+
+    @tg.primitive
+    def my_cos(x: float) -> float:
+        return math.cos(x)
+
+    def sin_jvp(t: Any, ans: Any, x: Any) -> Any:
+        used.append("sin")
+        return t * my_cos(x)
+
+    def cos_jvp(t: Any, ans: Any, x: Any) -> Any:
+        used.append("cos")
+        return -(t * my_sin(x))
+
+    tg.defvjp(my_sin, lambda g, ans, x: g * my_cos(x))
+    tg.defvjp(my_cos, lambda g, ans, x: -(g * my_sin(x)))
+    tg.defjvp(my_sin, sin_jvp)
+    tg.defjvp(my_cos, cos_jvp)
+    return my_sin, my_cos, used
+
+
+def test_defjvp_composes_with_grad() -> None:
+    my_sin, _, used = _sin_and_cos()
+    x = 0.7
+    # forward over reverse: the reverse sweep records my_cos, whose forward rule then runs
+    assert tg.jvp(tg.grad(my_sin), (x,), (1.0,))[1] == pytest.approx(-math.sin(x), rel=1e-15)
+    assert "cos" in used
+    used.clear()
+    assert tg.hessian(my_sin)(x) == pytest.approx(-math.sin(x), rel=1e-15)
+    assert tg.hessian(lambda a, b: my_sin(a * b), argnums=(0, 1))(x, 2.0)[0][1] == pytest.approx(
+        math.cos(1.4) - 1.4 * math.sin(1.4), rel=1e-14
+    )
+    # reverse over forward: grad of a jvp differentiates the forward rule itself
+    assert tg.grad(lambda t: tg.jvp(my_sin, (t,), (1.0,))[1])(x) == pytest.approx(-math.sin(x), rel=1e-15)
+    assert "sin" in used
+    check_grads(my_sin, (x,), order=2, modes=("fwd", "rev"))
+
+
+def test_defjvp_checks_its_arguments() -> None:
+    @tg.primitive
+    def scaled(x: float, s: float) -> float:
+        return x * s
+
+    with pytest.raises(TypeError, match="needs 2 forward rule"):
+        tg.defjvp(scaled, lambda t, ans, x, s: t * s)
+    with pytest.raises(TypeError, match="must be callable or None"):
+        tg.defjvp(scaled, "t * s", None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="defjvp: expected a primitive"):
+        tg.defjvp(math.sin, None)  # type: ignore[arg-type]
+    tg.defjvp(scaled, lambda t, ans, x, s: t * s, None)  # None: the second argument's tangent is dropped
+    assert tg.jvp(scaled, (2.0, 3.0), (1.0, 1.0))[1] == 3.0

@@ -288,10 +288,16 @@ def test_derivatives_against_mpmath(x: float) -> None:
 # -- clear errors for the other quiet paths ------------------------------------------------
 
 
-def test_round_floor_ceil_trunc_say_what_to_do() -> None:
-    for fn in (round, math.floor, math.ceil, math.trunc):
-        with pytest.raises(TypeError, match=r"traced scalar.*tapegrad.primal"):
-            tg.grad(lambda x, fn=fn: fn(x) * x)(1.5)
+def test_round_floor_ceil_trunc_record_a_primitive() -> None:
+    # They used to raise; now each records its primitive (derivative 0), so
+    # under jit a replay recomputes them instead of freezing a number.
+    for fn, name, at in ((round, "round", 2.0), (math.floor, "floor", 1.0), (math.ceil, "ceil", 2.0), (math.trunc, "trunc", 1.0)):
+        assert tg.grad(lambda x, fn=fn: fn(x) * x)(1.5) == at
+        assert name in str(tg.trace(lambda x, fn=fn: fn(x))(1.5))
+        jitted = tg.jit(lambda x, fn=fn: fn(x) * x)
+        assert jitted(1.5) == at * 1.5 and jitted(-2.5) == fn(-2.5) * -2.5
+    with pytest.raises(TypeError, match=r"round\(x, ndigits\) of a traced scalar.*tapegrad.primal"):
+        tg.grad(lambda x: round(x, 2) * x)(1.5)
 
 
 def test_a_huge_int_leaf_names_its_path() -> None:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import tapegrad as tg
 from tapegrad.core.functions import step
-from tapegrad.core.primitive import PRIMITIVES, RULES
+from tapegrad.core.primitive import PRIMITIVES, RULES, VARIADIC
 from tapegrad.core.table import BATCH_PRIMITIVES, BUILTINS, log_p
 from tapegrad.interpret.sweep import reverse_sweep
 from tapegrad.tables import (
@@ -138,11 +138,16 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "used twice": lambda x, y: x * x + y,
     "stop_gradient": lambda x, y: tg.stop_gradient(x) * x + y,
     "second order": lambda x, y: _first_derivative(x, y),
+    "trigonometric": lambda x, y: tg.tan(x) + tg.asin(x) + tg.acos(x) + tg.atan(y) + tg.sinh(x) + tg.cosh(y) + tg.asinh(x) + tg.acosh(y) + tg.atanh(x),
+    "logs and exps": lambda x, y: tg.log2(y) + tg.log10(x) + tg.log1p(x) + tg.expm1(y) + tg.exp2(x) + tg.erf(x) + tg.erfc(y),
+    "two arguments": lambda x, y: tg.atan2(x, y) + tg.hypot(x, y) + x % y + tg.fmod(y, x) + tg.logaddexp(x, y) + tg.floor(x * y),
+    "ties and choices": lambda x, y: tg.maximum(x, y) + tg.minimum(x, x) + tg.where(x < y, x * y, y) + tg.clip(x, 0.0, y) + tg.clip(y, x, 1.0),
+    "sum and mean": lambda x, y: tg.sum([x, y, x * y]) + tg.mean([x, y, 2.0]),
 }
 
 # The table text calls primitives by name (log as "ln", as the textbooks
 # write it); evaluate it with the primitives' own float functions.
-_MATH: dict[str, Any] = {p.name: p.impl for p in BUILTINS} | {"ln": log_p.impl}
+_MATH: dict[str, Any] = {p.name: p.impl for p in BUILTINS} | {"ln": log_p.impl, "pi": math.pi}
 
 
 def _evaluate(text: str, rows: list[Row], seeds: dict[str, float]) -> float:
@@ -185,6 +190,10 @@ def test_every_builtin_partial_is_spelled_out_and_exercised() -> None:
                 assert text is not None and "∂" not in text, (prim.name, text)
                 # ... and the evaluation test above has checked it on a real tape.
                 assert prim.name in seen, f"add a case using {prim.name} to _FUNCTIONS"
+    for prim in (p for p in PRIMITIVES if p.builtin and p.arity == VARIADIC):
+        record = tg.Record(index=3, primitive=prim, args=(tg.Var(0), tg.Var(1), tg.Var(2)), value=1.0)
+        assert [local_partial(record, k) for k in range(3)] == [{"sum": "1", "mean": "1/3"}[prim.name]] * 3
+        assert prim.name in seen, f"add a case using {prim.name} to _FUNCTIONS"
 
 
 def test_a_stopped_gradient_is_a_constant_and_sends_no_term() -> None:

@@ -89,3 +89,11 @@ def test_typed_usage_runs_as_a_script(capsys: pytest.CaptureFixture[str], monkey
     for name, value in module.main().items():
         print(f"{name}: {value}")
     assert "descent:" in capsys.readouterr().out
+
+
+def test_math_functions_sum_and_mean(results: dict[str, Any]) -> None:
+    assert results["mse_grad"] == [1.0, 2.0]
+    g0, g1 = results["soft_clipped"]
+    assert math.isclose(g0, 1.0 + 1.0 / (1.0 + math.exp(-0.5)) + 0.5 / math.hypot(0.5, 2.0), rel_tol=1e-12)
+    plain, average, angle = results["typed_math"]
+    assert plain == 6.0 and average == 1.5 and type(angle) is float

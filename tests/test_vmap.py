@@ -295,3 +295,25 @@ def test_jit_asks_for_columns_instead_of_a_list_of_numbers() -> None:
 def test_vmap_without_numpy_uses_python() -> None:
     out = tg.vmap(lambda x: x * 2.0, backend="python")([1.0, 2.0])
     assert all(isinstance(leaf, ListBatch) for leaf in out.leaves)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_where_chooses_example_by_example_and_is_replayed_by_jit(backend: str) -> None:
+    def per_example(w: tg.Scalar, x: tg.Scalar) -> tg.Scalar:
+        z = w * x
+        return tg.where(z > 0.0, z * 2.0, -z)
+
+    X = [1.0, -2.0, 0.5]
+    assert close(list(tg.vmap(per_example, in_axes=(None, 0), backend=backend)(1.0, X)), [per_example(1.0, x) for x in X], backend)
+
+    def loss(w: tg.Scalar, X: Any) -> tg.Scalar:
+        return tg.mean(tg.vmap(per_example, in_axes=(None, 0), backend=backend)(w, X))
+
+    def loop(w: tg.Scalar) -> tg.Scalar:
+        return tg.mean([per_example(w, x) for x in X])
+
+    step = tg.jit(tg.grad(loss))
+    for w in (1.0, -1.0, 2.0):  # the comparison flips for every example between calls
+        assert tg.grad(loss)(w, X) == pytest.approx(tg.grad(loop)(w), rel=1e-12)
+        assert step(w, tg.batch(X, backend)) == pytest.approx(tg.grad(loop)(w), rel=1e-12)
+    assert (step.stats.traces, step.stats.replays, step.stats.eager_fallbacks) == (1, 2, 0)

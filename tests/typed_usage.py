@@ -166,6 +166,29 @@ def smooth_relu_sum(xs: Sequence[Scalar]) -> Scalar:
     return total
 
 
+# -- the math functions, sum and mean: floats in, a float out; anything traced, a traced result --
+
+
+def mean_squared_error(preds: Sequence[Scalar], targets: Sequence[float]) -> Scalar:
+    return tg.mean([(p - t) ** 2 for p, t in zip(preds, targets)])
+
+
+def soft_clipped_total(xs: list[Scalar]) -> Scalar:
+    total: Scalar = tg.sum(tg.clip(x, -1.0, 1.0) + tg.logaddexp(x, 0.0) for x in xs)
+    return total + tg.where(total > 0.0, tg.hypot(xs[0], xs[1]), tg.atan2(xs[0], 1.0))
+
+
+def typed_math() -> tuple[float, float, float]:
+    plain: float = tg.sum([1.0, 2.0, 3.0])  # all floats: a float
+    average: float = tg.mean([1.0, 2.0])
+    angle: float = tg.atan2(1.0, 1.0) + tg.maximum(tg.pi, tg.e) + tg.tan(0.5) + tg.erf(0.5)
+    return plain, average, angle
+
+
+def sum_of_traced(xs: list[tg.Traced]) -> tg.Traced:
+    return tg.sum(x * x for x in xs)  # all traced: a traced scalar
+
+
 def main() -> dict[str, object]:
     """Run every example above and return what they computed."""
     results: dict[str, object] = {}
@@ -181,6 +204,9 @@ def main() -> dict[str, object]:
     results["pullback"] = pullback([2.0, 0.0])
     results["softplus_grad"] = tg.grad(smooth_relu_sum)([0.0, 1.0])
     check_grads(smooth_relu_sum, ([0.3, -0.2],), order=2)
+    results["mse_grad"] = tg.grad(mean_squared_error)([1.0, 3.0], [0.0, 1.0])
+    results["soft_clipped"] = tg.grad(soft_clipped_total)([0.5, 2.0])
+    results["typed_math"] = typed_math()
     return results
 
 

@@ -36,6 +36,17 @@ RuleSpec = Union[str, Rule, None]
 
 ARG_NAMES = ("x", "y", "z", "w")
 
+VARIADIC = -1
+"""The arity of a primitive that takes any number (at least one) of arguments.
+
+Its forward rule is an expression over ``xs``, the tuple of arguments, and
+it has a single derivative rule that serves every argument alike: the
+variadic built-ins (``sum``, ``mean``) are symmetric, so all their partial
+derivatives are equal, and the sweeps compute the rule once per record
+instead of once per argument. Its rules read ``g``, ``ans``, ``xs`` and
+``n``, the number of arguments.
+"""
+
 
 @attrs.frozen(eq=False)
 class Primitive:
@@ -49,7 +60,7 @@ class Primitive:
 
     name: str
     impl: Callable[..., float] = attrs.field(repr=False)
-    arity: int
+    arity: int  # VARIADIC (-1) for any number of arguments
     id: int = attrs.field(repr=False)
     # The forward rule as an expression over x, y (built-ins only).
     forward: Optional[str] = attrs.field(default=None, repr=False)
@@ -87,7 +98,8 @@ RULES: list[tuple[RuleSpec, ...]] = []
 # Forward-mode rules that differ from the reverse ones, by primitive id. A
 # rule is linear in g, so normally one rule serves both modes; a primitive
 # that is not its own transpose (broadcasting, whose transpose is a sum)
-# gives its forward rules here.
+# gives its forward rules here, and tapegrad.defjvp puts a custom
+# primitive's forward rules here too.
 TANGENT_RULES: dict[int, tuple[RuleSpec, ...]] = {}
 
 
@@ -123,7 +135,11 @@ def float_function(expression: str, arity: int, namespace: Mapping[str, Any]) ->
     An expression that only calls one function on the arguments in order
     (``exp(x)``, ``pow(x, y)``) is that function itself, which saves a Python
     call on every eager operation; any other becomes a lambda.
+
+    A variadic forward expression reads ``xs``, the tuple of all arguments.
     """
+    if arity == VARIADIC:
+        return _lambda(("*xs",), expression, namespace)
     params = ARG_NAMES[:arity]
     tree = ast.parse(expression, mode="eval").body
     if (
@@ -160,8 +176,13 @@ def register(
         name=name, impl=impl, arity=arity, id=len(PRIMITIVES), forward=forward, domain=domain, builtin=builtin, partials=partials, can_raise=can_raise, reduces=reduces
     )
     PRIMITIVES.append(prim)
-    RULES.append(tuple(missing_rule(prim, k) for k in range(arity)))
+    RULES.append(tuple(missing_rule(prim, k) for k in range(rule_count(arity))))
     return prim
+
+
+def rule_count(arity: int) -> int:
+    """How many derivative rules a primitive of this arity has: one per argument, or one if variadic."""
+    return 1 if arity == VARIADIC else arity
 
 
 def set_rules(prim: Primitive, rules: Sequence[RuleSpec]) -> None:
@@ -171,7 +192,10 @@ def set_rules(prim: Primitive, rules: Sequence[RuleSpec]) -> None:
     a derivative that is identically zero), so that a forgotten rule is an
     error now rather than when that derivative is first needed.
     """
-    if len(rules) != prim.arity:
+    if prim.arity == VARIADIC:
+        if len(rules) != 1:
+            raise TypeError(f"{prim.name} takes any number of arguments, so it needs exactly one rule (for all of them)")
+    elif len(rules) != prim.arity:
         raise TypeError(
             f"{prim.name} takes {prim.arity} argument(s), so it needs {prim.arity} rule(s), one per argument "
             f"(None for an argument whose derivative is zero); {len(rules)} were given"
@@ -180,3 +204,16 @@ def set_rules(prim: Primitive, rules: Sequence[RuleSpec]) -> None:
         if rule is not None and not callable(rule) and not (prim.builtin and isinstance(rule, str)):
             raise TypeError(f"rule {k} of {prim.name} must be callable or None, got {rule!r:.60}")
     RULES[prim.id] = tuple(rules)
+
+
+def set_jvp_rules(prim: Primitive, rules: Sequence[Optional[Rule]]) -> None:
+    """Install forward-mode rules for ``prim``, one per argument (``rule(t, ans, *args)``, or None)."""
+    if len(rules) != rule_count(prim.arity):
+        raise TypeError(
+            f"{prim.name} takes {prim.arity} argument(s), so it needs {prim.arity} forward rule(s), one per "
+            f"argument (None for an argument whose derivative is zero); {len(rules)} were given"
+        )
+    for k, rule in enumerate(rules):
+        if rule is not None and not callable(rule):
+            raise TypeError(f"forward rule {k} of {prim.name} must be callable or None, got {rule!r:.60}")
+    TANGENT_RULES[prim.id] = tuple(rules)

@@ -5,13 +5,16 @@ Layer 1 of tapegrad (``tapegrad/core``); it imports only
 
 Read it like a cheat sheet. Each row gives, for one primitive:
 
-- its forward rule, an expression over the arguments ``x`` and ``y`` that
-  computes the float result (the names it calls are in ``FLOAT_NAMESPACE``);
-- one derivative rule per argument, an expression over ``g`` (the incoming
+- its forward rule, an expression over the arguments ``x``, ``y`` (and
+  ``z`` for the three-argument ``where`` and ``clip``) that computes the
+  float result (the names it calls are in ``FLOAT_NAMESPACE``); a variadic
+  row (``sum``, ``mean``) reads ``xs``, the tuple of all its arguments;
+- one derivative rule per argument (one for all, if variadic), an expression over ``g`` (the incoming
   cotangent or tangent), ``ans`` (the output) and the arguments, returning
   ``g`` times the partial derivative. The names a rule calls are
   primitives, so when the values are traced by an outer tape the derivative
-  computation is itself recorded (grad of grad);
+  computation is itself recorded (grad of grad). A rule may give ``None``
+  for "nothing flows back" (``where``'s unchosen value, ``clip``'s bounds);
 - how the textbook tables (:mod:`tapegrad.tables`) write each partial
   derivative;
 - ``total=True`` when the forward rule is defined for every float, so that
@@ -32,11 +35,13 @@ last bit.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from typing import Any, Callable, Optional
 
 from tapegrad.core.batch import batch_average, batch_count, batch_total, spread
-from tapegrad.core.primitive import PRIMITIVES, TANGENT_RULES, Primitive, float_function, register, set_rules
+from tapegrad.core.primitive import PRIMITIVES, TANGENT_RULES, VARIADIC, Primitive, float_function, register, set_rules
 
 
 def _sigmoid(x: float) -> float:
@@ -54,6 +59,58 @@ def _softplus(x: float) -> float:
 
 def _sign(x: float) -> float:
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+
+def _integral(fn: Callable[[float], int]) -> Callable[[float], float]:
+    # math.floor and friends return ints and raise on inf and nan; as
+    # primitives they return floats, so inf and nan pass through unchanged
+    # (as in PyTorch and NumPy) and the rule never raises.
+    def rounded(x: float) -> float:
+        return float(fn(x)) if math.isfinite(x) else x
+
+    rounded.__name__ = fn.__name__
+    return rounded
+
+
+def _maximum(x: float, y: float) -> float:
+    # NaN wins, as in PyTorch's maximum (Python's max would depend on the order).
+    return x if x > y or x != x else y
+
+
+def _minimum(x: float, y: float) -> float:
+    return x if x < y or x != x else y
+
+
+def _logaddexp(x: float, y: float) -> float:
+    # log(e^x + e^y) = max + log1p(e^-|x - y|): no exponent is ever positive.
+    # Equal arguments (including two equal infinities, where x - y is nan) are
+    # answered directly.
+    if x == y:
+        return x + _LN2
+    m = x if x > y else y
+    return m + math.log1p(math.exp(-abs(x - y)))
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    # min(max(x, lo), hi), as PyTorch's clamp: if lo > hi the answer is hi;
+    # a nan x stays nan.
+    t = lo if x < lo else x
+    return hi if t > hi else t
+
+
+def _exp2(x: float) -> float:
+    return math.pow(2.0, x)
+
+
+def _add_all(xs: tuple[float, ...]) -> float:
+    # Left to right, exactly as x0 + x1 + ... + xn would add (and as the
+    # jit's code writes it), so a sum record equals the chain of additions
+    # bit for bit. (Python's builtin sum compensates since 3.12, fsum rounds
+    # once: both differ from the chain in the last bits.)
+    return functools.reduce(operator.add, xs)
+
+
+_LN2 = math.log(2.0)
 
 
 def _input(*args: float) -> float:
@@ -74,6 +131,35 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "sign": _sign,
     "batch_total": batch_total,
     "batch_average": batch_average,
+    "tan": math.tan,
+    "asin": math.asin,
+    "acos": math.acos,
+    "atan": math.atan,
+    "sinh": math.sinh,
+    "cosh": math.cosh,
+    "asinh": math.asinh,
+    "acosh": math.acosh,
+    "atanh": math.atanh,
+    "log2": math.log2,
+    "log10": math.log10,
+    "log1p": math.log1p,
+    "expm1": math.expm1,
+    # math.exp2 is new in Python 3.11.
+    "exp2": getattr(math, "exp2", _exp2),
+    "erf": math.erf,
+    "erfc": math.erfc,
+    "atan2": math.atan2,
+    "hypot": math.hypot,
+    "fmod": math.fmod,
+    "floor": _integral(math.floor),
+    "ceil": _integral(math.ceil),
+    "trunc": _integral(math.trunc),
+    "round": _integral(round),
+    "maximum": _maximum,
+    "minimum": _minimum,
+    "logaddexp": _logaddexp,
+    "clip": _clip,
+    "add_all": _add_all,
 }
 
 
@@ -87,12 +173,14 @@ def _row(
     total: bool = False,
     reduces: bool = False,
     tangents: Optional[tuple[Optional[str], ...]] = None,
+    variadic: bool = False,
 ) -> Primitive:
     """Register one built-in: its forward rule, one derivative rule per argument, and their text.
 
     ``total=True`` says the forward rule is defined for every float (it never raises).
+    ``variadic=True`` makes a primitive of any number of arguments, with one rule for all.
     """
-    arity = len(rules)
+    arity = VARIADIC if variadic else len(rules)
     prim = register(
         name,
         float_function(forward, arity, FLOAT_NAMESPACE),
@@ -148,6 +236,75 @@ relu_p = _row("relu", "0.0 if x <= 0.0 else x", ("g * step(x)",),               
 step_p = _row("step", "1.0 if x > 0.0 else 0.0", (None,), total=True)   # flat on both sides; the jump is not differentiated
 sign_p = _row("sign", "sign(x)",               (None,), total=True)
 stop_gradient_p = _row("stop_gradient", "x",   (None,), total=True)     # recorded only on jit tapes: see functions.stop_gradient
+
+# -- the rest of Python's math module ----------------------------------------------
+#
+# Written as "g * (...)" or "g / (...)" so that a rule stays linear in g. Where
+# a formula has a more accurate form near an edge of its domain, the row uses
+# it: (1 - x)(1 + x) instead of 1 - x*x near |x| = 1, hypot(x, 1) instead of
+# sqrt(x*x + 1) for large x. At a point where the derivative is infinite
+# (asin at 1, acosh at 1) the rule divides by zero, and the error names the record.
+#    2/sqrt(pi) = 1.1283791670955126, ln 2 = 0.6931471805599453, ln 10 = 2.302585092994046
+
+tan_p = _row("tan", "tan(x)",                  ("g * (1.0 + ans * ans)",),                  ("1 + {ans} ** 2",), domain="tan is defined for finite x")
+asin_p = _row("asin", "asin(x)",               ("g / sqrt((1.0 - x) * (1.0 + x))",),        ("1/sqrt(1 - {x} ** 2)",), domain="asin is defined for -1 <= x <= 1")
+acos_p = _row("acos", "acos(x)",               ("-(g / sqrt((1.0 - x) * (1.0 + x)))",),     ("-1/sqrt(1 - {x} ** 2)",), domain="acos is defined for -1 <= x <= 1")
+atan_p = _row("atan", "atan(x)",               ("g / (1.0 + x * x)",),                      ("1/(1 + {x} ** 2)",), total=True)
+sinh_p = _row("sinh", "sinh(x)",               ("g * cosh(x)",),                            ("cosh({x})",), domain="sinh overflows for |x| > 710.47")
+cosh_p = _row("cosh", "cosh(x)",               ("g * sinh(x)",),                            ("sinh({x})",), domain="cosh overflows for |x| > 710.47")
+asinh_p = _row("asinh", "asinh(x)",            ("g / hypot(x, 1.0)",),                      ("1/sqrt({x} ** 2 + 1)",), total=True)
+acosh_p = _row("acosh", "acosh(x)",            ("g / sqrt((x - 1.0) * (x + 1.0))",),        ("1/sqrt({x} ** 2 - 1)",), domain="acosh is defined for x >= 1")
+atanh_p = _row("atanh", "atanh(x)",            ("g / ((1.0 - x) * (1.0 + x))",),            ("1/(1 - {x} ** 2)",), domain="atanh is defined for -1 < x < 1")
+log2_p = _row("log2", "log2(x)",               ("g / (x * 0.6931471805599453)",),           ("1/({x} * ln(2))",), domain="log2 is defined for x > 0")
+log10_p = _row("log10", "log10(x)",            ("g / (x * 2.302585092994046)",),            ("1/({x} * ln(10))",), domain="log10 is defined for x > 0")
+log1p_p = _row("log1p", "log1p(x)",            ("g / (1.0 + x)",),                          ("1/(1 + {x})",), domain="log1p is defined for x > -1")
+# exp(x) rather than ans + 1: for x < -37, ans + 1 rounds to 0.
+expm1_p = _row("expm1", "expm1(x)",            ("g * exp(x)",),                             ("exp({x})",), domain="expm1 overflows for x > 709.78")
+exp2_p = _row("exp2", "exp2(x)",               ("g * (ans * 0.6931471805599453)",),         ("{ans} * ln(2)",), domain="exp2 overflows for x >= 1024")
+erf_p = _row("erf", "erf(x)",                  ("g * (1.1283791670955126 * exp(-(x * x)))",),
+                                                                                            ("2/sqrt(pi) * exp(-{x} ** 2)",), total=True)
+erfc_p = _row("erfc", "erfc(x)",               ("-(g * (1.1283791670955126 * exp(-(x * x))))",),
+                                                                                            ("-2/sqrt(pi) * exp(-{x} ** 2)",), total=True)
+# atan2(x, y) is math.atan2's (y, x): the angle of the point (y, x). No
+# derivative at the origin (the rules divide by zero there).
+atan2_p = _row("atan2", "atan2(x, y)",         ("g * y / (x * x + y * y)", "-(g * x) / (x * x + y * y)"),
+                                                                                            ("{y}/({x} ** 2 + {y} ** 2)", "-{x}/({x} ** 2 + {y} ** 2)"), total=True)
+# At the origin hypot is |x| along each axis: the derivative taken there is 0, as abs'(0) is.
+hypot_p = _row("hypot", "hypot(x, y)",         ("g * (x / ans) if ans != 0.0 else g * 0.0", "g * (y / ans) if ans != 0.0 else g * 0.0"),
+                                                                                            ("{x}/{ans}", "{y}/{ans}"), total=True)
+# Python's float %: the result has y's sign. x % y = x - y * floor(x / y), so
+# d/dy = -floor(x / y) (PyTorch's remainder uses the same floor division).
+mod_p = _row("mod", "x % y",                   ("g", "-(g * floor(x / y))"),                ("1", "-floor({x}/{y})"), domain="mod needs y != 0")
+# C's fmod: the result has x's sign; x - y * trunc(x / y).
+fmod_p = _row("fmod", "fmod(x, y)",            ("g", "-(g * trunc(x / y))"),                ("1", "-trunc({x}/{y})"),
+              domain="fmod needs a finite x and y != 0")
+# Flat steps: the derivative is 0 wherever it exists, and taken to be 0 at the jumps.
+floor_p = _row("floor", "floor(x)",            (None,), total=True)
+ceil_p = _row("ceil", "ceil(x)",               (None,), total=True)
+trunc_p = _row("trunc", "trunc(x)",            (None,), total=True)
+round_p = _row("round", "round(x)",            (None,), total=True)      # halves to even, like Python's round
+# At a tie each argument gets half the gradient, as in PyTorch and JAX.
+maximum_p = _row("maximum", "maximum(x, y)",   ("g if x > y else g * 0.0 if x < y else g * 0.5", "g if y > x else g * 0.0 if y < x else g * 0.5"),
+                                                                                            ("(1 + sign({x} - {y}))/2", "(1 + sign({y} - {x}))/2"), total=True)
+minimum_p = _row("minimum", "minimum(x, y)",   ("g if x < y else g * 0.0 if x > y else g * 0.5", "g if y < x else g * 0.0 if y > x else g * 0.5"),
+                                                                                            ("(1 - sign({x} - {y}))/2", "(1 - sign({y} - {x}))/2"), total=True)
+# log(e^x + e^y): its partials are softmax weights, exp(x - ans) = sigmoid(x - y).
+logaddexp_p = _row("logaddexp", "logaddexp(x, y)", ("g * sigmoid(x - y)", "g * sigmoid(y - x)"),
+                                                                                            ("sigmoid({x} - {y})", "sigmoid({y} - {x})"), total=True)
+# where(c, a, b) records the condition as a constant 1.0 or 0.0 (under jit the
+# comparison that made it is a guard). Only the chosen value gets the gradient;
+# the other gets nothing at all (None), not a zero that would still be swept.
+where_p = _row("where", "y if x else z",       (None, "g if x else None", "None if x else g"),
+                                                                                            ("", "{x}", "1 - {x}"), total=True)
+# clip(x, lo, hi) = min(max(x, lo), hi). The gradient goes to whichever of the
+# three is the answer; on a boundary (x == lo or x == hi) that is x, as in
+# PyTorch's clamp, so the derivative is 1 on the closed interval [lo, hi].
+clip_p = _row("clip", "clip(x, y, z)",         ("g if y <= x <= z else None", "g if x < y <= z else None", "g if x > z or y > z else None"),
+                                                                                            ("({y} <= {x} <= {z})", "({x} < {y} <= {z})", "({x} > {z} or {y} > {z})"), total=True)
+# Variadic: one record for any number of arguments (a forward rule over xs,
+# one rule for every argument). Adding left to right cannot raise.
+sum_p = _row("sum", "add_all(xs)",             ("g",),                                      ("1",), total=True, variadic=True)
+mean_p = _row("mean", "add_all(xs) / len(xs)", ("g / n",),                                  ("1/{n}",), total=True, variadic=True)
 
 
 # --- batches (vmap) ------------------------------------------------------------------------

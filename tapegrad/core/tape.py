@@ -10,7 +10,8 @@ evaluation order: the reverse sweep simply walks it backwards.
 
 Internally the tape is a structure of arrays: record ``i`` is
 ``ops[i]`` (the primitive's id), ``lhs[i]`` and ``rhs[i]`` (its first two
-arguments; records with more arguments keep all of them in ``wide[i]``) and
+arguments; records with more arguments, and every record of a variadic
+primitive such as ``sum``, keep all of them in ``wide[i]``) and
 ``vals[i]`` (its value). These lists hold only ints and floats, which the
 cyclic garbage collector does not track, so a long tape creates no work for
 it: in micrograd, collections of the per-node objects take most of the run
@@ -38,7 +39,7 @@ import threading
 from typing import Any, Iterator, Optional, Union
 
 from tapegrad.core.batch import Batch, BoolBatch, in_vmap
-from tapegrad.core.primitive import PRIMITIVES
+from tapegrad.core.primitive import PRIMITIVES, VARIADIC
 from tapegrad.core.records import Arg, Guard, Lit, Record, Var, format_trace
 from tapegrad.core.table import input_p
 
@@ -302,7 +303,9 @@ class Tape:
         n = len(refs)
         self._lhs.append(refs[0] if n > 0 else 0)
         self._rhs.append(refs[1] if n > 1 else 0)
-        if n > 2:
+        if n > 2 or PRIMITIVES[prim_id].arity == VARIADIC:
+            # A variadic record keeps its refs here even when it has one or
+            # two, because its arity does not say how many there are.
             self._wide[index] = refs
         self._vals.append(value)
         if not isinstance(value, (float, int)):
@@ -312,7 +315,7 @@ class Tape:
     def refs(self, index: int) -> tuple[int, ...]:
         """The argument references of record ``index``."""
         arity = PRIMITIVES[self._ops[index]].arity
-        if arity > 2:
+        if arity > 2 or arity < 0:  # more than two, or variadic
             return self._wide[index]
         return (self._lhs[index], self._rhs[index])[:arity]
 
@@ -404,3 +407,4 @@ def current_tape() -> Optional[Tape]:
 
 
 INPUT_ID = input_p.id
+

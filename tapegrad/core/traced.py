@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from tapegrad.core.batch import ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch
 from tapegrad.core.primitive import Primitive
-from tapegrad.core.table import COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, div_p, mul_p, pow_p
+from tapegrad.core.table import COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
 from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
 
 # Primitives that never broadcast their operands: the sums over a batch take
@@ -39,7 +39,8 @@ MUL_ID = mul_p.id
 class Traced(Handle):
     """A scalar being traced on a tape; use it like a float.
 
-    Arithmetic (``+ - * / **``, unary minus, ``abs``) records on the tape;
+    Arithmetic (``+ - * / % **``, unary minus, ``abs``, ``round`` and
+    ``math.floor``/``ceil``/``trunc``) records on the tape;
     comparisons give a plain bool from the current values, so ordinary
     ``if`` statements work under :func:`tapegrad.grad`. ``float(x)`` raises,
     because the number would silently lose its derivative: use
@@ -200,6 +201,17 @@ class Traced(Handle):
             return NotImplemented
         return bind(pow_p, (other, self))  # type: ignore[no-any-return]
 
+    def __mod__(self, other: Scalar) -> Traced:
+        # Python's float %: the result has the divisor's sign.
+        if not _is_scalar(other):
+            return NotImplemented
+        return bind(mod_p, (self, other))  # type: ignore[no-any-return]
+
+    def __rmod__(self, other: float) -> Traced:
+        if not _is_scalar(other):
+            return NotImplemented
+        return bind(mod_p, (other, self))  # type: ignore[no-any-return]
+
     def __abs__(self) -> Traced:
         return bind(abs_p, (self,))  # type: ignore[no-any-return]
 
@@ -269,20 +281,26 @@ class Traced(Handle):
             return f"Traced(v{self._i} on {self._t.name}; its value is not shown under jit)"
         return f"Traced({primal_of(self)!r}, v{self._i} on {self._t.name})"
 
+    # math.floor, math.ceil, math.trunc and round give traced results (as
+    # floats underneath, with derivative 0), not ints: an int would drop the
+    # tape, and under jit it would freeze the number into every replay.
+
     def __round__(self, ndigits: Optional[int] = None) -> Traced:
-        raise TypeError(
-            "round() of a traced scalar would give a plain number without a derivative; "
-            "use tapegrad.primal(x) to read the value (outside jit), or keep computing with x"
-        )
+        if ndigits is not None:
+            raise TypeError(
+                "round(x, ndigits) of a traced scalar is not supported (only round(x), which records the "
+                "'round' primitive); use tapegrad.primal(x) to read the value (outside jit)"
+            )
+        return bind_unary(round_p, self)  # type: ignore[no-any-return]
 
-    def __floor__(self) -> int:
-        raise TypeError("math.floor() of a traced scalar would give a plain int without a derivative; use tapegrad.primal(x) to read the value")
+    def __floor__(self) -> Traced:
+        return bind_unary(floor_p, self)  # type: ignore[no-any-return]
 
-    def __ceil__(self) -> int:
-        raise TypeError("math.ceil() of a traced scalar would give a plain int without a derivative; use tapegrad.primal(x) to read the value")
+    def __ceil__(self) -> Traced:
+        return bind_unary(ceil_p, self)  # type: ignore[no-any-return]
 
-    def __trunc__(self) -> int:
-        raise TypeError("math.trunc() of a traced scalar would give a plain int without a derivative; use tapegrad.primal(x) to read the value")
+    def __trunc__(self) -> Traced:
+        return bind_unary(trunc_p, self)  # type: ignore[no-any-return]
 
     def __format__(self, spec: str) -> str:
         # An f-string inside jit would freeze the traced number into the
@@ -356,7 +374,8 @@ def bind(prim: Primitive, args: Sequence[Any]) -> Any:
         values = [a.mask if a.__class__ is BoolBatch else a for a in args]
         if not prim.reduces and any(isinstance(v, Batch) for v in values):
             return evaluate_batch(prim, values)  # under vmap: example by example
-        return prim.evaluate(values)  # plain numbers (or a whole batch, for a sum over it)
+        numbers: list[Any] = [v if isinstance(v, Batch) else float(v) for v in values]
+        return prim.evaluate(numbers)  # plain numbers (or a whole batch, for a sum over it)
     refs: list[int] = []
     inner: list[Any] = []
     # On a tape outside vmap, an unbatched operand of an operation on batches

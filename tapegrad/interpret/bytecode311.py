@@ -85,8 +85,13 @@ def assemble(program: Program) -> Replay:
     # two jumps, with A and B either x or a number.
     conditional = {p.id: low for p, low in zip(PRIMITIVES, lowered) if low.kind == "select"}
     calls = {p.id: load_const(low.fn) for p, low in zip(PRIMITIVES, lowered) if p.arity and low.kind in ("call", "general")}
+    # Variadic sums and means are written out as additions (and a division),
+    # the same instructions as the source back end's ``(a + b + c) / 3.0``.
+    adds = {p.id: low.kind == "mean" for p, low in zip(PRIMITIVES, lowered) if low.kind in ("sum", "mean")}
+    add_code = _instr("BINARY_OP", _NB["NB_ADD"])
+    divide_code = _instr("BINARY_OP", _NB["NB_TRUE_DIVIDE"])
     push_null = _instr("PUSH_NULL")
-    most_args = max(p.arity for p in PRIMITIVES) + 1
+    most_args = max([2] + [len(ins[2]) for ins in program.body if isinstance(ins, tuple)]) + 1
     precall = [_instr("PRECALL", k) for k in range(most_args)]
     call = [_instr("CALL", k) for k in range(most_args)]
 
@@ -143,6 +148,15 @@ def assemble(program: Program) -> Replay:
                     c1, d1 = (loads[a1] if a1 >= 0 else load_const(program_consts[~a1])), 2
                 expr = c0 + c1 + bin_code
                 depth = d0 if d0 > d1 else d1
+            elif pid in adds:
+                expr, depth = operand(args[0])
+                for a in args[1:]:
+                    ca, da = operand(a)
+                    expr += ca + add_code
+                    depth = max(depth, 1 + da)
+                if adds[pid]:  # a mean: divide by the count
+                    expr += load_const(float(len(args))) + divide_code
+                    depth = max(depth, 2)
             elif pid in copies:
                 expr, depth = operand(args[0])
             elif pid in conditional:
@@ -221,6 +235,3 @@ def assemble(program: Program) -> Replay:
 # How deeply fused expressions may nest (each level can take a stack slot).
 _MAX_NESTING = 32
 
-
-# How deeply fused expressions may nest (each level can take a stack slot).
-_MAX_NESTING = 32

@@ -31,7 +31,7 @@ import sys
 from typing import Any, Callable, Optional
 
 from tapegrad.core.batch import Batch, evaluate_batch
-from tapegrad.core.primitive import PRIMITIVES, Primitive
+from tapegrad.core.primitive import PRIMITIVES, VARIADIC, Primitive
 from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
 
 # -- back end 1: Python source ---------------------------------------------------
@@ -70,6 +70,7 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
         return name
 
     templates: dict[int, str] = {}
+    wide = {p.id for p in PRIMITIVES if p.arity == VARIADIC}
     lines = ["def replay(x):", "    if x is None:", "        return None  # see _warm_up"]
     if program.inputs:
         lines.append(f"    {', '.join(text(r) for r in program.inputs)}, = x")
@@ -81,6 +82,19 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
             lines.append(f"    {text(dest)} = {_batched_call(pid, namespace)}({', '.join(text(a) for a in operands)})")
         elif isinstance(ins, tuple):
             dest, pid, operands = ins
+            if pid in wide:
+                # A variadic record: how it is written depends on how many operands it has.
+                texts = [text(a) for a in operands]
+                low = lowering(PRIMITIVES[pid])
+                if low.kind == "sum":
+                    expression = " + ".join(texts)
+                elif low.kind == "mean":
+                    expression = f"({' + '.join(texts)}) / {float(len(texts))!r}"
+                else:
+                    namespace[f"_p{pid}"] = low.fn
+                    expression = f"_p{pid}({', '.join(texts)})"
+                lines.append(f"    {text(dest)} = {expression}")
+                continue
             template = templates.get(pid)
             if template is None:
                 prim = PRIMITIVES[pid]

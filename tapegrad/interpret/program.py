@@ -25,7 +25,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import attrs
 
 from tapegrad.core.batch import Batch, BoolBatch
-from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, Primitive
+from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, VARIADIC, Primitive
 from tapegrad.core.table import FLOAT_NAMESPACE
 from tapegrad.core.tape import Tape
 
@@ -171,7 +171,7 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
                     reads[r] += 1
                     if last_use[r] < at:
                         last_use[r] = at
-            elif k > 2:
+            elif k > 2 or k < 0:  # wider, or variadic: lhs holds the first of the refs in wide
                 for r in wide[i][1:]:
                     if r >= 0:
                         needed[r] = 1
@@ -202,8 +202,8 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     guarded = bytearray(n + 1)
     for at_record in guards_at:
         guarded[at_record] = 1
-    # One- and two-argument records (nearly all) are written out; wider ones
-    # take the general loop. A register is freed once, even if read twice (x * x).
+    # One- and two-argument records (nearly all) are written out; wider and
+    # variadic ones take the general loop. A register is freed once, even if read twice (x * x).
     for i in range(n):
         if needed[i]:
             op = ops[i]
@@ -296,8 +296,10 @@ class Lowering:
     - ``"copy"``: ``x`` itself;
     - ``"select"``: ``A if x <compare> threshold else B``, where A and B are
       ``x`` (None) or a number;
+    - ``"sum"``: a variadic ``add_all(xs)``, written ``a + b + c``;
+    - ``"mean"``: a variadic ``add_all(xs) / len(xs)``, written ``(a + b + c) / 3.0``;
     - ``"general"``: anything else, computed by calling ``fn`` (the
-      primitive's float function).
+      primitive's float function) with all the arguments.
     """
 
     kind: str
@@ -328,6 +330,19 @@ def _is_arg(node: ast.expr, k: int) -> bool:
     return isinstance(node, ast.Name) and node.id == ARG_NAMES[k]
 
 
+def _is_call_of_xs(node: ast.expr, fn: str) -> bool:
+    """True if ``node`` is ``fn(xs)``: a variadic forward rule's call on all its arguments."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == fn
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == "xs"
+        and not node.keywords
+    )
+
+
 def lowering(prim: Primitive) -> Lowering:
     """How ``prim``'s forward rule is written as code (computed once per primitive)."""
     found = _LOWERINGS.get(prim.id)
@@ -341,6 +356,12 @@ def _lower(prim: Primitive) -> Lowering:
     if prim.forward is None:
         return general
     node = ast.parse(prim.forward, mode="eval").body
+    if prim.arity == VARIADIC:
+        if _is_call_of_xs(node, "add_all"):
+            return Lowering("sum")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and _is_call_of_xs(node.left, "add_all") and _is_call_of_xs(node.right, "len"):
+            return Lowering("mean")
+        return general
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPS and _is_arg(node.left, 0) and _is_arg(node.right, 1):
         return Lowering("binary", op=_BINARY_OPS[type(node.op)])
     if prim.arity >= 1 and _is_arg(node, 0):

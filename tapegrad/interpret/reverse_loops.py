@@ -19,19 +19,33 @@ from tapegrad.interpret.rules import NO_ADJOINTS, AtRecord, NotFlat, generic_rec
 batch_count = RULE_FUNCTIONS["batch_count"]
 batch_sum = RULE_FUNCTIONS["batch_sum"]
 cos = RULE_FUNCTIONS["cos"]
+cosh = RULE_FUNCTIONS["cosh"]
+exp = RULE_FUNCTIONS["exp"]
+floor = RULE_FUNCTIONS["floor"]
+hypot = RULE_FUNCTIONS["hypot"]
 sigmoid = RULE_FUNCTIONS["sigmoid"]
 sign = RULE_FUNCTIONS["sign"]
 sin = RULE_FUNCTIONS["sin"]
+sinh = RULE_FUNCTIONS["sinh"]
 spread = RULE_FUNCTIONS["spread"]
+sqrt = RULE_FUNCTIONS["sqrt"]
 step = RULE_FUNCTIONS["step"]
+trunc = RULE_FUNCTIONS["trunc"]
 f_batch_count = FLOAT_RULE_FUNCTIONS["batch_count"]
 f_batch_sum = FLOAT_RULE_FUNCTIONS["batch_sum"]
 f_cos = FLOAT_RULE_FUNCTIONS["cos"]
+f_cosh = FLOAT_RULE_FUNCTIONS["cosh"]
+f_exp = FLOAT_RULE_FUNCTIONS["exp"]
+f_floor = FLOAT_RULE_FUNCTIONS["floor"]
+f_hypot = FLOAT_RULE_FUNCTIONS["hypot"]
 f_sigmoid = FLOAT_RULE_FUNCTIONS["sigmoid"]
 f_sign = FLOAT_RULE_FUNCTIONS["sign"]
 f_sin = FLOAT_RULE_FUNCTIONS["sin"]
+f_sinh = FLOAT_RULE_FUNCTIONS["sinh"]
 f_spread = FLOAT_RULE_FUNCTIONS["spread"]
+f_sqrt = FLOAT_RULE_FUNCTIONS["sqrt"]
 f_step = FLOAT_RULE_FUNCTIONS["step"]
+f_trunc = FLOAT_RULE_FUNCTIONS["trunc"]
 
 
 def general_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
@@ -142,19 +156,167 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = g * sigmoid(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 18:  # batch_sum: d/dx = spread(g, x)
+            elif p == 18:  # tan: d/dx = g * (1.0 + ans * ans)
+                a = lhs[i]
+                ans = vals[i]
+                d = g * (1.0 + ans * ans)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 19:  # asin: d/dx = g / sqrt((1.0 - x) * (1.0 + x))
+                a = lhs[i]
+                x = vals[a]
+                d = g / sqrt((1.0 - x) * (1.0 + x))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 20:  # acos: d/dx = -(g / sqrt((1.0 - x) * (1.0 + x)))
+                a = lhs[i]
+                x = vals[a]
+                d = -(g / sqrt((1.0 - x) * (1.0 + x)))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 21:  # atan: d/dx = g / (1.0 + x * x)
+                a = lhs[i]
+                x = vals[a]
+                d = g / (1.0 + x * x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 22:  # sinh: d/dx = g * cosh(x)
+                a = lhs[i]
+                x = vals[a]
+                d = g * cosh(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 23:  # cosh: d/dx = g * sinh(x)
+                a = lhs[i]
+                x = vals[a]
+                d = g * sinh(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 24:  # asinh: d/dx = g / hypot(x, 1.0)
+                a = lhs[i]
+                x = vals[a]
+                d = g / hypot(x, 1.0)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 25:  # acosh: d/dx = g / sqrt((x - 1.0) * (x + 1.0))
+                a = lhs[i]
+                x = vals[a]
+                d = g / sqrt((x - 1.0) * (x + 1.0))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 26:  # atanh: d/dx = g / ((1.0 - x) * (1.0 + x))
+                a = lhs[i]
+                x = vals[a]
+                d = g / ((1.0 - x) * (1.0 + x))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 27:  # log2: d/dx = g / (x * 0.6931471805599453)
+                a = lhs[i]
+                x = vals[a]
+                d = g / (x * 0.6931471805599453)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 28:  # log10: d/dx = g / (x * 2.302585092994046)
+                a = lhs[i]
+                x = vals[a]
+                d = g / (x * 2.302585092994046)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 29:  # log1p: d/dx = g / (1.0 + x)
+                a = lhs[i]
+                x = vals[a]
+                d = g / (1.0 + x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 30:  # expm1: d/dx = g * exp(x)
+                a = lhs[i]
+                x = vals[a]
+                d = g * exp(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 31:  # exp2: d/dx = g * (ans * 0.6931471805599453)
+                a = lhs[i]
+                ans = vals[i]
+                d = g * (ans * 0.6931471805599453)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 32:  # erf: d/dx = g * (1.1283791670955126 * exp(-(x * x)))
+                a = lhs[i]
+                x = vals[a]
+                d = g * (1.1283791670955126 * exp(-(x * x)))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 33:  # erfc: d/dx = -(g * (1.1283791670955126 * exp(-(x * x))))
+                a = lhs[i]
+                x = vals[a]
+                d = -(g * (1.1283791670955126 * exp(-(x * x))))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 34:  # atan2: d/dx = g * y / (x * x + y * y), d/dy = -(g * x) / (x * x + y * y)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * y / (x * x + y * y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * x) / (x * x + y * y)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 36:  # mod: d/dx = g, d/dy = -(g * floor(x / y))
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * floor(x / y))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 37:  # fmod: d/dx = g, d/dy = -(g * trunc(x / y))
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * trunc(x / y))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 44:  # logaddexp: d/dx = g * sigmoid(x - y), d/dy = g * sigmoid(y - x)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * sigmoid(x - y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = g * sigmoid(y - x)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 49:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 19:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 50:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x) / batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 20:  # broadcast: d/dx = batch_sum(g)
+            elif p == 51:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = batch_sum(g)
                 old = adj[a]
@@ -271,19 +433,167 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = g * f_sigmoid(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 18:  # batch_sum: d/dx = spread(g, x)
+            elif p == 18:  # tan: d/dx = g * (1.0 + ans * ans)
+                a = lhs[i]
+                ans = vals[i]
+                d = g * (1.0 + ans * ans)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 19:  # asin: d/dx = g / sqrt((1.0 - x) * (1.0 + x))
+                a = lhs[i]
+                x = vals[a]
+                d = g / f_sqrt((1.0 - x) * (1.0 + x))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 20:  # acos: d/dx = -(g / sqrt((1.0 - x) * (1.0 + x)))
+                a = lhs[i]
+                x = vals[a]
+                d = -(g / f_sqrt((1.0 - x) * (1.0 + x)))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 21:  # atan: d/dx = g / (1.0 + x * x)
+                a = lhs[i]
+                x = vals[a]
+                d = g / (1.0 + x * x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 22:  # sinh: d/dx = g * cosh(x)
+                a = lhs[i]
+                x = vals[a]
+                d = g * f_cosh(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 23:  # cosh: d/dx = g * sinh(x)
+                a = lhs[i]
+                x = vals[a]
+                d = g * f_sinh(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 24:  # asinh: d/dx = g / hypot(x, 1.0)
+                a = lhs[i]
+                x = vals[a]
+                d = g / f_hypot(x, 1.0)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 25:  # acosh: d/dx = g / sqrt((x - 1.0) * (x + 1.0))
+                a = lhs[i]
+                x = vals[a]
+                d = g / f_sqrt((x - 1.0) * (x + 1.0))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 26:  # atanh: d/dx = g / ((1.0 - x) * (1.0 + x))
+                a = lhs[i]
+                x = vals[a]
+                d = g / ((1.0 - x) * (1.0 + x))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 27:  # log2: d/dx = g / (x * 0.6931471805599453)
+                a = lhs[i]
+                x = vals[a]
+                d = g / (x * 0.6931471805599453)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 28:  # log10: d/dx = g / (x * 2.302585092994046)
+                a = lhs[i]
+                x = vals[a]
+                d = g / (x * 2.302585092994046)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 29:  # log1p: d/dx = g / (1.0 + x)
+                a = lhs[i]
+                x = vals[a]
+                d = g / (1.0 + x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 30:  # expm1: d/dx = g * exp(x)
+                a = lhs[i]
+                x = vals[a]
+                d = g * f_exp(x)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 31:  # exp2: d/dx = g * (ans * 0.6931471805599453)
+                a = lhs[i]
+                ans = vals[i]
+                d = g * (ans * 0.6931471805599453)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 32:  # erf: d/dx = g * (1.1283791670955126 * exp(-(x * x)))
+                a = lhs[i]
+                x = vals[a]
+                d = g * (1.1283791670955126 * f_exp(-(x * x)))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 33:  # erfc: d/dx = -(g * (1.1283791670955126 * exp(-(x * x))))
+                a = lhs[i]
+                x = vals[a]
+                d = -(g * (1.1283791670955126 * f_exp(-(x * x))))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 34:  # atan2: d/dx = g * y / (x * x + y * y), d/dy = -(g * x) / (x * x + y * y)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * y / (x * x + y * y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * x) / (x * x + y * y)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 36:  # mod: d/dx = g, d/dy = -(g * floor(x / y))
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * f_floor(x / y))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 37:  # fmod: d/dx = g, d/dy = -(g * trunc(x / y))
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * f_trunc(x / y))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 44:  # logaddexp: d/dx = g * sigmoid(x - y), d/dy = g * sigmoid(y - x)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * f_sigmoid(x - y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = g * f_sigmoid(y - x)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 49:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 19:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 50:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x) / f_batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 20:  # broadcast: d/dx = batch_sum(g)
+            elif p == 51:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = f_batch_sum(g)
                 old = adj[a]

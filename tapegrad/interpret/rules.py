@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from tapegrad.core.batch import Batch, BatchBranchError, batch_of, batch_size
+from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch, batch_of, batch_size
 from tapegrad.core.functions import RULE_FUNCTIONS
-from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, Primitive, Rule, RuleSpec, register
+from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, VARIADIC, Primitive, Rule, RuleSpec, register, rule_count
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced, bind
 
@@ -27,6 +27,10 @@ _COMPILED: dict[int, tuple[tuple[RuleSpec, ...], tuple[Optional[Rule], ...]]] = 
 def _compile(spec: RuleSpec, arity: int) -> Optional[Rule]:
     if not isinstance(spec, str):
         return spec
+    if arity == VARIADIC:
+        # A variadic rule reads the arguments as the tuple xs, and their count as n.
+        body: Rule = eval(f"lambda g, ans, xs, n: {spec}", dict(RULE_FUNCTIONS))  # noqa: S307 - our own table
+        return lambda g, ans, *xs: body(g, ans, xs, len(xs))
     params = ", ".join(("g", "ans") + ARG_NAMES[:arity])
     rule: Rule = eval(f"lambda {params}: {spec}", dict(RULE_FUNCTIONS))  # noqa: S307 - our own table
     return rule
@@ -48,14 +52,14 @@ _TANGENTS_COMPILED: dict[int, tuple[tuple[RuleSpec, ...], tuple[Optional[Rule], 
 
 
 def tangent_functions(op: int) -> tuple[Optional[Rule], ...]:
-    """The forward-mode rules of primitive ``op``: its own tangent rules if it has them, else its reverse rules."""
+    """The rules the forward sweep uses: the primitive's tangent rules (a row's, or ``defjvp``'s) if any, else its derivative rules."""
     specs = TANGENT_RULES.get(op)
     if specs is None:
         return rule_functions(op)
     cached = _TANGENTS_COMPILED.get(op)
     if cached is not None and cached[0] is specs:
         return cached[1]
-    rules = tuple(_compile(s, PRIMITIVES[op].arity) for s in specs)
+    rules = tuple(_compile(s, rule_count(PRIMITIVES[op].arity)) for s in specs)
     _TANGENTS_COMPILED[op] = (specs, rules)
     return rules
 
@@ -83,6 +87,7 @@ def apply_rule(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: in
                 "(nested differentiation of a vmapped function through pow with a batched exponent, say); "
                 "compute this derivative outside vmap, or without the outer transform"
             ) from None
+        values = [v.mask if isinstance(v, BoolBatch) else v for v in values]  # a condition, as 1.0 / 0.0
         n, kind = batch_size(values)
         columns = [v.values() if isinstance(v, Batch) else [v] * n for v in values]
         out = [rule(*example) for example in zip(*columns)]
@@ -97,13 +102,26 @@ def _rule_primitive(op: int, k: int, rule: Rule) -> Primitive:
     found = _RULE_PRIMITIVES.get((op, k))
     if found is None:
         prim = PRIMITIVES[op]
-        found = _RULE_PRIMITIVES[(op, k)] = register(f"{prim.name}_rule{k}", rule, prim.arity + 2)
+        def impl(*values: Any) -> Any:
+            out = rule(*values)
+            return 0.0 if out is None else out  # None: nothing flows back for this example
+
+        found = _RULE_PRIMITIVES[(op, k)] = register(f"{prim.name}_rule{k}", impl, prim.arity + 2)
     return found
 
 
+def per_argument(rules: tuple[Optional[Rule], ...], op: int, n: int) -> tuple[Optional[Rule], ...]:
+    """One rule for each of a record's ``n`` arguments (a variadic primitive has one rule for all)."""
+    return rules * n if PRIMITIVES[op].arity == VARIADIC else rules
+
+
 def checked(c: Any, op: int, k: int) -> Any:
-    """A rule's result, if it is a scalar; a rule of a custom primitive might return anything."""
-    if c.__class__ is float or c.__class__ is Traced or (isinstance(c, (int, float, Batch)) and not isinstance(c, bool)):
+    """A rule's result, if it is a scalar; a rule of a custom primitive might return anything.
+
+    A rule may also return None, for "nothing flows back along this
+    argument" (``where`` does for the value it did not choose); callers skip it.
+    """
+    if c is None or c.__class__ is float or c.__class__ is Traced or (isinstance(c, (int, float, Batch)) and not isinstance(c, bool)):
         return c
     raise TypeError(
         f"the derivative rule for argument {k} of {PRIMITIVES[op].name} returned "
@@ -134,10 +152,28 @@ def generic_record(tape: Tape, adj: list[Any], i: int, g: Any, flat: bool = Fals
     op = tape._ops[i]
     rules = rule_functions(op)
     ans = tape._vals[i]
+    if PRIMITIVES[op].arity == VARIADIC:
+        # One rule for every argument, and (sum and mean being symmetric)
+        # the same result for each: compute it once.
+        rule = rules[0]
+        if rule is None:
+            return
+        c = checked(rule(g, ans, *args), op, 0)
+        if c is None:
+            return
+        if flat and c.__class__ is Traced:
+            raise NotFlat
+        for r in refs:
+            if r >= 0:
+                old = adj[r]
+                adj[r] = c if old is None else old + c
+        return
     for k, r in enumerate(refs):
         rule = rules[k]
         if r >= 0 and rule is not None:
             c = checked(apply_rule(rule, g, ans, args, op, k), op, k)
+            if c is None:
+                continue
             if flat and c.__class__ is Traced:
                 # A custom rule that reads a value traced by an outer tape
                 # (through a closure, say): the sweep must record on that

@@ -27,10 +27,12 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Optional
 
-from tapegrad.core.table import input_p
-from tapegrad.core.tape import Tape
+from tapegrad.core.functions import RULE_FUNCTIONS
+from tapegrad.core.primitive import PRIMITIVES, VARIADIC
+from tapegrad.core.table import input_p, where_p
+from tapegrad.core.tape import Tape, primal_of
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
-from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, rule_functions, tangent_functions
+from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions
 
 
 def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
@@ -48,7 +50,7 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> lis
             continue
         refs = tape.refs(i)  # the records (>= 0) and constants (< 0) it read
         args = [tape.value_of(r) for r in refs]
-        rules = rule_functions(tape._ops[i])  # one rule per argument, from the table
+        rules = per_argument(rule_functions(tape._ops[i]), tape._ops[i], len(refs))  # one rule per argument
         for k, r in enumerate(refs):
             rule = rules[k]
             if r < 0 or rule is None:  # a constant, or a derivative that is identically 0
@@ -57,7 +59,8 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> lis
                 d = checked(apply_rule(rule, g, tape._vals[i], args, tape._ops[i], k), tape._ops[i], k)  # g * d v_i / d arg_k
             except Exception as exc:
                 raise in_record(exc, tape, i, "derivative") from exc
-            adj[r] = d if adj[r] is None else adj[r] + d  # accumulate: v_r may have several uses
+            if d is not None:  # None: nothing flows along this argument
+                adj[r] = d if adj[r] is None else adj[r] + d  # accumulate: v_r may have several uses
     return adj
 
 
@@ -113,14 +116,24 @@ def _sweep(tape: Tape, seeds: list[tuple[int, Any]], flat: bool) -> list[Any]:
 
 
 def needed_by(tape: Tape, outputs: Iterable[int]) -> bytearray:
-    """Which records the given outputs depend on (one backward pass over the refs)."""
+    """Which records the given outputs depend on (one backward pass over the refs).
+
+    A ``where`` record depends only on the value it chose: the tangent of
+    the other is never used, and computing it could fail (the derivative of
+    ``sqrt`` at 0 in ``where(x > 0, sqrt(x), 0.0)``).
+    """
     needed = bytearray(len(tape._ops))
     for o in outputs:
         if o >= 0:
             needed[o] = 1
+    ops = tape._ops
+    where_id = where_p.id
     for i in range(len(needed) - 1, -1, -1):
         if needed[i]:
-            for r in tape.refs(i):
+            refs = tape.refs(i)
+            if ops[i] == where_id:
+                refs = (refs[1] if primal_of(tape.value_of(refs[0])) else refs[2],)
+            for r in refs:
                 if r >= 0:
                     needed[r] = 1
     return needed
@@ -131,7 +144,10 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
 
     Each record's tangent is the sum over its arguments of
     ``rule(tangent_of_argument, ans, *args)``: the same per-argument rules as
-    the reverse sweep, read as directional derivatives. Given ``outputs``,
+    the reverse sweep, read as directional derivatives, unless
+    :func:`tapegrad.defjvp` gave the primitive forward rules of its own.
+    A variadic record (sum, mean) adds its arguments' tangents with the
+    same primitive and applies its single rule once. Given ``outputs``,
     only the records they depend on are swept (a record the outputs never
     read must not be able to fail, as its rule might at a singular point).
     """
@@ -144,6 +160,7 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
             tan[ref] = t
     needed = None if outputs is None else needed_by(tape, outputs)
     input_id = input_p.id
+    variadic = VARIADIC_IDS
     i = 0
     try:
         for i, op in enumerate(ops):
@@ -153,6 +170,14 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
             out: Optional[Any] = None
             args: Optional[list[Any]] = None
             op_rules = tangent_functions(op)
+            if op in variadic:
+                tans = [tan[r] for r in refs if r >= 0 and tan[r] is not None]
+                rule = op_rules[0]
+                if tans and rule is not None:
+                    total = tans[0] if len(tans) == 1 else variadic_sum(*tans)
+                    out = checked(rule(total, vals[i], *[tape.value_of(q) for q in refs]), op, 0)
+                tan[i] = out
+                continue
             for k, r in enumerate(refs):
                 if r < 0:
                     continue
@@ -163,8 +188,15 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
                 if args is None:
                     args = [tape.value_of(q) for q in refs]
                 c = checked(apply_rule(rule, t, vals[i], args, op, k), op, k)
-                out = c if out is None else out + c
+                if c is not None:
+                    out = c if out is None else out + c
             tan[i] = out
     except Exception as exc:
         raise in_record(exc, tape, i, "tangent") from exc
     return tan
+
+
+# The built-in variadic primitives. (Custom primitives have a fixed arity.)
+VARIADIC_IDS = frozenset(p.id for p in PRIMITIVES if p.arity == VARIADIC)
+# Adds tangents (floats, or values traced by an outer tape) as one sum record.
+variadic_sum = RULE_FUNCTIONS["sum"]

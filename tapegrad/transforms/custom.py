@@ -7,7 +7,10 @@ the same registry as the built-in ones, and returns a :class:`PrimitiveFunction`
 that records it when called on traced scalars. ``defvjp(f, *rules)`` gives
 it one rule per argument, each ``rule(g, ans, *args)`` returning ``g`` times
 the partial derivative. Write the rules with tapegrad operations and the new
-primitive works under grad of grad, in forward mode and under jit.
+primitive works under grad of grad, in forward mode and under jit. Forward
+mode uses the same rules (they are linear in ``g``) unless ``defjvp(f,
+*rules)`` gives it rules of its own, each ``rule(t, ans, *args)`` returning
+the tangent contribution of that argument.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import functools
 import inspect
 from typing import Any, Callable, Optional
 
-from tapegrad.core.primitive import Primitive, Rule, register, set_rules
+from tapegrad.core.primitive import Primitive, Rule, register, set_jvp_rules, set_rules
 from tapegrad.core.traced import bind
 
 
@@ -80,4 +83,23 @@ def defvjp(f: PrimitiveFunction, *rules: Optional[Rule]) -> PrimitiveFunction:
     if not isinstance(f, PrimitiveFunction):
         raise TypeError(f"defvjp: expected a primitive made with tapegrad.primitive, got {type(f).__name__}")
     set_rules(f.primitive, rules)
+    return f
+
+
+def defjvp(f: PrimitiveFunction, *rules: Optional[Rule]) -> PrimitiveFunction:
+    """Give ``f`` its own forward-mode rules, one per argument, in order.
+
+    Each rule is called as ``rule(t, ans, *args)``, with ``t`` the tangent of
+    that argument, and returns its contribution to the tangent of the
+    output: ``t`` times the partial derivative. Pass ``None`` for an
+    argument with a zero derivative. :func:`tapegrad.jvp` (and everything
+    built on the forward sweep, such as :func:`tapegrad.hessian`'s
+    forward-over-reverse) then uses these instead of the :func:`defvjp`
+    rules; reverse mode keeps using the latter. Write the rules with
+    tapegrad operations so that they can themselves be differentiated.
+    Returns ``f``.
+    """
+    if not isinstance(f, PrimitiveFunction):
+        raise TypeError(f"defjvp: expected a primitive made with tapegrad.primitive, got {type(f).__name__}")
+    set_jvp_rules(f.primitive, rules)
     return f

@@ -22,8 +22,9 @@ per-example gradients.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union, overload
 
+from tapegrad.core import functions
 from tapegrad.core.batch import Batch, BoolBatch, batch_of, numpy_available, vmap_scope
 from tapegrad.core.table import add_p, batch_mean_p, batch_sum_p
 from tapegrad.core.traced import Scalar, Traced, bind
@@ -180,6 +181,10 @@ def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
     raise TypeError(f"vmap({fname}): an output leaf is a {type(leaf).__name__}; vmapped functions return scalars or trees of them")
 
 
+@overload
+def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Literal[0] = 0, backend: str = "auto") -> Callable[..., BatchedResult]: ...
+@overload
+def vmap(f: Callable[..., Any], in_axes: Axes = 0, *, out_axes: None, backend: str = "auto") -> Callable[..., Any]: ...
 def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, backend: str = "auto") -> Callable[..., Any]:
     """Map ``f`` over a batch: ``vmap(f)(X)`` is like ``[f(x) for x in X]``, computed on whole batches.
 
@@ -301,39 +306,51 @@ def _reduce_batched(xs: BatchedResult, prim: Any, what: str) -> Any:
         raise TypeError(f"tapegrad.{what} of a vmapped result needs one scalar per example, but each example is {xs.treedef}")
     leaf = xs.leaves[0]
     if isinstance(leaf, list):  # computed example by example (see _one_by_one)
-        total: Any = 0.0
-        for v in leaf:
-            total = total + v
-        return total * (1.0 / len(leaf)) if what == "mean" else total
+        return functions.mean(leaf) if what == "mean" else functions.sum(leaf)
     return bind(prim, (leaf,))
 
 
-def sum(xs: Union[BatchedResult, Batch, Traced, Sequence[Scalar]]) -> Scalar:  # noqa: A001 - tapegrad.sum, like numpy.sum
-    """The sum of a vmapped result (one record), a batch, or a sequence of scalars."""
-    total: Scalar
+@overload
+def sum(xs: Iterable[float]) -> float: ...
+@overload
+def sum(xs: Iterable[Traced]) -> Traced: ...
+@overload
+def sum(xs: Iterable[Scalar]) -> Scalar: ...
+@overload
+def sum(xs: Batch) -> Scalar: ...
+def sum(xs: Any) -> Any:  # noqa: A001 - tapegrad.sum, like numpy.sum
+    """The sum of a sequence of scalars, or of a vmapped result over its examples: one record either way.
+
+    On a sequence it is :func:`tapegrad.core.functions.sum` (left to right,
+    as ``x0 + x1 + ...``). On a vmapped result (or a batch) it adds up the
+    examples: exactly rounded (``math.fsum``) on the Python back end,
+    pairwise (``numpy.sum``) on the NumPy one.
+    """
     if isinstance(xs, BatchedResult):
-        total = _reduce_batched(xs, batch_sum_p, "sum")
-    elif isinstance(xs, (Batch, Traced)):
-        total = bind(batch_sum_p, (xs,))
-    else:
-        total = 0.0
-        for v in xs:
-            total = total + v
-    return total
+        return _reduce_batched(xs, batch_sum_p, "sum")
+    if _batched(xs):
+        return bind(batch_sum_p, (xs,))
+    return functions.sum(xs)
 
 
-def mean(xs: Union[BatchedResult, Batch, Traced, Sequence[Scalar]]) -> Scalar:
-    """The mean of a vmapped result (one record), a batch, or a sequence of scalars."""
-    average: Scalar
+@overload
+def mean(xs: Iterable[float]) -> float: ...
+@overload
+def mean(xs: Iterable[Traced]) -> Traced: ...
+@overload
+def mean(xs: Iterable[Scalar]) -> Scalar: ...
+@overload
+def mean(xs: Batch) -> Scalar: ...
+def mean(xs: Any) -> Any:
+    """The mean of a non-empty sequence of scalars, or of a vmapped result over its examples: one record.
+
+    The batch loss is ``tg.mean(tg.vmap(per_example, in_axes=(None, 0, 0))(params, X, Y))``.
+    """
     if isinstance(xs, BatchedResult):
-        average = _reduce_batched(xs, batch_mean_p, "mean")
-    elif isinstance(xs, (Batch, Traced)):
-        average = bind(batch_mean_p, (xs,))
-    elif not len(xs):
-        raise ValueError("tapegrad.mean of an empty sequence")
-    else:
-        average = sum(xs) * (1.0 / len(xs))
-    return average
+        return _reduce_batched(xs, batch_mean_p, "mean")
+    if _batched(xs):
+        return bind(batch_mean_p, (xs,))
+    return functions.mean(xs)
 
 
 __all__ = ["BatchedResult", "TreeDef", "batch", "mean", "sum", "vmap"]
