@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from typing import Any, Callable, Concatenate, Literal, ParamSpec, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, Concatenate, Literal, Optional, ParamSpec, Sequence, TypeVar, Union, overload
 
 from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Scalar, Traced, closed_error
@@ -184,18 +184,29 @@ def _output_refs(tape: Tape, out: Any) -> tuple[list[int], TreeDef, list[Any]]:
     return refs, treedef, leaves
 
 
-def _trace_all(f: Callable[..., Any], primals: Sequence[Any], transform: str) -> tuple[Tape, TracedInputs, list[int], TreeDef, Any]:
-    """Run ``f(*primals)`` on a new tape with every primal traced.
+def _trace_all(
+    f: Callable[..., Any], primals: Sequence[Any], nums: Sequence[int], has_aux: bool, transform: str
+) -> tuple[Tape, TracedInputs, list[int], TreeDef, Any, Any]:
+    """Run ``f(*primals)`` on a new tape with the primals ``nums`` traced.
 
     Returns the closed tape, the inputs, where each output leaf sits on the
-    tape (-1 for constants), the output's shape, and the output's value.
+    tape (-1 for constants), the output's shape, the output's value, and the
+    aux value (None without ``has_aux``), with traced scalars as floats.
     """
     with Tape(name=f"the {transform} tape of {_fname(f)}") as tape:
-        inputs = TracedInputs(tape, primals, range(len(primals)), _arg_names(f), transform, f)
-        out = f(*inputs.args)
+        inputs = TracedInputs(tape, primals, nums, _arg_names(f), transform, f)
+        out, aux = _split_aux(f(*inputs.args), has_aux, transform, f)
         refs, out_treedef, leaves = _output_refs(tape, out)
         out_value = unflatten(out_treedef, [_lower(tape, leaf) for leaf in leaves])
-    return tape, inputs, refs, out_treedef, out_value
+        aux = _lower_tree(tape, aux)
+    return tape, inputs, refs, out_treedef, out_value, aux
+
+
+def _optional_argnums(argnums: Optional[Argnums], count: int, transform: str) -> tuple[tuple[int, ...], bool]:
+    """``argnums`` for vjp and jvp, where None (the default) means every primal, as a tuple."""
+    if argnums is None:
+        return tuple(range(count)), False
+    return _argnums(argnums, transform)
 
 
 # -- grad and value_and_grad ------------------------------------------------------
@@ -261,7 +272,12 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> 
     ``has_aux=True``, ``f`` returns ``(value, aux)`` and the result is
     ``(grad, aux)``. Apply ``grad`` again for higher derivatives.
     """
-    vg = _value_and_grad_impl(f, argnums, has_aux, "grad")
+    return _grad_impl(f, argnums, has_aux, "grad")
+
+
+def _grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool, transform: str) -> Callable[..., Any]:
+    """grad's function: the gradient, or ``(gradient, aux)`` with ``has_aux``."""
+    vg = _value_and_grad_impl(f, argnums, has_aux, transform)
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -275,60 +291,75 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> 
 # -- vjp and jvp ------------------------------------------------------------------
 
 
-def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
-    """Run ``f(*primals)`` once and return ``(out, vjp_fn)``.
+def vjp(f: Callable[..., Any], *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any:
+    """Run ``f(*primals)`` once and return ``(out, vjp_fn)``, or ``(out, vjp_fn, aux)``.
 
-    ``out`` may be a scalar or any tree of scalars. ``vjp_fn(cotangent)``
-    takes a tree shaped like ``out`` and returns a tuple with one tree per
-    primal: the cotangent pulled back through ``f``. It can be called any
-    number of times; ``f`` is not run again.
+    ``out`` may be a scalar or any tree of scalars; it comes back with
+    floats at its leaves. ``vjp_fn(cotangent)`` takes a tree shaped like
+    ``out`` and pulls it back through ``f``: by default it returns a tuple
+    with one tree per primal. ``argnums`` restricts that to some primals
+    (the others are constants): an int gives one tree, a tuple of ints a
+    tuple of trees. ``vjp_fn`` can be called any number of times; ``f`` is
+    not run again.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)``: only ``out`` is
+    differentiated, and ``aux`` is returned as the third element, with
+    traced scalars inside it replaced by floats.
     """
-    tape, inputs, refs, out_treedef, out_value = _trace_all(f, primals, "vjp")
+    nums, single = _optional_argnums(argnums, len(primals), "vjp")
+    tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, "vjp")
 
-    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+    def vjp_fn(cotangent: Any) -> Any:
         cts, ct_treedef, _ = flatten(cotangent, "cotangent", with_paths=False)
         if ct_treedef != out_treedef:
             raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}")
         adj = reverse_sweep(tape, zip(refs, cts))
-        return tuple(inputs.trees(adj))
+        trees = inputs.trees(adj)
+        return trees[0] if single else tuple(trees)
 
-    return out_value, vjp_fn
+    return (out_value, vjp_fn, aux) if has_aux else (out_value, vjp_fn)
 
 
-def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+def jvp(
+    f: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    argnums: Optional[Argnums] = None,
+    has_aux: bool = False,
+) -> Any:
     """Forward mode: ``(f(*primals), directional derivative of f along tangents)``.
 
-    ``tangents`` has one tree per primal, shaped like it. The tangent of the
-    output is computed by one forward sweep over the tape of ``f``.
+    ``tangents`` has one tree per primal, shaped like it. With ``argnums``
+    (an int or a tuple of ints), only those primals move: ``tangents`` then
+    has one tree per entry of ``argnums``, in that order, and the other
+    primals are constants. The tangent of the output is computed by one
+    forward sweep over the tape of ``f``.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is
+    ``(out, tangent, aux)``, with traced scalars inside ``aux`` as floats.
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f)")
-    if len(primals) != len(tangents):
-        raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents")
-    tape, inputs, refs, out_treedef, out_value = _trace_all(f, primals, "jvp")
+    nums, _ = _optional_argnums(argnums, len(primals), "jvp")
+    if len(nums) != len(tangents):
+        moving = "primals" if argnums is None else f"differentiated arguments (argnums={argnums!r})"
+        raise ValueError(f"jvp: got {len(nums)} {moving} but {len(tangents)} tangents")
+    tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, "jvp")
     seeds: dict[int, Any] = {}
     for k, (treedef, idx, tangent) in enumerate(zip(inputs.treedefs, inputs.indices, tangents)):
         tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]", with_paths=False)
         if ttreedef != treedef:
-            raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{k}] has shape {treedef}")
+            raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{nums[k]}] has shape {treedef}")
         seeds.update(zip(idx, tleaves))
     tan = forward_sweep(tape, seeds, refs)
     out_tangent = unflatten(out_treedef, [_zero(tan[r]) if r >= 0 else 0.0 for r in refs])
-    return out_value, out_tangent
+    return (out_value, out_tangent, aux) if has_aux else (out_value, out_tangent)
 
 
 # -- jacobian, hessian, hvp ---------------------------------------------------------
 
 
-def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") -> Callable[..., Any]:
-    """Return a function computing the Jacobian of ``f``.
-
-    The result is shaped like ``f``'s output, with each output leaf replaced
-    by a tree shaped like the differentiated argument: ``J[i][j]`` is
-    d out[i] / d x[j] (rows are outputs, columns inputs). ``mode="rev"``
-    runs one reverse sweep per output, ``"fwd"`` one forward sweep per
-    input; ``"auto"`` picks whichever needs fewer sweeps. ``f`` runs once.
-    """
+def _jacobian_impl(f: Callable[..., Any], argnums: Argnums, mode: str, has_aux: bool) -> Callable[..., Any]:
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
     nums, single = _argnums(argnums, "jacobian")
@@ -338,8 +369,9 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") ->
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         with Tape(name=f"the jacobian tape of {_fname(f)}") as tape:
             inputs = TracedInputs(tape, args, nums, names, "jacobian", f)
-            out = f(*inputs.args, **kwargs)
+            out, aux = _split_aux(f(*inputs.args, **kwargs), has_aux, "jacobian", f)
             refs, out_treedef, _ = _output_refs(tape, out)
+            aux = _lower_tree(tape, aux)
         flat_inputs = [i for idx in inputs.indices for i in idx]
         use = mode if mode != "auto" else ("rev" if len(refs) <= len(flat_inputs) else "fwd")
         # table[k][i]: d output k / d input record i (None for zero)
@@ -359,19 +391,41 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") ->
         for row in table:
             trees = inputs.trees(row)
             rows.append(trees[0] if single else tuple(trees))
-        return unflatten(out_treedef, rows)
+        jac = unflatten(out_treedef, rows)
+        return (jac, aux) if has_aux else jac
 
+    jacobian_f.__name__ = jacobian_f.__qualname__ = f"jacobian({_fname(f)})"
     return jacobian_f
 
 
-def hessian(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Any:
+    """Return a function computing the Jacobian of ``f``.
+
+    The result is shaped like ``f``'s output, with each output leaf replaced
+    by a tree shaped like the differentiated argument: ``J[i][j]`` is
+    d out[i] / d x[j] (rows are outputs, columns inputs). With a tuple
+    ``argnums``, each output leaf holds a tuple of such trees, one per
+    argument. ``mode="rev"`` runs one reverse sweep per output, ``"fwd"``
+    one forward sweep per input; ``"auto"`` picks whichever needs fewer
+    sweeps. ``f`` runs once.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the function
+    returns ``(J, aux)``, with traced scalars inside ``aux`` as floats.
+    """
+    return _jacobian_impl(f, argnums, mode, has_aux)
+
+
+def hessian(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing the Hessian of scalar-valued ``f``.
 
     Forward over reverse: the tape of ``grad(f)`` is recorded once and swept
     forward once per input. ``H[i][j]`` is d2 f / dx[i] dx[j], nested like
-    the argument twice over.
+    the argument twice over. With ``has_aux=True``, ``f`` returns
+    ``(value, aux)`` and the function returns ``(H, aux)``.
     """
-    return jacobian(grad(f, argnums), argnums, mode="fwd")
+    hess = _jacobian_impl(_grad_impl(f, argnums, has_aux, "hessian"), argnums, "fwd", has_aux)
+    hess.__name__ = hess.__qualname__ = f"hessian({_fname(f)})"
+    return hess
 
 
 def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
