@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from typing import Any, Callable, Concatenate, Literal, Optional, ParamSpec, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, Concatenate, Generic, Literal, Optional, ParamSpec, Sequence, TypeVar, Union, cast, final, overload
 
 from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Scalar, Traced, closed_error
@@ -234,45 +234,189 @@ def _value_and_grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
     return value_and_grad_f
 
 
+# -- the types of what grad and value_and_grad return ---------------------------------
+#
+# The gradient has the structure of the argument actually passed, with floats
+# at its leaves. A plain ``Callable[Concatenate[T, P], T]`` would type it with
+# f's declared parameter type instead (``Sequence[Scalar]``), so a user who
+# passes a ``list[float]`` would get back ``Sequence[float | Traced]`` and
+# could not update a ``list[float]`` with it. These classes give ``__call__``
+# overloads that follow the argument: a float gives a float, a traced scalar a
+# traced scalar (under an outer transform), any sequence its own type, and
+# anything else f's declared type. The ``self`` annotations select the
+# overloads that f's parameter type allows; T is contravariant, so
+# ``Gradient[Sequence[Scalar], P]`` is usable where ``Gradient[list[float], P]``
+# is expected, just as a function of a Sequence accepts a list.
+
+T_contra = TypeVar("T_contra", contravariant=True)
+A_co = TypeVar("A_co", covariant=True)
+X = TypeVar("X")
+S = TypeVar("S", bound=Sequence[Scalar])
+
+
+class _Transformed:
+    """A transformed function: calls the implementation, and looks like ``f`` (name, doc, signature)."""
+
+    def __init__(self, impl: Callable[..., Any], f: Callable[..., Any], name: str) -> None:
+        functools.update_wrapper(cast(Any, self), f)
+        self.__name__ = self.__qualname__ = name
+        self._impl = impl
+
+    def __repr__(self) -> str:
+        return f"<{self.__name__}>"
+
+
+class Gradient(_Transformed, Generic[T_contra, P]):
+    """What ``grad(f)`` returns: call it like ``f`` to get the gradient, shaped like the first argument."""
+
+    @overload
+    def __call__(self: Gradient[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> float: ...
+    @overload
+    def __call__(self: Gradient[Traced, P], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> Traced: ...
+    @overload
+    def __call__(self: Gradient[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> S: ...
+    @overload
+    def __call__(self: Gradient[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> X: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+class GradientWithAux(_Transformed, Generic[T_contra, P, A_co]):
+    """What ``grad(f, has_aux=True)`` returns: ``(gradient, aux)``."""
+
+    @overload
+    def __call__(self: GradientWithAux[float, P, A_co], x: float, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, A_co]: ...
+    @overload
+    def __call__(self: GradientWithAux[Traced, P, A_co], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> tuple[Traced, A_co]: ...
+    @overload
+    def __call__(self: GradientWithAux[Sequence[Scalar], P, A_co], x: S, /, *args: P.args, **kwargs: P.kwargs) -> tuple[S, A_co]: ...
+    @overload
+    def __call__(self: GradientWithAux[X, P, A_co], x: X, /, *args: P.args, **kwargs: P.kwargs) -> tuple[X, A_co]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+class ValueAndGradient(_Transformed, Generic[T_contra, P]):
+    """What ``value_and_grad(f)`` returns: ``(value, gradient)``."""
+
+    @overload
+    def __call__(self: ValueAndGradient[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, float]: ...
+    # (A traced argument means an outer transform is tracing: the value is traced
+    # then too, where the general overload says float.)
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self: ValueAndGradient[Traced, P], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> tuple[Scalar, Traced]: ...
+    @overload
+    def __call__(self: ValueAndGradient[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, S]: ...
+    @overload
+    def __call__(self: ValueAndGradient[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, X]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+class ValueAndGradientWithAux(_Transformed, Generic[T_contra, P, A_co]):
+    """What ``value_and_grad(f, has_aux=True)`` returns: ``((value, aux), gradient)``."""
+
+    @overload
+    def __call__(
+        self: ValueAndGradientWithAux[float, P, A_co], x: float, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], float]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # as in ValueAndGradient
+        self: ValueAndGradientWithAux[Traced, P, A_co], x: Traced, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[Scalar, A_co], Traced]: ...
+    @overload
+    def __call__(
+        self: ValueAndGradientWithAux[Sequence[Scalar], P, A_co], x: S, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], S]: ...
+    @overload
+    def __call__(
+        self: ValueAndGradientWithAux[X, P, A_co], x: X, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], X]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+@final
+class _TypedAny:
+    """Never instantiated. A function typed ``Any`` matches the overloads on it as
+    well as the first ones, and when an Any argument matches overloads with
+    different results, mypy answers Any; without it, mypy would infer
+    ``Gradient[Never, ...]``, which nothing can be passed to. A lambda does not
+    match it (it is not a _TypedAny), so ``grad(lambda x: ...)`` stays a Gradient."""
+
+
+# An aux value typed Scalar comes back as a float (traced scalars in aux are
+# replaced by their values), so those overloads say float; any other aux type
+# is kept as declared (still true: a float is a Scalar). An int aux is
+# matched first: for mypy an int is a float, but it comes back as the int.
+
+
 @overload
 def value_and_grad(
     f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False
-) -> Callable[Concatenate[T, P], tuple[float, T]]: ...
+) -> ValueAndGradient[T, P]: ...
+@overload
+def value_and_grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, int]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> ValueAndGradientWithAux[T, P, int]: ...
+@overload
+def value_and_grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, Scalar]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> ValueAndGradientWithAux[T, P, float]: ...
 @overload
 def value_and_grad(
     f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> Callable[Concatenate[T, P], tuple[tuple[float, A], T]]: ...
+) -> ValueAndGradientWithAux[T, P, A]: ...
 @overload
 def value_and_grad(f: Callable[P, Any], argnums: Argnums, has_aux: bool = False) -> Callable[P, Any]: ...
-def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
+@overload
+def value_and_grad(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+def value_and_grad(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing both ``f(*args)`` and its gradient.
 
     ``f`` must return a scalar. The gradient has the same structure as the
     differentiated argument (``argnums``, an int or a tuple of ints), with
     floats at the leaves. With ``has_aux=True``, ``f`` returns
-    ``(value, aux)`` and the result is ``((value, aux), grad)``.
+    ``(value, aux)`` and the result is ``((value, aux), grad)``; traced
+    scalars inside ``aux`` come back as floats.
     """
-    return _value_and_grad_impl(f, argnums, has_aux, "value_and_grad")
+    impl = _value_and_grad_impl(f, argnums, has_aux, "value_and_grad")
+    cls = ValueAndGradientWithAux if has_aux else ValueAndGradient
+    return cls(impl, f, f"value_and_grad({_fname(f)})")
 
 
 @overload
-def grad(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False) -> Callable[Concatenate[T, P], T]: ...
+def grad(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False) -> Gradient[T, P]: ...
+@overload
+def grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, int]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> GradientWithAux[T, P, int]: ...
+@overload
+def grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, Scalar]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> GradientWithAux[T, P, float]: ...
 @overload
 def grad(
     f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> Callable[Concatenate[T, P], tuple[T, A]]: ...
+) -> GradientWithAux[T, P, A]: ...
 @overload
 def grad(f: Callable[P, Any], argnums: Argnums, has_aux: bool = False) -> Callable[P, Any]: ...
-def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
+@overload
+def grad(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+def grad(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing the gradient of scalar-valued ``f``.
 
     ``grad(f)(params)`` has the same nesting of lists, tuples and dicts as
     ``params``, with floats at the leaves. ``argnums`` picks the argument(s)
     to differentiate (a tuple gives a tuple of gradients). With
     ``has_aux=True``, ``f`` returns ``(value, aux)`` and the result is
-    ``(grad, aux)``. Apply ``grad`` again for higher derivatives.
+    ``(grad, aux)``, with traced scalars inside ``aux`` as floats. Apply
+    ``grad`` again for higher derivatives.
     """
-    return _grad_impl(f, argnums, has_aux, "grad")
+    impl = _grad_impl(f, argnums, has_aux, "grad")
+    cls = GradientWithAux if has_aux else Gradient
+    return cls(impl, f, f"grad({_fname(f)})")
 
 
 def _grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool, transform: str) -> Callable[..., Any]:
