@@ -435,7 +435,25 @@ def _grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool, transform
 # -- vjp and jvp ------------------------------------------------------------------
 
 
-def vjp(f: Callable[..., Any], *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any:
+# The first overload of vjp, jvp, jacobian and hessian takes the result of
+# another transform (grad(f), ...): its __call__ is overloaded, and mypy would
+# otherwise match it by its first overload alone (a float argument), however
+# it is called. Such compositions are typed Any.
+@overload
+def vjp(f: _Transformed, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any: ...
+@overload
+def vjp(f: Callable[[T], Scalar], primal: T, /) -> tuple[float, Callable[[Scalar], tuple[T]]]: ...
+@overload
+def vjp(f: Callable[[T], list[Scalar]], primal: T, /) -> tuple[list[float], Callable[[Sequence[Scalar]], tuple[T]]]: ...
+@overload
+def vjp(f: Callable[[T], Scalar], primal: T, /, *, argnums: Literal[0]) -> tuple[float, Callable[[Scalar], T]]: ...
+@overload
+def vjp(
+    f: Callable[[T], list[Scalar]], primal: T, /, *, argnums: Literal[0]
+) -> tuple[list[float], Callable[[Sequence[Scalar]], T]]: ...
+@overload
+def vjp(f: Callable[..., Any], *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any: ...
+def vjp(f: Any, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any:
     """Run ``f(*primals)`` once and return ``(out, vjp_fn)``, or ``(out, vjp_fn, aux)``.
 
     ``out`` may be a scalar or any tree of scalars; it comes back with
@@ -449,6 +467,10 @@ def vjp(f: Callable[..., Any], *primals: Any, argnums: Optional[Argnums] = None,
     With ``has_aux=True``, ``f`` returns ``(out, aux)``: only ``out`` is
     differentiated, and ``aux`` is returned as the third element, with
     traced scalars inside it replaced by floats.
+
+    Types: for a function of one argument returning a scalar or a list of
+    scalars, ``out`` is typed float or list[float] and the cotangents are
+    typed like the function's parameter; otherwise the result is Any.
     """
     nums, single = _optional_argnums(argnums, len(primals), "vjp")
     tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, "vjp")
@@ -464,8 +486,26 @@ def vjp(f: Callable[..., Any], *primals: Any, argnums: Optional[Argnums] = None,
     return (out_value, vjp_fn, aux) if has_aux else (out_value, vjp_fn)
 
 
+@overload
 def jvp(
-    f: Callable[..., Any],
+    f: _Transformed, primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, has_aux: bool = False
+) -> Any: ...
+@overload
+def jvp(f: Callable[..., Scalar], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None) -> tuple[float, float]: ...
+@overload
+def jvp(
+    f: Callable[..., list[Scalar]], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None
+) -> tuple[list[float], list[float]]: ...
+@overload
+def jvp(
+    f: Callable[..., tuple[Scalar, A]], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, *, has_aux: Literal[True]
+) -> tuple[float, float, A]: ...
+@overload
+def jvp(
+    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, has_aux: bool = False
+) -> Any: ...
+def jvp(
+    f: Any,
     primals: Sequence[Any],
     tangents: Sequence[Any],
     argnums: Optional[Argnums] = None,
@@ -481,6 +521,10 @@ def jvp(
 
     With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is
     ``(out, tangent, aux)``, with traced scalars inside ``aux`` as floats.
+
+    Types: a function typed to return a scalar (or a list of scalars) gives
+    floats (lists of floats); others give Any. Under an outer transform that
+    traces the primals, the numbers are traced scalars instead.
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f)")
@@ -542,7 +586,43 @@ def _jacobian_impl(f: Callable[..., Any], argnums: Argnums, mode: str, has_aux: 
     return jacobian_f
 
 
-def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Any:
+class Jacobian(_Transformed, Generic[T_contra, P]):
+    """What ``jacobian(f)`` returns for ``f`` typed to return a list: one row per output, shaped like the argument."""
+
+    @overload
+    def __call__(self: Jacobian[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> list[float]: ...
+    @overload
+    def __call__(self: Jacobian[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> list[S]: ...
+    @overload
+    def __call__(self: Jacobian[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> list[X]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+class Hessian(_Transformed, Generic[T_contra, P]):
+    """What ``hessian(f)`` returns: a float for a float argument, a list of lists for a list."""
+
+    @overload
+    def __call__(self: Hessian[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> float: ...
+    @overload
+    def __call__(self: Hessian[list[float], P], x: list[float], /, *args: P.args, **kwargs: P.kwargs) -> list[list[float]]: ...
+    @overload
+    def __call__(self: Hessian[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> Any: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+@overload
+def jacobian(f: _Transformed, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Callable[..., Any]: ...
+@overload
+def jacobian(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, mode: str = "auto") -> Gradient[T, P]: ...
+@overload
+def jacobian(f: Callable[Concatenate[T, P], list[Scalar]], argnums: Literal[0] = 0, mode: str = "auto") -> Jacobian[T, P]: ...
+@overload
+def jacobian(f: Callable[P, Any], argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Callable[P, Any]: ...
+@overload
+def jacobian(f: _TypedAny, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Any: ...
+def jacobian(f: Any, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Any:
     """Return a function computing the Jacobian of ``f``.
 
     The result is shaped like ``f``'s output, with each output leaf replaced
@@ -555,11 +635,30 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto", ha
 
     With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the function
     returns ``(J, aux)``, with traced scalars inside ``aux`` as floats.
+
+    Types: for ``f`` typed to return a scalar the result is typed like
+    :func:`grad`'s, for a list of scalars as a list of rows shaped like the
+    argument passed; otherwise Any.
     """
-    return _jacobian_impl(f, argnums, mode, has_aux)
+    impl = _jacobian_impl(f, argnums, mode, has_aux)
+    # Typed as Gradient (a scalar function's Jacobian is its gradient) or
+    # Jacobian; at run time the class only wraps the implementation.
+    return Jacobian(impl, f, impl.__name__)
 
 
-def hessian(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Any:
+@overload
+def hessian(f: _Transformed, argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]: ...
+@overload
+def hessian(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0) -> Hessian[T, P]: ...
+@overload
+def hessian(
+    f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> Callable[Concatenate[T, P], tuple[Any, A]]: ...
+@overload
+def hessian(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[P, Any]: ...
+@overload
+def hessian(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+def hessian(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing the Hessian of scalar-valued ``f``.
 
     Forward over reverse: the tape of ``grad(f)`` is recorded once and swept
@@ -568,8 +667,7 @@ def hessian(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) 
     ``(value, aux)`` and the function returns ``(H, aux)``.
     """
     hess = _jacobian_impl(_grad_impl(f, argnums, has_aux, "hessian"), argnums, "fwd", has_aux)
-    hess.__name__ = hess.__qualname__ = f"hessian({_fname(f)})"
-    return hess
+    return Hessian(hess, f, f"hessian({_fname(f)})")
 
 
 def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
