@@ -30,7 +30,22 @@ from tapegrad.core.tree import (
     tree_zeros_like,
 )
 from tapegrad.transforms.custom import PrimitiveFunction, defvjp, primitive
-from tapegrad.transforms.grad import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
+from tapegrad.transforms.grad import (
+    Gradient,
+    GradientWithAux,
+    Hessian,
+    Jacobian,
+    ValueAndGradient,
+    ValueAndGradientWithAux,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    trace,
+    value_and_grad,
+    vjp,
+)
 from tapegrad.transforms.jit import Jitted, JitWarning, jit
 
 from tapegrad import nn, testing  # noqa: E402  (submodules users reach as tapegrad.nn, tapegrad.testing)
@@ -39,7 +54,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Arg",
+    "Gradient",
+    "GradientWithAux",
     "Guard",
+    "Hessian",
+    "Jacobian",
     "Lit",
     "MissingRuleError",
     "Primitive",
@@ -49,6 +68,8 @@ __all__ = [
     "Tape",
     "TapeClosedError",
     "Traced",
+    "ValueAndGradient",
+    "ValueAndGradientWithAux",
     "Var",
     "cos",
     "current_tape",
