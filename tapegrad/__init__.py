@@ -72,7 +72,22 @@ from tapegrad.core.tree import (
     tree_zeros_like,
 )
 from tapegrad.transforms.custom import PrimitiveFunction, defjvp, defvjp, primitive
-from tapegrad.transforms.grad import grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
+from tapegrad.transforms.grad import (
+    Gradient,
+    GradientWithAux,
+    Hessian,
+    Jacobian,
+    ValueAndGradient,
+    ValueAndGradientWithAux,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    trace,
+    value_and_grad,
+    vjp,
+)
 from tapegrad.transforms.jit import Jitted, JitWarning, jit
 from tapegrad.transforms.vmap import batch, mean, sum, vmap  # noqa: A004 - tapegrad.sum, like numpy.sum
 from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch
@@ -91,6 +106,11 @@ __all__ = [
     "Guard",
     "Jitted",
     "JitWarning",
+    "Gradient",
+    "GradientWithAux",
+    "Guard",
+    "Hessian",
+    "Jacobian",
     "Lit",
     "MissingRuleError",
     "Primitive",
@@ -100,6 +120,8 @@ __all__ = [
     "Tape",
     "TapeClosedError",
     "Traced",
+    "ValueAndGradient",
+    "ValueAndGradientWithAux",
     "Var",
     "acos",
     "acosh",

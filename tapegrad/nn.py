@@ -24,7 +24,7 @@ gradient can point at ``params[1]['w'][3][0]``.
 from __future__ import annotations
 
 import random
-from typing import Any, Optional, Sequence, TypedDict, TypeVar
+from typing import Any, Optional, Sequence, TypedDict, TypeVar, overload
 
 from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient
 from tapegrad.core.tape import primal_of
@@ -324,7 +324,14 @@ def l2_penalty(params: Any) -> Scalar:
     return total
 
 
-def sgd_step(params: T, grads: T, lr: float) -> T:
+# init_mlp returns list[Layer], while grad of a loss annotated with MLPParams
+# gives MLPParams (a Sequence): with a single T, mypy would look for a type
+# that both are and fail. This overload takes that pair and keeps the list.
+@overload
+def sgd_step(params: list[Layer], grads: MLPParams, lr: float) -> list[Layer]: ...
+@overload
+def sgd_step(params: T, grads: T, lr: float) -> T: ...
+def sgd_step(params: Any, grads: Any, lr: float) -> Any:
     """One plain step of gradient descent: a new tree ``params - lr * grads``.
 
     No state and no schedule: for momentum, Adam or a learning-rate schedule

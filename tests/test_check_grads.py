@@ -197,3 +197,88 @@ def test_passing_checks_are_repeatable() -> None:
     seen.clear()
     check_grads(f, ([0.1, 0.2],), order=2, seed=3)
     assert seen == first
+
+
+# -- wrong second derivatives with respect to the cotangent ------------------------------------------------
+
+
+@tg.primitive
+def twice(y: float) -> float:
+    return 2.0 * y
+
+
+# off by 0.1%: the true derivative of 2y is 2
+tg.defvjp(twice, lambda g, ans, y: g * 2.002)
+
+
+@tg.primitive
+def double(x: float) -> float:
+    return 2.0 * x
+
+
+# Right as a first derivative (twice(g) is 2g), but its derivative with respect
+# to the cotangent g goes through twice's wrong rule. It does not depend on x at
+# all, so only a check that also perturbs g can see it.
+tg.defvjp(double, lambda g, ans, x: twice(g))
+
+
+@tg.primitive
+def double_right(x: float) -> float:
+    return 2.0 * x
+
+
+tg.defvjp(double_right, lambda g, ans, x: 2.0 * g)
+
+
+def test_the_helpers_wrong_rule_shows_in_a_hessian() -> None:
+    # d2/dx2 [2x * x] = 4; through the wrong helper it comes out 4.002
+    assert tg.hessian(lambda x: double(x) * x)(1.0) == pytest.approx(4.002, rel=1e-12)
+    assert tg.hessian(lambda x: double_right(x) * x)(1.0) == 4.0
+    check_grads(double, (1.0,), order=1)  # first derivatives are right
+
+
+@pytest.mark.parametrize("mode", ["fwd", "rev"])
+def test_a_wrong_rule_inside_a_rule_is_caught_by_perturbing_the_cotangent(mode: str) -> None:
+    message = failure(double, (1.0,), order=2, modes=(mode,))
+    assert "order 2" in message, message
+    check_grads(double_right, (1.0,), order=2, modes=(mode,))
+    check_grads(double_right, (1.0,), order=3, modes=(mode,))
+
+
+# -- argnums and arguments that are not floats -------------------------------------------------------------
+
+
+def test_int_labels_are_not_perturbed() -> None:
+    seen: list[Any] = []
+
+    def loss(logits: list[list[Scalar]], labels: list[int]) -> Scalar:
+        seen.append(labels)
+        return tg.nn.cross_entropy(logits, labels)
+
+    labels = [0, 2]
+    check_grads(loss, ([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], labels), order=2)
+    assert seen and all(s is labels for s in seen)
+
+
+def test_argnums_passes_the_others_through_unchanged() -> None:
+    seen: list[Any] = []
+
+    def f(x: Scalar, y: Any, z: Scalar) -> Scalar:
+        seen.append(y)
+        return tg.sin(x) * z
+
+    marker = ("not", "a", "number")
+    check_grads(f, (0.3, marker, 2.0), order=2)  # y is not a tree of numbers: left alone
+    assert all(s is marker for s in seen)
+    seen.clear()
+    check_grads(f, (0.3, marker, 2.0), order=2, argnums=0)
+    check_grads(f, (0.3, marker, 2.0), order=1, argnums=(2, 0))
+    check_grads(lambda n, x: x ** n, (3, 1.5), order=2)  # the int exponent stays 3
+    check_grads(lambda x: x * x, (3,), argnums=0)  # asked for: the int is treated as a float
+    with pytest.raises(ValueError, match="nothing to perturb"):
+        check_grads(lambda n: n * 2.0, (3,))
+    with pytest.raises(ValueError, match="argnums"):
+        check_grads(f, (0.3, marker, 2.0), argnums=3)
+    # a wrong rule in an argument that is not checked goes unnoticed; in one that is, it does not
+    check_grads(wrong_in_y, (0.5, 2.0), order=1, argnums=0)
+    assert "analytic" in failure(wrong_in_y, (0.5, 2.0), order=1, argnums=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +39,14 @@ def test_adam_finds_the_minimum(results: dict[str, Any]) -> None:
     (a, b), steps = results["adam"]
     assert math.isclose(a, 1.0, abs_tol=1e-3) and math.isclose(b, -2.0, abs_tol=1e-3)
     assert steps == 300 and type(steps) is int
+
+
+def test_plain_and_jitted_descent(results: dict[str, Any]) -> None:
+    a, b = results["plain_descent"]
+    assert math.isclose(a, 1.0, abs_tol=1e-6) and math.isclose(b, -2.0, abs_tol=1e-6)
+    (c, d), traces = results["jitted_descent"]
+    assert (c, d) == (a, b) and traces == 1
+    assert results["aux_pullback"] == [2.0, 0.0]
 
 
 def test_rosenbrock_value_and_gradient(results: dict[str, Any]) -> None:
@@ -81,6 +90,27 @@ def test_typed_usage_passes_mypy_strict() -> None:
         ["--config-file", str(config), "--strict", "--follow-imports=silent", str(HERE / "typed_usage.py")]
     )
     assert status == 0, stdout + stderr
+
+
+def test_mypy_reports_the_mistakes_in_typed_mistakes() -> None:
+    """Precise types must still catch a user's errors: each marked line, and nothing else."""
+    api = pytest.importorskip("mypy.api")
+    path = HERE / "typed_mistakes.py"
+    expected = {
+        (n, m.group(1))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        for m in [re.search(r"  # error: ([a-z-]+)$", line)]
+        if m
+    }
+    stdout, stderr, status = api.run(
+        ["--config-file", str(HERE.parent / "mypy.ini"), "--strict", "--follow-imports=silent", str(path)]
+    )
+    found = {
+        (int(m.group(1)), m.group(2))
+        for m in re.finditer(r"typed_mistakes\.py:(\d+): error: .*\[([a-z-]+)\]$", stdout, re.MULTILINE)
+    }
+    assert status == 1 and len(expected) >= 7, stdout + stderr
+    assert found == expected, stdout + stderr
 
 
 def test_typed_usage_runs_as_a_script(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,6 +37,31 @@ def gradient_descent(steps: int, lr: float = 0.1) -> list[float]:
     return [tg.primal(p) for p in params]
 
 
+def plain_descent(steps: int, lr: float = 0.1) -> list[float]:
+    """The same bowl with list[float] parameters: the gradient of a list[float] is a list[float]."""
+    p: list[float] = [3.0, 0.0]
+    for _ in range(steps):
+        g = tg.grad(rosenbrock_like)(p)
+        p = [pi - lr * gi for pi, gi in zip(p, g)]
+    return p
+
+
+def rosenbrock_like(params: Sequence[Scalar]) -> Scalar:
+    a, b = params[0], params[1]
+    return (a - 1.0) ** 2 + tg.log(1.0 + (b + 2.0) ** 2)
+
+
+def jitted_descent(steps: int, lr: float = 0.1) -> tuple[list[float], int]:
+    """jit keeps grad's type: list[float] in, list[float] out, and the jit's stats are typed too."""
+    step = tg.jit(tg.grad(rosenbrock_like))
+    p: list[float] = [3.0, 0.0]
+    for _ in range(steps):
+        g = step(p)
+        p = [pi - lr * gi for pi, gi in zip(p, g)]
+    traces: int = step.stats.traces
+    return p, traces
+
+
 def adam_descent(steps: int) -> tuple[list[float], int]:
     """The same bowl with Adam (warmup, then cosine decay) and gradients clipped to norm 1.
 
@@ -100,16 +125,16 @@ def train_classifier(steps: int) -> tuple[list[float], float]:
         scores = [nn.mlp(params, p) for p in points]
         return nn.svm_hinge_loss(scores, labels), nn.accuracy(scores, labels)
 
-    params: nn.MLPParams = nn.init_mlp(random.Random(1), [2, 8, 1])
+    params = nn.init_mlp(random.Random(1), [2, 8, 1])  # a list[Layer], not annotated
     step = tg.value_and_grad(objective, has_aux=True)
     history: list[float] = []
-    accuracy: Scalar = 0.0
+    accuracy = 0.0
     for _ in range(steps):
         (value, accuracy), grads = step(params)
         params = nn.sgd_step(params, grads, 0.2)
         history.append(value)
-    # has_aux hands traced aux values back as floats
-    return history, tg.primal(accuracy)
+    # has_aux hands traced aux values back as floats, and says so: accuracy is a float
+    return history, accuracy
 
 
 # -- jacobians, hessians, jvp and vjp ----------------------------------------------------------------------
@@ -132,15 +157,25 @@ def rosenbrock_hessian(x: float, y: float) -> list[list[float]]:
 
 def directional_derivative(point: list[float], direction: list[float]) -> float:
     value, tangent = tg.jvp(rosenbrock, (point,), (direction,))
-    assert isinstance(tangent, float)
     return tangent
 
 
 def pullback(point: list[float]) -> list[float]:
     out, vjp_fn = tg.vjp(to_cartesian, point)
+    first: float = out[0]
     (cotangent,) = vjp_fn([1.0, 0.0])
-    result: list[float] = cotangent
-    return result
+    return [c + 0.0 * first for c in cotangent]
+
+
+def polar_x_pullback(point: list[float]) -> list[float]:
+    """vjp with has_aux: the aux value comes third."""
+
+    def x_and_radius(p: Sequence[Scalar]) -> tuple[Scalar, Scalar]:
+        return p[0] * tg.cos(p[1]), p[0]
+
+    out, vjp_fn, radius = tg.vjp(x_and_radius, point, has_aux=True)
+    (cotangent,) = vjp_fn(1.0)
+    return [c * tg.primal(radius) for c in cotangent]
 
 
 # -- a custom primitive ---------------------------------------------------------------------------------------
@@ -193,6 +228,9 @@ def main() -> dict[str, object]:
     """Run every example above and return what they computed."""
     results: dict[str, object] = {}
     results["descent"] = gradient_descent(100)
+    results["plain_descent"] = plain_descent(100)
+    results["jitted_descent"] = jitted_descent(100)
+    results["aux_pullback"] = polar_x_pullback([2.0, 0.0])
     results["adam"] = adam_descent(300)
     results["rosenbrock"] = rosenbrock_value_and_gradient([1.0, 1.0])
     xs = [0.0, 1.0, 2.0, 3.0]

@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from tapegrad.core.batch import ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch
 from tapegrad.core.primitive import Primitive
-from tapegrad.core.table import COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
+from tapegrad.core.table import BUILTINS, COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
 from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
 
 # Primitives that never broadcast their operands: the sums over a batch take
@@ -302,6 +302,11 @@ class Traced(Handle):
     def __trunc__(self) -> Traced:
         return bind_unary(trunc_p, self)  # type: ignore[no-any-return]
 
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # NumPy asks an operand that defines this before converting it: this is
+        # how np.exp(x) and np.float32(2.0) * x reach the tape instead of failing.
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
     def __format__(self, spec: str) -> str:
         # An f-string inside jit would freeze the traced number into the
         # replay (the Python around it is not run again): refuse, as primal() does.
@@ -323,6 +328,56 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 def _is_scalar(x: object) -> bool:
     return x.__class__ is Traced or isinstance(x, (int, float, Batch, BoolBatch))
+
+
+# NumPy ufuncs whose primitive in the rule table has another name; every
+# other ufunc is looked up under its own name (np.exp -> exp, np.tanh -> tanh).
+_UFUNC_ALIASES = {"multiply": "mul", "divide": "div", "true_divide": "div", "power": "pow", "absolute": "abs"}
+_NOT_UFUNCS = ("input", "stop_gradient", "step")  # table rows that no NumPy function means
+
+
+def _ufunc_operand(x: Any) -> Any:
+    """A ufunc operand as bind takes it, or None: traced scalars and numbers only.
+
+    A NumPy scalar of a real dtype becomes a float; arrays are not taken.
+    """
+    if x.__class__ is Traced or (isinstance(x, (int, float)) and not isinstance(x, bool)):
+        return x
+    if getattr(x, "ndim", None) == 0 and getattr(getattr(x, "dtype", None), "kind", None) in ("f", "i", "u"):
+        return float(x)
+    return None
+
+
+def array_ufunc(ufunc: Any, method: str, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """``ufunc(*inputs)`` for a NumPy ufunc called on traced scalars, as one tapegrad primitive.
+
+    Only plain calls on scalars are taken, and only for ufuncs that are a
+    primitive of the rule table (or subtraction and negation, which are
+    derived as in the operators). Anything else raises a TypeError that names
+    the tapegrad function to use.
+    """
+    name = getattr(ufunc, "__name__", repr(ufunc))
+    args = [_ufunc_operand(x) for x in inputs]
+    if method == "__call__" and not kwargs and all(a is not None for a in args):
+        if name == "subtract" and len(args) == 2:
+            return args[0] + (-args[1])
+        if name == "negative" and len(args) == 1:
+            return args[0] * -1.0
+        if name == "positive" and len(args) == 1:
+            return args[0]
+        wanted = _UFUNC_ALIASES.get(name, name)
+        if wanted not in _NOT_UFUNCS:
+            for prim in BUILTINS:
+                if prim.name == wanted and prim.arity == len(args):
+                    return bind(prim, args)
+    shown = "an array" if any(a is None for a in args) else "a traced scalar"
+    raise TypeError(
+        f"numpy.{name}{'' if method == '__call__' else '.' + method} on {shown}: tapegrad records NumPy ufuncs only "
+        "when called on traced scalars (and numbers), and only those that are tapegrad primitives "
+        "(np.exp, np.log, np.sqrt, np.sin, np.cos, np.tanh, np.abs, np.sign, + - * / **). "
+        f"Use tapegrad's own functions (tg.exp(x), tg.log(x), ...), elementwise for a list or array: "
+        f"[tg.exp(v) for v in xs]"
+    )
 
 
 def make_traced(tape: Tape, index: int, value: Any) -> Traced:

@@ -31,7 +31,7 @@ T = TypeVar("T")
 class TreeDef:
     """The shape of a tree: its node kinds, dict keys and leaf count."""
 
-    kind: str  # "leaf", "list", "tuple", "namedtuple" or "dict"
+    kind: str  # "leaf", "list", "tuple", "namedtuple", "dict" or "ndarray"
     children: tuple[TreeDef, ...] = ()
     keys: tuple[Any, ...] = ()
     node_type: Optional[type] = None
@@ -44,6 +44,10 @@ class TreeDef:
     # Whether any node below is a dict (derived from the children, so it
     # needs no part in equality); lets key_orders() skip dict-free subtrees.
     has_dict: bool = attrs.field(default=False, eq=False)
+    # A NumPy array's dtype, to rebuild it with. Not part of the shape: a
+    # float64 cotangent fits a float32 array, and an array of traced scalars
+    # (dtype object) has the shape of the array it stands for.
+    dtype: Any = attrs.field(default=None, eq=False)
 
     def key_orders(self) -> tuple[tuple[Any, ...], ...]:
         """The insertion order of every dict in the tree, in traversal order.
@@ -69,6 +73,8 @@ class TreeDef:
         inner = ", ".join(str(c) for c in self.children)
         if self.kind == "list":
             return f"[{inner}]"
+        if self.kind == "ndarray":
+            return f"array(shape={self.node_data})"
         if self.kind == "dict":
             return "{" + ", ".join(f"{k!r}: {c}" for k, c in zip(self.keys, self.children)) + "}"
         if self.kind == "namedtuple" and self.node_type is not None:
@@ -179,6 +185,8 @@ def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, l
         return TreeDef(
             kind, children, node_type=type(node), num_leaves=sum(c.num_leaves for c in children), has_dict=any(c.has_dict for c in children)
         )
+    if cls is not int and hasattr(node, "dtype") and hasattr(node, "ndim"):
+        return _walk_numpy(node, path, leaves, paths)
     if isinstance(node, (int, float)) and not isinstance(node, bool):
         try:
             leaves.append(float(node))
@@ -200,6 +208,60 @@ def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, l
     return _LEAF
 
 
+def _walk_numpy(node: Any, path: Optional[str], leaves: list[Any], paths: list[str]) -> TreeDef:
+    """A NumPy scalar (a leaf) or array (a node with one leaf per element, in C order).
+
+    Recognised by its ``dtype`` and ``ndim`` rather than by importing NumPy:
+    tapegrad never imports it, and only meets it when the caller passed one.
+    Only real numbers qualify (dtype kinds f, i, u, and object arrays holding
+    floats or traced scalars); a bool or complex array is rejected like any
+    other non-number.
+    """
+    kind = getattr(node.dtype, "kind", None)
+    if kind == "O" and node.ndim > 0:
+        # An array of objects: what a transform gives a function for an
+        # array argument (traced scalars), seen again by a nested transform.
+        values = list(node.ravel().tolist())
+        if all(v.__class__ is Traced or v.__class__ is float for v in values):
+            return _array_node(node, values, path, leaves, paths)
+    if kind not in ("f", "i", "u"):
+        if path is None:
+            raise _BadLeaf()
+        raise TypeError(f"{path}: expected real numbers, got a NumPy {type(node).__name__} of dtype {node.dtype}")
+    if node.ndim == 0:
+        leaves.append(float(node))
+        if path is not None:
+            paths.append(path)
+        return _LEAF
+    return _array_node(node, [float(v) for v in node.ravel().tolist()], path, leaves, paths)
+
+
+def _array_node(node: Any, values: list[Any], path: Optional[str], leaves: list[Any], paths: list[str]) -> TreeDef:
+    leaves.extend(values)
+    if path is not None:
+        shape = node.shape
+        for flat in range(len(values)):
+            index = []
+            for size in reversed(shape):
+                flat, i = divmod(flat, size)
+                index.append(str(i))
+            paths.append(f"{path}[{', '.join(reversed(index))}]")
+    # node_data: the shape to rebuild the array with.
+    return TreeDef("ndarray", (_LEAF,) * len(values), node_type=type(node), num_leaves=len(values), node_data=tuple(node.shape), dtype=node.dtype)
+
+
+def _build_ndarray(td: TreeDef, kids: list[Any]) -> Any:
+    """An array of the recorded shape: floats in the original float dtype (float64 for an
+    integer array), anything else (traced scalars) in an array of dtype object."""
+    np = sys.modules["numpy"]  # present: the tree being rebuilt came from a NumPy array
+    shape, dtype = td.node_data, td.dtype
+    if all(k.__class__ is float for k in kids):
+        return np.asarray(kids, dtype=dtype if dtype.kind == "f" else np.float64).reshape(shape)
+    out = np.empty(len(kids), dtype=object)
+    out[:] = kids
+    return out.reshape(shape)
+
+
 def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
     """Build a tree of shape ``treedef`` from ``leaves`` (in flatten's order)."""
     if len(leaves) != treedef.num_leaves:
@@ -214,6 +276,8 @@ def _build(td: TreeDef, it: Iterator[Any]) -> Any:
     if td.kind == "leaf":
         return next(it)
     kids = [_build(c, it) for c in td.children]
+    if td.kind == "ndarray":
+        return _build_ndarray(td, kids)
     if td.kind == "list":
         return kids
     if td.kind == "batched":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 from tapegrad.core.tree import flatten, unflatten
 from tapegrad.transforms.grad import jvp, vjp
@@ -54,6 +54,53 @@ def _fail(what: str, order: int, analytic: Any, numeric: Any, args: Any, rtol: f
     )
 
 
+def _is_int_leaf(x: Any) -> bool:
+    """An integer that is not a float: a Python int, or a NumPy integer (duck-typed, no import)."""
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, int):
+        return True
+    dtype = getattr(x, "dtype", None)
+    return getattr(dtype, "kind", None) in ("i", "u")
+
+
+def _has_int_leaf(tree: Any) -> bool:
+    """Whether an integer sits at a leaf (flatten would already have made it a float)."""
+    if isinstance(tree, dict):
+        return any(_has_int_leaf(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return any(_has_int_leaf(v) for v in tree)
+    return _is_int_leaf(tree)
+
+
+def _is_float_tree(tree: Any) -> bool:
+    """True for a tree of numbers none of whose leaves is an integer (an int label is not perturbed)."""
+    try:
+        flatten(tree, "args", with_paths=False)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return not _has_int_leaf(tree)
+
+
+def _select(args: Sequence[Any], argnums: Optional[Union[int, Sequence[int]]]) -> tuple[int, ...]:
+    """The positions of the arguments to perturb."""
+    if argnums is None:
+        nums = tuple(k for k, a in enumerate(args) if _is_float_tree(a))
+        if not nums:
+            raise ValueError(
+                "check_grads: no argument is a tree of floats, so there is nothing to perturb; "
+                "pass argnums to name the arguments to check (ints are then treated as floats)"
+            )
+        return nums
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not nums or any(isinstance(n, bool) or not isinstance(n, int) or not -len(args) <= n < len(args) for n in nums):
+        raise ValueError(f"check_grads: argnums must name positional arguments 0..{len(args) - 1}, got {argnums!r}")
+    normal = tuple(n % len(args) for n in nums)
+    if len(set(normal)) != len(normal):
+        raise ValueError(f"check_grads: argnums {argnums!r} names an argument twice")
+    return normal
+
+
 def check_grads(
     f: Callable[..., Any],
     args: Sequence[Any],
@@ -63,23 +110,46 @@ def check_grads(
     rtol: float = 1e-4,
     atol: float = 1e-5,
     seed: int = 0,
+    argnums: Optional[Union[int, Sequence[int]]] = None,
 ) -> None:
     """Check f's derivatives at ``args`` against central finite differences.
 
     Along a random direction ``u`` (from ``random.Random(seed)``, so the check
     is deterministic): forward mode (``"fwd"``) must match the numerical
     directional derivative; reverse mode (``"rev"``) must satisfy
-    ``<vjp(w), u> == <w, jvp(u)>`` for a random output cotangent ``w``. For
-    ``order > 1`` the same checks run on the derivative functions
-    themselves, recursively. Raises AssertionError with the analytic and
-    numeric values on a mismatch.
+    ``<vjp(w), u> == <w, jvp(u)>`` for a random output cotangent ``w``.
+
+    For ``order > 1`` the same checks run on the derivative functions
+    themselves, recursively, and those are functions of the tangent ``u``
+    (or the cotangent ``w``) as well as of ``args``: both are perturbed.
+    A derivative rule is a function of its incoming cotangent too, and a rule
+    that differentiates that dependence wrongly (a helper primitive with a
+    wrong rule applied to the cotangent) would otherwise go unnoticed, while
+    still making ``grad(grad(...))`` of a product wrong.
+
+    ``argnums`` (an int or a sequence of ints) picks the arguments to
+    perturb; the others are passed through unchanged, as they are. By
+    default every argument that is a tree of numbers without an integer
+    leaf is perturbed, so an int class label is left alone. Raises
+    AssertionError with the analytic and numeric values on a mismatch.
     """
     if order < 1:
         raise ValueError(f"check_grads: order must be at least 1, got {order}")
     bad = [m for m in modes if m not in ("fwd", "rev")]
     if bad or not modes:
         raise ValueError(f"check_grads: modes must be a non-empty selection of 'fwd' and 'rev', got {tuple(modes)!r}")
-    _check(f, tuple(args), order, order, tuple(modes), eps, rtol, atol, random.Random(seed))
+    full = tuple(args)
+    nums = _select(full, argnums)
+    if len(nums) == len(full):
+        g = f
+    else:
+        def g(*moving: Any) -> Any:
+            call = list(full)
+            for n, a in zip(nums, moving):
+                call[n] = a
+            return f(*call)
+
+    _check(g, tuple(full[n] for n in nums), order, order, tuple(modes), eps, rtol, atol, random.Random(seed))
 
 
 def _check(
@@ -112,9 +182,18 @@ def _check(
         if not _close(lhs, rhs, rtol, atol):
             raise _fail("reverse-mode derivative <vjp(w), u> vs <w, jvp(u)>", level, lhs, rhs, args, rtol, atol)
     if order > 1:
+        n = len(args)
         if "fwd" in modes:
-            _check(lambda *a: jvp(f, a, u)[1], args, order - 1, top, modes, eps, rtol, atol, rng)
+            # The directional derivative as a function of the point and the tangent.
+            def tangent_of(*a: Any) -> Any:
+                return jvp(f, a[:n], a[n:])[1]
+
+            _check(tangent_of, args + u, order - 1, top, modes, eps, rtol, atol, rng)
         if "rev" in modes:
+            # The pulled-back cotangent as a function of the point and the cotangent.
+            def pullback(*a: Any) -> Any:
+                return vjp(f, *a[:n])[1](a[n])
+
             out = f(*args)
             w = _random_like(out, rng)
-            _check(lambda *a: vjp(f, *a)[1](w), args, order - 1, top, modes, eps, rtol, atol, rng)
+            _check(pullback, args + (w,), order - 1, top, modes, eps, rtol, atol, rng)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from typing import Any, Callable, Concatenate, Literal, ParamSpec, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, Concatenate, Generic, Literal, Optional, ParamSpec, Sequence, TypeVar, Union, cast, final, overload
 
 from tapegrad.core.batch import Batch
 from tapegrad.core.tape import Tape
@@ -198,18 +198,29 @@ def _output_refs(tape: Tape, out: Any) -> tuple[list[int], TreeDef, list[Any]]:
     return refs, treedef, leaves
 
 
-def _trace_all(f: Callable[..., Any], primals: Sequence[Any], transform: str) -> tuple[Tape, TracedInputs, list[int], TreeDef, Any]:
-    """Run ``f(*primals)`` on a new tape with every primal traced.
+def _trace_all(
+    f: Callable[..., Any], primals: Sequence[Any], nums: Sequence[int], has_aux: bool, transform: str
+) -> tuple[Tape, TracedInputs, list[int], TreeDef, Any, Any]:
+    """Run ``f(*primals)`` on a new tape with the primals ``nums`` traced.
 
     Returns the closed tape, the inputs, where each output leaf sits on the
-    tape (-1 for constants), the output's shape, and the output's value.
+    tape (-1 for constants), the output's shape, the output's value, and the
+    aux value (None without ``has_aux``), with traced scalars as floats.
     """
     with Tape(name=f"the {transform} tape of {_fname(f)}") as tape:
-        inputs = TracedInputs(tape, primals, range(len(primals)), _arg_names(f), transform, f)
-        out = f(*inputs.args)
+        inputs = TracedInputs(tape, primals, nums, _arg_names(f), transform, f)
+        out, aux = _split_aux(f(*inputs.args), has_aux, transform, f)
         refs, out_treedef, leaves = _output_refs(tape, out)
         out_value = unflatten(out_treedef, [_lower(tape, leaf) for leaf in leaves])
-    return tape, inputs, refs, out_treedef, out_value
+        aux = _lower_tree(tape, aux)
+    return tape, inputs, refs, out_treedef, out_value, aux
+
+
+def _optional_argnums(argnums: Optional[Argnums], count: int, transform: str) -> tuple[tuple[int, ...], bool]:
+    """``argnums`` for vjp and jvp, where None (the default) means every primal, as a tuple."""
+    if argnums is None:
+        return tuple(range(count)), False
+    return _argnums(argnums, transform)
 
 
 # -- grad and value_and_grad ------------------------------------------------------
@@ -237,45 +248,194 @@ def _value_and_grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
     return value_and_grad_f
 
 
+# -- the types of what grad and value_and_grad return ---------------------------------
+#
+# The gradient has the structure of the argument actually passed, with floats
+# at its leaves. A plain ``Callable[Concatenate[T, P], T]`` would type it with
+# f's declared parameter type instead (``Sequence[Scalar]``), so a user who
+# passes a ``list[float]`` would get back ``Sequence[float | Traced]`` and
+# could not update a ``list[float]`` with it. These classes give ``__call__``
+# overloads that follow the argument: a float gives a float, a traced scalar a
+# traced scalar (under an outer transform), any sequence its own type, and
+# anything else f's declared type. The ``self`` annotations select the
+# overloads that f's parameter type allows; T is contravariant, so
+# ``Gradient[Sequence[Scalar], P]`` is usable where ``Gradient[list[float], P]``
+# is expected, just as a function of a Sequence accepts a list.
+
+T_contra = TypeVar("T_contra", contravariant=True)
+A_co = TypeVar("A_co", covariant=True)
+X = TypeVar("X")
+S = TypeVar("S", bound=Sequence[Scalar])
+
+
+class _Transformed:
+    """A transformed function: calls the implementation, and looks like ``f`` (name, doc, signature)."""
+
+    def __init__(self, impl: Callable[..., Any], f: Callable[..., Any], name: str) -> None:
+        functools.update_wrapper(cast(Any, self), f)
+        self.__name__ = self.__qualname__ = name
+        self._impl = impl
+
+    def __repr__(self) -> str:
+        return f"<{self.__name__}>"
+
+
+class Gradient(_Transformed, Generic[T_contra, P]):
+    """What ``grad(f)`` returns: call it like ``f`` to get the gradient, shaped like the first argument."""
+
+    @overload
+    def __call__(self: Gradient[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> float: ...
+    @overload
+    def __call__(self: Gradient[Traced, P], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> Traced: ...
+    @overload
+    def __call__(self: Gradient[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> S: ...
+    @overload
+    def __call__(self: Gradient[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> X: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+class GradientWithAux(_Transformed, Generic[T_contra, P, A_co]):
+    """What ``grad(f, has_aux=True)`` returns: ``(gradient, aux)``."""
+
+    @overload
+    def __call__(self: GradientWithAux[float, P, A_co], x: float, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, A_co]: ...
+    @overload
+    def __call__(self: GradientWithAux[Traced, P, A_co], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> tuple[Traced, A_co]: ...
+    @overload
+    def __call__(self: GradientWithAux[Sequence[Scalar], P, A_co], x: S, /, *args: P.args, **kwargs: P.kwargs) -> tuple[S, A_co]: ...
+    @overload
+    def __call__(self: GradientWithAux[X, P, A_co], x: X, /, *args: P.args, **kwargs: P.kwargs) -> tuple[X, A_co]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+class ValueAndGradient(_Transformed, Generic[T_contra, P]):
+    """What ``value_and_grad(f)`` returns: ``(value, gradient)``."""
+
+    @overload
+    def __call__(self: ValueAndGradient[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, float]: ...
+    # (A traced argument means an outer transform is tracing: the value is traced
+    # then too, where the general overload says float.)
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self: ValueAndGradient[Traced, P], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> tuple[Scalar, Traced]: ...
+    @overload
+    def __call__(self: ValueAndGradient[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, S]: ...
+    @overload
+    def __call__(self: ValueAndGradient[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, X]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+class ValueAndGradientWithAux(_Transformed, Generic[T_contra, P, A_co]):
+    """What ``value_and_grad(f, has_aux=True)`` returns: ``((value, aux), gradient)``."""
+
+    @overload
+    def __call__(
+        self: ValueAndGradientWithAux[float, P, A_co], x: float, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], float]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # as in ValueAndGradient
+        self: ValueAndGradientWithAux[Traced, P, A_co], x: Traced, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[Scalar, A_co], Traced]: ...
+    @overload
+    def __call__(
+        self: ValueAndGradientWithAux[Sequence[Scalar], P, A_co], x: S, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], S]: ...
+    @overload
+    def __call__(
+        self: ValueAndGradientWithAux[X, P, A_co], x: X, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], X]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+@final
+class _TypedAny:
+    """Never instantiated. A function typed ``Any`` matches the overloads on it as
+    well as the first ones, and when an Any argument matches overloads with
+    different results, mypy answers Any; without it, mypy would infer
+    ``Gradient[Never, ...]``, which nothing can be passed to. A lambda does not
+    match it (it is not a _TypedAny), so ``grad(lambda x: ...)`` stays a Gradient."""
+
+
+# An aux value typed Scalar comes back as a float (traced scalars in aux are
+# replaced by their values), so those overloads say float; any other aux type
+# is kept as declared (still true: a float is a Scalar). An int aux is
+# matched first: for mypy an int is a float, but it comes back as the int.
+
+
 @overload
 def value_and_grad(
     f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False
-) -> Callable[Concatenate[T, P], tuple[float, T]]: ...
+) -> ValueAndGradient[T, P]: ...
+@overload
+def value_and_grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, int]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> ValueAndGradientWithAux[T, P, int]: ...
+@overload
+def value_and_grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, Scalar]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> ValueAndGradientWithAux[T, P, float]: ...
 @overload
 def value_and_grad(
     f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> Callable[Concatenate[T, P], tuple[tuple[float, A], T]]: ...
+) -> ValueAndGradientWithAux[T, P, A]: ...
 @overload
 def value_and_grad(f: Callable[P, Any], argnums: Argnums, has_aux: bool = False) -> Callable[P, Any]: ...
-def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
+@overload
+def value_and_grad(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+def value_and_grad(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing both ``f(*args)`` and its gradient.
 
     ``f`` must return a scalar. The gradient has the same structure as the
     differentiated argument (``argnums``, an int or a tuple of ints), with
     floats at the leaves. With ``has_aux=True``, ``f`` returns
-    ``(value, aux)`` and the result is ``((value, aux), grad)``.
+    ``(value, aux)`` and the result is ``((value, aux), grad)``; traced
+    scalars inside ``aux`` come back as floats.
     """
-    return _value_and_grad_impl(f, argnums, has_aux, "value_and_grad")
+    impl = _value_and_grad_impl(f, argnums, has_aux, "value_and_grad")
+    cls = ValueAndGradientWithAux if has_aux else ValueAndGradient
+    return cls(impl, f, f"value_and_grad({_fname(f)})")
 
 
 @overload
-def grad(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False) -> Callable[Concatenate[T, P], T]: ...
+def grad(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False) -> Gradient[T, P]: ...
+@overload
+def grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, int]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> GradientWithAux[T, P, int]: ...
+@overload
+def grad(
+    f: Callable[Concatenate[T, P], tuple[Scalar, Scalar]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> GradientWithAux[T, P, float]: ...
 @overload
 def grad(
     f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> Callable[Concatenate[T, P], tuple[T, A]]: ...
+) -> GradientWithAux[T, P, A]: ...
 @overload
 def grad(f: Callable[P, Any], argnums: Argnums, has_aux: bool = False) -> Callable[P, Any]: ...
-def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
+@overload
+def grad(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+def grad(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing the gradient of scalar-valued ``f``.
 
     ``grad(f)(params)`` has the same nesting of lists, tuples and dicts as
     ``params``, with floats at the leaves. ``argnums`` picks the argument(s)
     to differentiate (a tuple gives a tuple of gradients). With
     ``has_aux=True``, ``f`` returns ``(value, aux)`` and the result is
-    ``(grad, aux)``. Apply ``grad`` again for higher derivatives.
+    ``(grad, aux)``, with traced scalars inside ``aux`` as floats. Apply
+    ``grad`` again for higher derivatives.
     """
-    vg = _value_and_grad_impl(f, argnums, has_aux, "grad")
+    impl = _grad_impl(f, argnums, has_aux, "grad")
+    cls = GradientWithAux if has_aux else Gradient
+    return cls(impl, f, f"grad({_fname(f)})")
+
+
+def _grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool, transform: str) -> Callable[..., Any]:
+    """grad's function: the gradient, or ``(gradient, aux)`` with ``has_aux``."""
+    vg = _value_and_grad_impl(f, argnums, has_aux, transform)
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -289,60 +449,119 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> 
 # -- vjp and jvp ------------------------------------------------------------------
 
 
-def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
-    """Run ``f(*primals)`` once and return ``(out, vjp_fn)``.
+# The first overload of vjp, jvp, jacobian and hessian takes the result of
+# another transform (grad(f), ...): its __call__ is overloaded, and mypy would
+# otherwise match it by its first overload alone (a float argument), however
+# it is called. Such compositions are typed Any.
+@overload
+def vjp(f: _Transformed, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any: ...
+@overload
+def vjp(f: Callable[[T], Scalar], primal: T, /) -> tuple[float, Callable[[Scalar], tuple[T]]]: ...
+@overload
+def vjp(f: Callable[[T], list[Scalar]], primal: T, /) -> tuple[list[float], Callable[[Sequence[Scalar]], tuple[T]]]: ...
+@overload
+def vjp(f: Callable[[T], Scalar], primal: T, /, *, argnums: Literal[0]) -> tuple[float, Callable[[Scalar], T]]: ...
+@overload
+def vjp(
+    f: Callable[[T], list[Scalar]], primal: T, /, *, argnums: Literal[0]
+) -> tuple[list[float], Callable[[Sequence[Scalar]], T]]: ...
+@overload
+def vjp(f: Callable[..., Any], *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any: ...
+def vjp(f: Any, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any:
+    """Run ``f(*primals)`` once and return ``(out, vjp_fn)``, or ``(out, vjp_fn, aux)``.
 
-    ``out`` may be a scalar or any tree of scalars. ``vjp_fn(cotangent)``
-    takes a tree shaped like ``out`` and returns a tuple with one tree per
-    primal: the cotangent pulled back through ``f``. It can be called any
-    number of times; ``f`` is not run again.
+    ``out`` may be a scalar or any tree of scalars; it comes back with
+    floats at its leaves. ``vjp_fn(cotangent)`` takes a tree shaped like
+    ``out`` and pulls it back through ``f``: by default it returns a tuple
+    with one tree per primal. ``argnums`` restricts that to some primals
+    (the others are constants): an int gives one tree, a tuple of ints a
+    tuple of trees. ``vjp_fn`` can be called any number of times; ``f`` is
+    not run again.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)``: only ``out`` is
+    differentiated, and ``aux`` is returned as the third element, with
+    traced scalars inside it replaced by floats.
+
+    Types: for a function of one argument returning a scalar or a list of
+    scalars, ``out`` is typed float or list[float] and the cotangents are
+    typed like the function's parameter; otherwise the result is Any.
     """
-    tape, inputs, refs, out_treedef, out_value = _trace_all(f, primals, "vjp")
+    nums, single = _optional_argnums(argnums, len(primals), "vjp")
+    tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, "vjp")
 
-    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+    def vjp_fn(cotangent: Any) -> Any:
         cts, ct_treedef, _ = flatten(cotangent, "cotangent", with_paths=False)
         if ct_treedef != out_treedef:
             raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}")
         adj = reverse_sweep(tape, zip(refs, cts))
-        return tuple(inputs.trees(adj))
+        trees = inputs.trees(adj)
+        return trees[0] if single else tuple(trees)
 
-    return out_value, vjp_fn
+    return (out_value, vjp_fn, aux) if has_aux else (out_value, vjp_fn)
 
 
-def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+@overload
+def jvp(
+    f: _Transformed, primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, has_aux: bool = False
+) -> Any: ...
+@overload
+def jvp(f: Callable[..., Scalar], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None) -> tuple[float, float]: ...
+@overload
+def jvp(
+    f: Callable[..., list[Scalar]], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None
+) -> tuple[list[float], list[float]]: ...
+@overload
+def jvp(
+    f: Callable[..., tuple[Scalar, A]], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, *, has_aux: Literal[True]
+) -> tuple[float, float, A]: ...
+@overload
+def jvp(
+    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, has_aux: bool = False
+) -> Any: ...
+def jvp(
+    f: Any,
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    argnums: Optional[Argnums] = None,
+    has_aux: bool = False,
+) -> Any:
     """Forward mode: ``(f(*primals), directional derivative of f along tangents)``.
 
-    ``tangents`` has one tree per primal, shaped like it. The tangent of the
-    output is computed by one forward sweep over the tape of ``f``.
+    ``tangents`` has one tree per primal, shaped like it. With ``argnums``
+    (an int or a tuple of ints), only those primals move: ``tangents`` then
+    has one tree per entry of ``argnums``, in that order, and the other
+    primals are constants. The tangent of the output is computed by one
+    forward sweep over the tape of ``f``.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is
+    ``(out, tangent, aux)``, with traced scalars inside ``aux`` as floats.
+
+    Types: a function typed to return a scalar (or a list of scalars) gives
+    floats (lists of floats); others give Any. Under an outer transform that
+    traces the primals, the numbers are traced scalars instead.
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f)")
-    if len(primals) != len(tangents):
-        raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents")
-    tape, inputs, refs, out_treedef, out_value = _trace_all(f, primals, "jvp")
+    nums, _ = _optional_argnums(argnums, len(primals), "jvp")
+    if len(nums) != len(tangents):
+        moving = "primals" if argnums is None else f"differentiated arguments (argnums={argnums!r})"
+        raise ValueError(f"jvp: got {len(nums)} {moving} but {len(tangents)} tangents")
+    tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, "jvp")
     seeds: dict[int, Any] = {}
     for k, (treedef, idx, tangent) in enumerate(zip(inputs.treedefs, inputs.indices, tangents)):
         tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]", with_paths=False)
         if ttreedef != treedef:
-            raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{k}] has shape {treedef}")
+            raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{nums[k]}] has shape {treedef}")
         seeds.update(zip(idx, tleaves))
     tan = forward_sweep(tape, seeds, refs)
     out_tangent = unflatten(out_treedef, [_zero(tan[r]) if r >= 0 else 0.0 for r in refs])
-    return out_value, out_tangent
+    return (out_value, out_tangent, aux) if has_aux else (out_value, out_tangent)
 
 
 # -- jacobian, hessian, hvp ---------------------------------------------------------
 
 
-def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") -> Callable[..., Any]:
-    """Return a function computing the Jacobian of ``f``.
-
-    The result is shaped like ``f``'s output, with each output leaf replaced
-    by a tree shaped like the differentiated argument: ``J[i][j]`` is
-    d out[i] / d x[j] (rows are outputs, columns inputs). ``mode="rev"``
-    runs one reverse sweep per output, ``"fwd"`` one forward sweep per
-    input; ``"auto"`` picks whichever needs fewer sweeps. ``f`` runs once.
-    """
+def _jacobian_impl(f: Callable[..., Any], argnums: Argnums, mode: str, has_aux: bool) -> Callable[..., Any]:
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
     nums, single = _argnums(argnums, "jacobian")
@@ -352,8 +571,9 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") ->
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         with Tape(name=f"the jacobian tape of {_fname(f)}") as tape:
             inputs = TracedInputs(tape, args, nums, names, "jacobian", f)
-            out = f(*inputs.args, **kwargs)
+            out, aux = _split_aux(f(*inputs.args, **kwargs), has_aux, "jacobian", f)
             refs, out_treedef, _ = _output_refs(tape, out)
+            aux = _lower_tree(tape, aux)
         flat_inputs = [i for idx in inputs.indices for i in idx]
         use = mode if mode != "auto" else ("rev" if len(refs) <= len(flat_inputs) else "fwd")
         # table[k][i]: d output k / d input record i (None for zero)
@@ -373,19 +593,95 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto") ->
         for row in table:
             trees = inputs.trees(row)
             rows.append(trees[0] if single else tuple(trees))
-        return unflatten(out_treedef, rows)
+        jac = unflatten(out_treedef, rows)
+        return (jac, aux) if has_aux else jac
 
+    jacobian_f.__name__ = jacobian_f.__qualname__ = f"jacobian({_fname(f)})"
     return jacobian_f
 
 
-def hessian(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+class Jacobian(_Transformed, Generic[T_contra, P]):
+    """What ``jacobian(f)`` returns for ``f`` typed to return a list: one row per output, shaped like the argument."""
+
+    @overload
+    def __call__(self: Jacobian[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> list[float]: ...
+    @overload
+    def __call__(self: Jacobian[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> list[S]: ...
+    @overload
+    def __call__(self: Jacobian[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> list[X]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+class Hessian(_Transformed, Generic[T_contra, P]):
+    """What ``hessian(f)`` returns: a float for a float argument, a list of lists for a list."""
+
+    @overload
+    def __call__(self: Hessian[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> float: ...
+    @overload
+    def __call__(self: Hessian[list[float], P], x: list[float], /, *args: P.args, **kwargs: P.kwargs) -> list[list[float]]: ...
+    @overload
+    def __call__(self: Hessian[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> Any: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self._impl(x, *args, **kwargs)
+
+
+@overload
+def jacobian(f: _Transformed, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Callable[..., Any]: ...
+@overload
+def jacobian(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, mode: str = "auto") -> Gradient[T, P]: ...
+@overload
+def jacobian(f: Callable[Concatenate[T, P], list[Scalar]], argnums: Literal[0] = 0, mode: str = "auto") -> Jacobian[T, P]: ...
+@overload
+def jacobian(f: Callable[P, Any], argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Callable[P, Any]: ...
+@overload
+def jacobian(f: _TypedAny, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Any: ...
+def jacobian(f: Any, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Any:
+    """Return a function computing the Jacobian of ``f``.
+
+    The result is shaped like ``f``'s output, with each output leaf replaced
+    by a tree shaped like the differentiated argument: ``J[i][j]`` is
+    d out[i] / d x[j] (rows are outputs, columns inputs). With a tuple
+    ``argnums``, each output leaf holds a tuple of such trees, one per
+    argument. ``mode="rev"`` runs one reverse sweep per output, ``"fwd"``
+    one forward sweep per input; ``"auto"`` picks whichever needs fewer
+    sweeps. ``f`` runs once.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the function
+    returns ``(J, aux)``, with traced scalars inside ``aux`` as floats.
+
+    Types: for ``f`` typed to return a scalar the result is typed like
+    :func:`grad`'s, for a list of scalars as a list of rows shaped like the
+    argument passed; otherwise Any.
+    """
+    impl = _jacobian_impl(f, argnums, mode, has_aux)
+    # Typed as Gradient (a scalar function's Jacobian is its gradient) or
+    # Jacobian; at run time the class only wraps the implementation.
+    return Jacobian(impl, f, impl.__name__)
+
+
+@overload
+def hessian(f: _Transformed, argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]: ...
+@overload
+def hessian(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0) -> Hessian[T, P]: ...
+@overload
+def hessian(
+    f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
+) -> Callable[Concatenate[T, P], tuple[Any, A]]: ...
+@overload
+def hessian(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[P, Any]: ...
+@overload
+def hessian(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+def hessian(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing the Hessian of scalar-valued ``f``.
 
     Forward over reverse: the tape of ``grad(f)`` is recorded once and swept
     forward once per input. ``H[i][j]`` is d2 f / dx[i] dx[j], nested like
-    the argument twice over.
+    the argument twice over. With ``has_aux=True``, ``f`` returns
+    ``(value, aux)`` and the function returns ``(H, aux)``.
     """
-    return jacobian(grad(f, argnums), argnums, mode="fwd")
+    hess = _jacobian_impl(_grad_impl(f, argnums, has_aux, "hessian"), argnums, "fwd", has_aux)
+    return Hessian(hess, f, f"hessian({_fname(f)})")
 
 
 def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:

@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSpec, Sequence, TypeVar, Union
+from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSpec, Sequence, TypeVar, Union, overload
 
 import attrs
 
@@ -40,10 +40,22 @@ from tapegrad.core.tree import TreeDef, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
 from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
 from tapegrad.transforms.captures import frozen_containers
-from tapegrad.transforms.grad import TracedInputs, _arg_names
+from tapegrad.core.traced import Scalar
+from tapegrad.transforms.grad import (
+    Gradient,
+    GradientWithAux,
+    TracedInputs,
+    ValueAndGradient,
+    ValueAndGradientWithAux,
+    _arg_names,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T_contra = TypeVar("T_contra", contravariant=True)
+A_co = TypeVar("A_co", covariant=True)
+X = TypeVar("X")
+S = TypeVar("S", bound=Sequence[Scalar])
 
 # How many traced variants (different guard outcomes) to keep per input
 # structure before the oldest is dropped, and how many structures to keep.
@@ -342,7 +354,102 @@ def _collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def jit(f: Callable[P, R], backend: str = "auto", static_argnums: Union[int, Sequence[int]] = ()) -> Jitted[P, R]:
+# jit of grad(f) or value_and_grad(f) keeps their types: these are Jitted
+# objects that are also Gradient (and so on), with the same __call__
+# overloads (see tapegrad/transforms/grad.py for why they are overloads).
+# Without them, mypy would turn the overloaded __call__ into a single
+# signature, its first (a float argument), when matching Callable[P, R].
+
+
+class JittedGradient(Jitted[..., Any], Gradient[T_contra, P]):
+    """``jit(grad(f))``: a jitted function that is typed like ``grad(f)``."""
+
+    @overload
+    def __call__(self: JittedGradient[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> float: ...
+    @overload
+    def __call__(self: JittedGradient[Traced, P], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> Traced: ...
+    @overload
+    def __call__(self: JittedGradient[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> S: ...
+    @overload
+    def __call__(self: JittedGradient[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> X: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return Jitted.__call__(self, x, *args, **kwargs)
+
+
+class JittedGradientWithAux(Jitted[..., Any], GradientWithAux[T_contra, P, A_co]):
+    """``jit(grad(f, has_aux=True))``, typed like what it jits."""
+
+    @overload
+    def __call__(self: JittedGradientWithAux[float, P, A_co], x: float, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, A_co]: ...
+    @overload
+    def __call__(self: JittedGradientWithAux[Traced, P, A_co], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> tuple[Traced, A_co]: ...
+    @overload
+    def __call__(self: JittedGradientWithAux[Sequence[Scalar], P, A_co], x: S, /, *args: P.args, **kwargs: P.kwargs) -> tuple[S, A_co]: ...
+    @overload
+    def __call__(self: JittedGradientWithAux[X, P, A_co], x: X, /, *args: P.args, **kwargs: P.kwargs) -> tuple[X, A_co]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return Jitted.__call__(self, x, *args, **kwargs)
+
+
+class JittedValueAndGradient(Jitted[..., Any], ValueAndGradient[T_contra, P]):
+    """``jit(value_and_grad(f))``, typed like what it jits."""
+
+    @overload
+    def __call__(self: JittedValueAndGradient[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, float]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # as in ValueAndGradient
+        self: JittedValueAndGradient[Traced, P], x: Traced, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[Scalar, Traced]: ...
+    @overload
+    def __call__(self: JittedValueAndGradient[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, S]: ...
+    @overload
+    def __call__(self: JittedValueAndGradient[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, X]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return Jitted.__call__(self, x, *args, **kwargs)
+
+
+class JittedValueAndGradientWithAux(Jitted[..., Any], ValueAndGradientWithAux[T_contra, P, A_co]):
+    """``jit(value_and_grad(f, has_aux=True))``, typed like what it jits."""
+
+    @overload
+    def __call__(
+        self: JittedValueAndGradientWithAux[float, P, A_co], x: float, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], float]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # as in ValueAndGradient
+        self: JittedValueAndGradientWithAux[Traced, P, A_co], x: Traced, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[Scalar, A_co], Traced]: ...
+    @overload
+    def __call__(
+        self: JittedValueAndGradientWithAux[Sequence[Scalar], P, A_co], x: S, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], S]: ...
+    @overload
+    def __call__(
+        self: JittedValueAndGradientWithAux[X, P, A_co], x: X, /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[tuple[float, A_co], X]: ...
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return Jitted.__call__(self, x, *args, **kwargs)
+
+
+@overload
+def jit(
+    f: Gradient[T_contra, P], backend: str = "auto", static_argnums: Union[int, Sequence[int]] = ()
+) -> JittedGradient[T_contra, P]: ...
+@overload
+def jit(
+    f: GradientWithAux[T_contra, P, A_co], backend: str = "auto", static_argnums: Union[int, Sequence[int]] = ()
+) -> JittedGradientWithAux[T_contra, P, A_co]: ...
+@overload
+def jit(
+    f: ValueAndGradient[T_contra, P], backend: str = "auto", static_argnums: Union[int, Sequence[int]] = ()
+) -> JittedValueAndGradient[T_contra, P]: ...
+@overload
+def jit(
+    f: ValueAndGradientWithAux[T_contra, P, A_co], backend: str = "auto", static_argnums: Union[int, Sequence[int]] = ()
+) -> JittedValueAndGradientWithAux[T_contra, P, A_co]: ...
+@overload
+def jit(f: Callable[P, R], backend: str = "auto", static_argnums: Union[int, Sequence[int]] = ()) -> Jitted[P, R]: ...
+def jit(f: Callable[..., Any], backend: str = "auto", static_argnums: Union[int, Sequence[int]] = ()) -> Jitted[..., Any]:
     """Compile ``f`` by tracing it once per input structure; replay for new values.
 
     Positional arguments are trees of floats and become the inputs; keyword
@@ -360,4 +467,17 @@ def jit(f: Callable[P, R], backend: str = "auto", static_argnums: Union[int, Seq
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nums):
         raise TypeError(f"jit: static_argnums must be non-negative ints, got {static_argnums!r}")
-    return Jitted(f, backend, nums)
+    # The class only adds types; every one of them runs Jitted.__call__.
+    cls: type[Jitted[..., Any]] = Jitted
+    for wrapped, jitted in _JITTED_CLASSES:
+        if isinstance(f, wrapped):
+            cls = jitted
+    return cls(f, backend, nums)
+
+
+_JITTED_CLASSES: tuple[tuple[type, type[Jitted[..., Any]]], ...] = (
+    (Gradient, JittedGradient),
+    (GradientWithAux, JittedGradientWithAux),
+    (ValueAndGradient, JittedValueAndGradient),
+    (ValueAndGradientWithAux, JittedValueAndGradientWithAux),
+)

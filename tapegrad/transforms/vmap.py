@@ -76,6 +76,9 @@ def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
     """
     if _is_column(arg):
         return arg, _column_size(arg)
+    if _is_array(arg) and getattr(arg, "dtype", None) is not None and arg.dtype.kind == "O":
+        # An array of traced scalars (jit or grad traced a NumPy argument number by number).
+        return _TRACED_DATA, len(arg)
     if _is_array(arg):
         if arg.ndim == 1:
             return _checked_size(batch_of(arg, backend), name)
@@ -84,9 +87,9 @@ def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
             return _checked_size(cols, name)
         raise ValueError(f"vmap: {name} is a {arg.ndim}-D array; give one example per row (1-D or 2-D), or a list of per-example trees")
     # Column form: one example's shape with a column at every leaf (from tg.batch, or 1-D arrays).
-    leaves, treedef, paths = flatten(arg, name, allow=_is_array)
-    if leaves and all(_is_column(v) or (_is_array(v) and v.ndim == 1) for v in leaves):
-        cols = [v if _is_column(v) else batch_of(v, backend) for v in leaves]
+    leaves, treedef, paths = flatten(_arrays_as_columns(arg, backend), name, allow=_is_column)
+    if leaves and all(_is_column(v) for v in leaves):
+        cols = leaves
         sizes = {p: _column_size(c) for p, c in zip(paths, cols)}
         if len(set(sizes.values())) > 1:
             raise ValueError(f"vmap: the columns of {name} have different lengths: {sizes}")
@@ -127,6 +130,18 @@ def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
 
 # Returned by _columns for data that an outer transform traces leaf by leaf.
 _TRACED_DATA: Any = object()
+
+
+def _arrays_as_columns(tree: Any, backend: str) -> Any:
+    """The tree with each 1-D NumPy array in it replaced by a batch (its column); nothing else changes."""
+    if _is_array(tree):
+        return batch_of(tree, backend) if tree.ndim == 1 else tree
+    if isinstance(tree, dict) and any(_is_array(v) or isinstance(v, (dict, list, tuple)) for v in tree.values()):
+        return {k: _arrays_as_columns(v, backend) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)) and any(_is_array(v) or isinstance(v, (dict, list, tuple)) for v in tree):
+        items = [_arrays_as_columns(v, backend) for v in tree]
+        return type(tree)(*items) if hasattr(type(tree), "_fields") else type(tree)(items)
+    return tree
 
 
 def _is_column(v: Any) -> bool:
@@ -233,7 +248,7 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
         if per_example:
             if any(_jit_traced(a) for a, axis in zip(args, axes) if axis is not None):
                 raise TypeError(
-                    f"vmap({fname}) inside jit: the mapped data reached jit as separate numbers (a list), so every "
+                    f"vmap({fname}) inside jit: the mapped data reached jit as separate numbers (a list or an array), so every "
                     "example would be traced on its own. Pass the data as columns, tapegrad.batch(X), to the "
                     "jitted function: each column is then one input, and the trace is one example's program"
                 )
