@@ -7,6 +7,8 @@ tree, and each step builds new parameters from ``grad(loss)(params)``.
 
     python examples/moons.py                 # train and print progress
     python examples/moons.py --jit           # the same, replaying one recorded tape
+    python examples/moons.py --vmap          # one example's program, run on the whole batch
+    python examples/moons.py --vmap --jit    # both: the jit compiles one example's program
     python examples/moons.py --plot moons.png --curve curve.png   # needs matplotlib
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import tapegrad as tg
 from tapegrad import nn
@@ -36,18 +38,37 @@ def loss(params: nn.MLPParams, points: Sequence[Point], labels: Sequence[float],
     return total, nn.accuracy(scores, labels)
 
 
+def hinge(params: nn.MLPParams, x: Sequence[tg.Scalar], y: tg.Scalar) -> tuple[tg.Scalar, tg.Scalar]:
+    """One example's hinge loss and whether it is classified right (1.0 or 0.0)."""
+    score = nn.mlp(params, x)
+    return tg.relu(1.0 - y * score), tg.step(y * score)
+
+
+def vmapped_loss(params: nn.MLPParams, points: Any, labels: Any, alpha: float = 1e-4) -> tuple[tg.Scalar, tg.Scalar]:
+    """The same loss as :func:`loss`, written per example and mapped over the batch with vmap.
+
+    ``points`` and ``labels`` are columns (:func:`tapegrad.batch`), so the
+    tape is one example's program whatever the number of points.
+    """
+    losses, hits = tg.vmap(hinge, in_axes=(None, 0, 0))(params, points, labels).columns
+    return tg.mean(losses) + alpha * nn.l2_penalty(params), tg.mean(hits)
+
+
 def train(
-    steps: int = 100, n_points: int = 100, seed: int = 1337, use_jit: bool = False, verbose: bool = True
+    steps: int = 100, n_points: int = 100, seed: int = 1337, use_jit: bool = False, verbose: bool = True, use_vmap: bool = False
 ) -> tuple[nn.MLPParams, list[tuple[float, float]]]:
     """Train the moons classifier; return the final params and (loss, accuracy) per step."""
     points, labels = make_moons(n_points, 0.1, random.Random(seed))
+    data: tuple[Any, Any] = (points, labels)
+    if use_vmap:
+        data = (tg.batch(points), tg.batch(labels))  # columns: under jit each is one input
     params: nn.MLPParams = nn.init_mlp(random.Random(seed), [2, 16, 16, 1])
-    step_fn = tg.value_and_grad(loss, has_aux=True)  # differentiates params, the first argument
+    step_fn = tg.value_and_grad(vmapped_loss if use_vmap else loss, has_aux=True)  # differentiates params, the first argument
     if use_jit:
         step_fn = tg.jit(step_fn)
     history: list[tuple[float, float]] = []
     for k in range(steps):
-        (value, acc), grads = step_fn(params, points, labels)
+        (value, acc), grads = step_fn(params, *data)
         lr = 1.0 - 0.9 * k / steps
         params = nn.sgd_step(params, grads, lr)
         # has_aux already turned acc into a float; primal() only tells mypy so.
@@ -118,12 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--jit", action="store_true", help="replay one recorded tape instead of re-tracing each step")
+    parser.add_argument("--vmap", action="store_true", help="write the loss per example and map it over the batch")
     parser.add_argument("--plot", metavar="FILE.png", help="save the decision boundary (needs matplotlib)")
     parser.add_argument("--curve", metavar="FILE.png", help="save the loss/accuracy curve (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.plot or args.curve:
         _require_matplotlib()  # fail before training, not after
-    params, history = train(args.steps, args.points, args.seed, args.jit)
+    params, history = train(args.steps, args.points, args.seed, args.jit, use_vmap=args.vmap)
     if args.plot:
         plot_boundary(params, args.plot, args.points, args.seed)
         print(f"decision boundary saved to {args.plot}")

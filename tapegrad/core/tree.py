@@ -324,6 +324,15 @@ class BatchedResult(Sequence[Any]):
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def columns(self) -> Any:
+        """The output in column form: one example's shape, each leaf holding that output for every example.
+
+        ``losses, hits = tg.vmap(f)(X).columns`` splits a pair of outputs;
+        each can be reduced with :func:`tapegrad.mean`, also under a transform.
+        """
+        return unflatten(self.treedef, self.leaves)
+
     def _columns(self) -> list[list[Any]]:
         return [_column(leaf, self._size) for leaf in self.leaves]
 
