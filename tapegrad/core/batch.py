@@ -234,6 +234,15 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 _COMPARISONS = frozenset(("<", "<=", ">", ">=", "==", "!="))
 
 
+# op -> (batch op number, number op batch), as list comprehensions.
+_SCALAR_OPS: dict[str, tuple[Callable[[list[float], float], list[float]], Callable[[list[float], float], list[float]]]] = {
+    "+": (lambda a, b: [x + b for x in a], lambda a, b: [b + x for x in a]),
+    "-": (lambda a, b: [x - b for x in a], lambda a, b: [b - x for x in a]),
+    "*": (lambda a, b: [x * b for x in a], lambda a, b: [b * x for x in a]),
+    "/": (lambda a, b: [x / b for x in a], lambda a, b: [b / x for x in a]),
+}
+
+
 def _fail_at(exc: BaseException, what: str, columns: Sequence[Any], fn: Callable[..., Any]) -> BaseException:
     """The error ``fn`` raised on some example, re-raised naming that example."""
     for k, xs in enumerate(zip(*columns)):
@@ -276,6 +285,13 @@ class ListBatch(Batch):
 
     def _binary(self, op: str, other: Any, reflected: bool) -> Any:
         n = len(self.data)
+        if other.__class__ is float and op in _SCALAR_OPS:
+            # A batch with one number (a parameter times a column): a comprehension
+            # is about a third faster than mapping the operator over a repeat.
+            try:
+                return ListBatch(_SCALAR_OPS[op][reflected](self.data, other))
+            except (ValueError, ArithmeticError):
+                pass  # found again below, with the example named
         if isinstance(other, ListBatch):
             if len(other.data) != n:
                 raise _size_error(n, len(other.data))
@@ -458,6 +474,32 @@ def numpy_forward(prim: Primitive) -> Optional[Callable[..., Any]]:
     return fn
 
 
+_OVER_LISTS: dict[tuple[int, tuple[bool, ...]], Optional[Callable[..., list[float]]]] = {}
+_ARGS = ("x", "y", "z", "w")
+
+
+def python_forward(prim: Primitive, batched: tuple[bool, ...]) -> Optional[Callable[..., list[float]]]:
+    """The primitive's forward rule as a list comprehension over the batched arguments, or None.
+
+    ``batched`` says which arguments are columns. ``x * y`` with only ``x``
+    batched becomes ``lambda _x, y: [(x * y) for x in _x]``: the same
+    expression, so the same floats, without a function call per example.
+    """
+    key = (prim.id, batched)
+    if key not in _OVER_LISTS:
+        fn: Optional[Callable[..., list[float]]] = None
+        if prim.forward is not None and prim.namespace is not None and 0 < prim.arity == len(batched) <= len(_ARGS):
+            names = _ARGS[: prim.arity]
+            params = ", ".join(f"_{n}" if b else n for n, b in zip(names, batched))
+            loop = [n for n, b in zip(names, batched) if b]
+            source = f"[({prim.forward}) for {', '.join(loop)}{',' if len(loop) == 1 else ''} in zip({', '.join('_' + n for n in loop)})]"
+            if len(loop) == 1:
+                source = f"[({prim.forward}) for {loop[0]} in _{loop[0]}]"
+            fn = eval(f"lambda {params}: {source}", dict(prim.namespace))  # noqa: S307 - our own table
+        _OVER_LISTS[key] = fn
+    return _OVER_LISTS[key]
+
+
 # -- evaluating a primitive on batches ------------------------------------------------------------
 
 
@@ -494,6 +536,13 @@ def evaluate_batch(prim: Primitive, args: Sequence[Any]) -> Batch:
             if prim.can_raise and not _np.isfinite(out).all():
                 _check_like_python(prim, raw, out)
             return ArrayBatch(out.astype(float, copy=False))
+    if kind is ListBatch:
+        over_list = python_forward(prim, tuple(isinstance(a, Batch) for a in args))
+        if over_list is not None:
+            try:
+                return ListBatch(over_list(*[a.data if isinstance(a, Batch) else a for a in args]))
+            except Exception:
+                pass  # found again below, with the example named
     cols = _columns(args, n)
     try:
         values = list(map(prim.impl, *cols))

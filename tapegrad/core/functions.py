@@ -67,7 +67,7 @@ from tapegrad.core.table import (
 )
 from tapegrad.core.batch import Batch, BoolBatch, batch_count
 from tapegrad.core.tape import Tape, value_of
-from tapegrad.core.traced import Scalar, Traced, bind, bind_unary, closed_error, make_traced
+from tapegrad.core.traced import Scalar, Traced, bind, bind_unary, closed_error, holds_batch, make_traced
 
 
 class UnaryFunction(Protocol):
@@ -180,10 +180,7 @@ def where(cond: object, a: Scalar, b: Scalar) -> Scalar:
         # A comparison of batched values (under vmap): one choice per example.
         return bind(where_p, (cond.mask, a, b))  # type: ignore[no-any-return]
     if cond.__class__ is Traced:
-        under: Any = cond
-        while under.__class__ is Traced:
-            under = under._v
-        if isinstance(under, BoolBatch):
+        if holds_batch(cond):
             # The same, recorded: under jit the comparison is replayed, not frozen.
             return bind(where_p, (cond, a, b))  # type: ignore[no-any-return]
         raise TypeError(

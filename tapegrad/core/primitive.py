@@ -77,6 +77,9 @@ class Primitive:
     # True if the forward rule takes a whole batch and returns one number
     # (the sums over a batch); every other primitive applies example by example.
     reduces: bool = attrs.field(default=False, repr=False)
+    # The functions the forward expression calls, by name (built-ins only):
+    # back ends that rewrite the expression evaluate it with these.
+    namespace: Optional[Mapping[str, Any]] = attrs.field(default=None, repr=False)
 
     def evaluate(self, args: Sequence[Any]) -> float:
         """Run the float forward rule (on floats, or on a whole batch for a sum over it), naming the primitive if it fails."""
@@ -166,6 +169,7 @@ def register(
     partials: tuple[str, ...] = (),
     can_raise: bool = True,
     reduces: bool = False,
+    namespace: Optional[Mapping[str, Any]] = None,
 ) -> Primitive:
     """Create a primitive, give it the next id, and add it to the table.
 
@@ -173,7 +177,7 @@ def register(
     :class:`MissingRuleError` naming it and the argument.
     """
     prim = Primitive(
-        name=name, impl=impl, arity=arity, id=len(PRIMITIVES), forward=forward, domain=domain, builtin=builtin, partials=partials, can_raise=can_raise, reduces=reduces
+        name=name, impl=impl, arity=arity, id=len(PRIMITIVES), forward=forward, domain=domain, builtin=builtin, partials=partials, can_raise=can_raise, reduces=reduces, namespace=namespace
     )
     PRIMITIVES.append(prim)
     RULES.append(tuple(missing_rule(prim, k) for k in range(rule_count(arity))))

@@ -191,6 +191,7 @@ def _row(
         partials=partials,
         can_raise=not total,
         reduces=reduces,
+        namespace=FLOAT_NAMESPACE,
     )
     set_rules(prim, rules)
     if tangents is not None:

@@ -486,7 +486,7 @@ def compare(op: str, a: Scalar, b: Scalar) -> Any:
     example: a :class:`BoolBatch`, or a traced scalar holding one, recorded
     so that jit replays the comparison (for :func:`tapegrad.where`).
     """
-    if _batched(a) or _batched(b):
+    if holds_batch(a) or holds_batch(b):
         mask = bind(COMPARISONS[op], (a, b))
         text = f"{_describe(a)} {op} {_describe(b)}"
         if mask.__class__ is Traced:
@@ -506,7 +506,7 @@ def compare(op: str, a: Scalar, b: Scalar) -> Any:
 
 def _mixed(t: Tape, a: Traced, b: Any) -> bool:
     """True if one operand holds a batch and the other does not, on a tape outside vmap."""
-    return not t.in_vmap and _batched(a._v) != _batched(b._v)
+    return not t.in_vmap and holds_batch(a._v) != holds_batch(b._v)
 
 
 def _batched_args(args: Sequence[Any]) -> bool:
@@ -517,7 +517,7 @@ def _batched_args(args: Sequence[Any]) -> bool:
             continue
         if c is Traced:
             v = a._v
-            if v.__class__ is not float and _batched(v):
+            if v.__class__ is not float and holds_batch(v):
                 return True
         elif c is ListBatch or c is ArrayBatch or c is BoolBatch:
             return True
@@ -531,15 +531,16 @@ def _broadcast(tape: Tape, a: Traced) -> Traced:
     to every example); its reverse rule sums the per-example adjoints, which
     is what makes ``grad`` of a vmapped loss add up the examples' gradients.
     """
-    if _batched(a._v):
+    if holds_batch(a._v):
         return a
     return make_traced(tape, tape.append(broadcast_p.id, (a._i,), a._v), a._v)
 
 
-def _batched(x: Any) -> bool:
+def holds_batch(x: Any) -> bool:
+    """True if ``x``, under any levels of tracing, is a batch (or a batched comparison): a value under vmap."""
     while x.__class__ is Traced:
         x = x._v
-    return isinstance(x, Batch)
+    return isinstance(x, (Batch, BoolBatch))
 
 
 def _describe(x: Any) -> str:

@@ -21,8 +21,8 @@ import inspect
 from typing import Any, Callable, Concatenate, Generic, Literal, Optional, ParamSpec, Sequence, TypeVar, Union, cast, final, overload
 
 from tapegrad.core.batch import Batch
-from tapegrad.core.tape import Tape
-from tapegrad.core.traced import Scalar, Traced, closed_error
+from tapegrad.core.tape import Tape, value_of
+from tapegrad.core.traced import Scalar, Traced, closed_error, holds_batch
 from tapegrad.core.tree import BatchedResult, TreeDef, flatten, unflatten
 from tapegrad.interpret.sweep import forward_sweep, reverse_sweep
 
@@ -157,13 +157,10 @@ def _ref(tape: Tape, x: Any) -> int:
 
 
 def _scalar_output(out: Any, transform: str, f: Callable[..., Any], tape: Tape) -> None:
-    under = out
-    while under.__class__ is Traced:
-        under = under._v
     # Inside vmap a batch is one scalar per example; outside, it is many.
-    if isinstance(under, (Batch, BatchedResult)) and not tape.in_vmap:
+    if (holds_batch(out) or isinstance(out, BatchedResult)) and not tape.in_vmap:
         raise TypeError(
-            f"{transform}({_fname(f)}): the function returned a batch of {len(under)} values (a vmapped result), "
+            f"{transform}({_fname(f)}): the function returned a batch of {_examples(out)} values (a vmapped result), "
             "not one scalar: reduce it with tapegrad.mean or tapegrad.sum, or take the gradient per example "
             "with tapegrad.vmap(tapegrad.grad(...))"
         )
@@ -178,6 +175,11 @@ def _scalar_output(out: Any, transform: str, f: Callable[..., Any], tape: Tape) 
         "use tapegrad.jacobian or tapegrad.vjp for functions with several outputs, "
         "or pass has_aux=True if the function returns (value, extra)."
     )
+
+
+def _examples(out: Any) -> int:
+    under = out if isinstance(out, BatchedResult) else value_of(out)
+    return len(under) if isinstance(under, (Batch, BatchedResult)) else 1
 
 
 def _split_aux(result: Any, has_aux: bool, transform: str, f: Callable[..., Any]) -> tuple[Any, Any]:

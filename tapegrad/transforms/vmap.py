@@ -27,7 +27,8 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union, 
 from tapegrad.core import functions
 from tapegrad.core.batch import Batch, BoolBatch, batch_of, numpy_available, vmap_scope
 from tapegrad.core.table import add_p, batch_mean_p, batch_sum_p
-from tapegrad.core.traced import Scalar, Traced, bind
+from tapegrad.core.tape import value_of
+from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import BatchedResult, TreeDef, flatten, unflatten
 from tapegrad.transforms.grad import _arg_names, _fname
 
@@ -74,7 +75,7 @@ def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
     arrays). A column may hold traced scalars (the data came from an outer
     transform); it is then a plain list, and vmap runs example by example.
     """
-    if _is_column(arg):
+    if holds_batch(arg):
         return arg, _column_size(arg)
     if _is_array(arg) and getattr(arg, "dtype", None) is not None and arg.dtype.kind == "O":
         # An array of traced scalars (jit or grad traced a NumPy argument number by number).
@@ -87,8 +88,8 @@ def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
             return _checked_size(cols, name)
         raise ValueError(f"vmap: {name} is a {arg.ndim}-D array; give one example per row (1-D or 2-D), or a list of per-example trees")
     # Column form: one example's shape with a column at every leaf (from tg.batch, or 1-D arrays).
-    leaves, treedef, paths = flatten(_arrays_as_columns(arg, backend), name, allow=_is_column)
-    if leaves and all(_is_column(v) for v in leaves):
+    leaves, treedef, paths = flatten(_arrays_as_columns(arg, backend), name, allow=holds_batch)
+    if leaves and all(holds_batch(v) for v in leaves):
         cols = leaves
         sizes = {p: _column_size(c) for p, c in zip(paths, cols)}
         if len(set(sizes.values())) > 1:
@@ -144,17 +145,9 @@ def _arrays_as_columns(tree: Any, backend: str) -> Any:
     return tree
 
 
-def _is_column(v: Any) -> bool:
-    """A Batch, or a traced value holding one (a jit input made from a tg.batch column)."""
-    while v.__class__ is Traced:
-        v = v._v
-    return isinstance(v, Batch)
-
-
 def _column_size(v: Any) -> int:
-    while v.__class__ is Traced:
-        v = v._v
-    return len(v)
+    under = value_of(v)
+    return len(under) if isinstance(under, Batch) else 1
 
 
 def _first_difference(paths0: Sequence[str], paths: Sequence[str], name: str, i: int) -> str:
@@ -184,10 +177,7 @@ def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
     if isinstance(leaf, BoolBatch):
         return leaf.mask
     if leaf.__class__ is Traced:
-        under: Any = leaf
-        while under.__class__ is Traced:
-            under = under._v
-        if isinstance(under, (Batch, BoolBatch)):
+        if holds_batch(leaf):
             return leaf
         # Adding a batch of zeros is the recorded broadcast: its transpose sums.
         return bind(add_p, (leaf, batch_of([0.0] * n, backend)))
@@ -257,7 +247,7 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
             out = f(*new_args, **kwargs)
         leaves, treedef, _ = flatten(out, "output", allow=lambda v: isinstance(v, (Batch, BoolBatch)))
         if out_axes is None:
-            if any(_batched(v) for v in leaves):
+            if any(holds_batch(v) for v in leaves):
                 raise ValueError(f"vmap({fname}, out_axes=None): the output differs from example to example; use out_axes=0")
             return out
         return BatchedResult(treedef, [_broadcast(v, size, chosen, fname) for v in leaves], size)
@@ -269,12 +259,6 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
 def _jit_traced(arg: Any) -> bool:
     leaves = flatten(arg, "data", allow=lambda v: True, with_paths=False)[0]
     return any(v.__class__ is Traced and v._t.jit for v in leaves)
-
-
-def _batched(v: Any) -> bool:
-    while v.__class__ is Traced:
-        v = v._v
-    return isinstance(v, (Batch, BoolBatch))
 
 
 def _one_by_one(
@@ -343,7 +327,7 @@ def sum(xs: Any) -> Any:  # noqa: A001 - tapegrad.sum, like numpy.sum
     """
     if isinstance(xs, BatchedResult):
         return _reduce_batched(xs, batch_sum_p, "sum")
-    if _batched(xs):
+    if holds_batch(xs):
         return bind(batch_sum_p, (xs,))
     return functions.sum(xs)
 
@@ -363,7 +347,7 @@ def mean(xs: Any) -> Any:
     """
     if isinstance(xs, BatchedResult):
         return _reduce_batched(xs, batch_mean_p, "mean")
-    if _batched(xs):
+    if holds_batch(xs):
         return bind(batch_mean_p, (xs,))
     return functions.mean(xs)
 
