@@ -32,8 +32,9 @@ from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSp
 
 import attrs
 
-from tapegrad.core.records import Guard, Var, format_arg, format_expression
-from tapegrad.core.tape import Tape
+from tapegrad.core.primitive import PRIMITIVES
+from tapegrad.core.records import Guard, Record, Var, format_arg, format_expression
+from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced
 from tapegrad.core.tree import TreeDef, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
@@ -294,11 +295,24 @@ def _all_finite(values: list[Any]) -> bool:
     return bool(total - total == 0.0)
 
 
+def _record(tape: Tape, index: int) -> Record:
+    """Record ``index`` of a closed tape, as ``tape.records[index]`` would give it."""
+    return Record(
+        index=index,
+        primitive=PRIMITIVES[tape._ops[index]],
+        args=tuple(tape._arg(r) for r in tape.refs(index)),
+        value=primal_of(tape._vals[index]),
+        label=tape._labels.get(index),
+    )
+
+
 def _guard_text(tape: Tape, guard: Guard) -> str:
     """A guard as the user can recognise it: ``v12 > 0`` where ``v12 = add(v10, v11)``."""
     a, b = guard.args
     shown = f"{format_arg(a)} {guard.op} {format_arg(b)}"
-    defined = [f"{format_arg(x)} = {format_expression(tape.records[x.index])}" for x in (a, b) if isinstance(x, Var)]
+    # One record at a time: ``tape.records`` would build a view of the whole
+    # tape (a second or more for a large step) to show two of its lines.
+    defined = [f"{format_arg(x)} = {format_expression(_record(tape, x.index))}" for x in (a, b) if isinstance(x, Var)]
     return f"`{shown}`" + (f" (where {', '.join(defined)})" if defined else "")
 
 
