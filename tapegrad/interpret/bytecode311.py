@@ -102,43 +102,36 @@ def assemble(program: Program) -> Replay:
     if program.inputs:
         append(_instr("LOAD_FAST", 0) + _instr("UNPACK_SEQUENCE", len(program.inputs)))
         parts.extend(stores[r] for r in program.inputs)
-    # A value read exactly once, by the very next operation, is never stored:
-    # its code is pasted where that operation would load it, so it passes on
-    # the stack (``r9 = r4 + r7 * r8`` instead of ``r5 = r7 * r8; r9 = r4 + r5``).
-    # That removes a STORE_FAST and a LOAD_FAST per fused pair; chains nest
-    # up to _MAX_NESTING deep, which bounds the stack.
+    # A pasted value (see Program) is never stored: its code waits here until
+    # its one reader, which pushes it where it would have loaded a register,
+    # so it passes on the stack (``r9 = r4 + r7 * r8`` instead of
+    # ``r5 = r7 * r8; r9 = r4 + r5``). Each entry also says how many stack
+    # slots the code needs; nesting is bounded by program.MAX_NESTING.
     body = program.body
-    single_use = program.single_use
-    pending_reg = -1  # register whose value is held back as code, not stored
-    pending_code = b""
-    pending_depth = 0
+    inline_base = program.inline_base
+    pending: dict[int, tuple[bytes, int]] = {}
+    take = pending.pop
     max_depth = 2
 
     def operand(a: Operand) -> tuple[bytes, int]:
-        """The code that pushes operand ``a``, and how many stack slots it needs.
-
-        Reads ``pending_*`` as the loop below leaves them: the value held
-        back from the previous operation, if any, is pasted in place of its load.
-        """
-        if a >= 0 and a == pending_reg:  # (constants are negative, like "no pending value")
-            return pending_code, pending_depth
+        """The code that pushes operand ``a``, and how many stack slots it needs."""
+        if a >= inline_base:
+            return take(a)
         return load(a), 1
 
-    for k, ins in enumerate(body):
+    for ins in body:
         if isinstance(ins, tuple):
             dest, pid, args = ins
-            if pending_reg >= 0 and pending_reg not in args:
-                append(pending_code + stores[pending_reg])  # not consumed after all: store it
-                pending_reg = -1
             bin_code = binary.get(pid)
             if bin_code is not None:  # most records: written out, operand() inlined
                 a0, a1 = args
-                if a0 == pending_reg and a0 >= 0:
-                    c0, d0 = pending_code, pending_depth
+                if a0 >= inline_base:
+                    c0, d0 = take(a0)
                 else:
                     c0, d0 = (loads[a0] if a0 >= 0 else load_const(program_consts[~a0])), 1
-                if a1 == pending_reg and a1 >= 0:
-                    c1, d1 = pending_code, pending_depth + 1
+                if a1 >= inline_base:
+                    c1, d1 = take(a1)
+                    d1 += 1  # on top of the first operand
                 else:
                     c1, d1 = (loads[a1] if a1 >= 0 else load_const(program_consts[~a1])), 2
                 expr = c0 + c1 + bin_code
@@ -146,7 +139,7 @@ def assemble(program: Program) -> Replay:
             elif pid in copies:
                 expr, depth = operand(args[0])
             elif pid in conditional:
-                # (A if x <op> C else B), which reads x more than once: never fused
+                # (A if x <op> C else B) reads x more than once, so x is never pasted
                 select = conditional[pid]
                 taken = load(args[0]) if select.when_true is None else load_const(select.when_true)
                 other = load(args[0]) if select.when_false is None else load_const(select.when_false)
@@ -164,16 +157,8 @@ def assemble(program: Program) -> Replay:
                     expr += ca
                     depth = max(depth, 2 + j + da)
                 expr += precall[len(args)] + call[len(args)]
-            pending_reg = -1
-            nxt = body[k + 1] if k + 1 < len(body) else None
-            if (
-                single_use[k]
-                and isinstance(nxt, tuple)
-                and nxt[2].count(dest) == 1
-                and nxt[1] not in conditional
-                and depth < _MAX_NESTING
-            ):
-                pending_reg, pending_code, pending_depth = dest, expr, depth
+            if dest >= inline_base:
+                pending[dest] = (expr, depth)
             else:
                 append(expr + stores[dest])
                 if depth > max_depth:
@@ -216,11 +201,3 @@ def assemble(program: Program) -> Replay:
     )
     fn: Replay = types.FunctionType(code, {})
     return fn
-
-
-# How deeply fused expressions may nest (each level can take a stack slot).
-_MAX_NESTING = 32
-
-
-# How deeply fused expressions may nest (each level can take a stack slot).
-_MAX_NESTING = 32

@@ -6,8 +6,9 @@ A back end turns a :class:`tapegrad.interpret.program.Program` into a
 function ``replay(x)`` that takes the flat list of input values and returns
 the flat list of outputs:
 
-- :func:`to_source` writes Python source, one line per record
-  (``r7 = r3 * r5``), and compiles it. It works on every Python version and
+- :func:`to_source` writes Python source, one line per stored value
+  (``r7 = r3 * r5``, or ``r9 = r4 + r7 * r8`` with a pasted product), and
+  compiles it. It works on every Python version and
   is easy to read, but CPython's compiler needs about 5 microseconds per
   line, which for a training step of 200,000 records is a second.
 - :func:`tapegrad.interpret.bytecode311.assemble` writes CPython 3.11
@@ -71,6 +72,11 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
     lines = ["def replay(x):", "    if x is None:", "        return None  # see _warm_up"]
     if program.inputs:
         lines.append(f"    {', '.join(text(r) for r in program.inputs)}, = x")
+    # Pasted values (see Program) wait here as parenthesized text until
+    # their one reader, which comes later in the body, takes them.
+    inline_base = program.inline_base
+    pending: dict[int, str] = {}
+    take = pending.pop
     for ins in program.body:
         if isinstance(ins, tuple):
             dest, pid, operands = ins
@@ -81,7 +87,11 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
                 low = lowering(prim)
                 if low.fn is not None:
                     namespace[f"_p{pid}"] = low.fn
-            lines.append(f"    {text(dest)} = {template.format(*[text(a) for a in operands])}")
+            expr = template.format(*[take(a) if a >= inline_base else text(a) for a in operands])
+            if dest >= inline_base:
+                pending[dest] = f"({expr})"
+            else:
+                lines.append(f"    {text(dest)} = {expr}")
         else:
             test = f"{text(ins.a)} {ins.op} {text(ins.b)}"
             lines.append(f"    if {'not ' if ins.outcome else ''}({test}): raise GuardFailed({ins.number})")
