@@ -32,6 +32,8 @@ FUNCTION_LEVEL_IMPORTS = {
     # Only the back-end dispatch knows the version-specific assembler, and
     # other Python versions never load it.
     ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode311"),
+    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode312"),
+    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode313"),
     # Optional third-party packages, imported only when asked for.
     ("tapegrad.dot", "graphviz"),
 }

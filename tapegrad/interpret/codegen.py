@@ -107,11 +107,15 @@ def compile_source(program: Program, filename: str = "<tapegrad jit>") -> tuple[
     return fn, source
 
 
-# The bytecode assembler writes CPython 3.11's instruction set, and only that.
-ASSEMBLER_AVAILABLE = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
+# The CPython versions with a bytecode assembler of their own. Each writes
+# its version's instruction set and reads that interpreter's internals, so
+# it is used on that version only; any other Python (3.10, or a version
+# newer than this code) compiles the portable source.
+ASSEMBLED_VERSIONS = ((3, 11), (3, 12), (3, 13))
+ASSEMBLER_AVAILABLE = sys.implementation.name == "cpython" and sys.version_info[:2] in ASSEMBLED_VERSIONS
 
-# CPython 3.11 rewrites a function's bytecode into its faster, specializing
-# form once the function has been called this many times.
+# CPython 3.11 and later rewrite a function's bytecode into its faster,
+# specializing form once the function has been called a few times.
 _WARMUP_CALLS = 8
 
 
@@ -137,8 +141,19 @@ def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
         raise ValueError(f"backend must be 'auto', 'bytecode' or 'source', got {backend!r}")
     if backend == "bytecode" or (backend == "auto" and ASSEMBLER_AVAILABLE):
         # Imported here, and only here: the rest of tapegrad never sees the
-        # version-specific assembler, and other versions never load it.
-        from tapegrad.interpret.bytecode311 import assemble
+        # version-specific assemblers, and each version loads only its own.
+        version = sys.version_info[:2]
+        if not ASSEMBLER_AVAILABLE:
+            raise RuntimeError(
+                f"no bytecode assembler for {sys.implementation.name} {version[0]}.{version[1]} "
+                f"(there are for CPython {', '.join(f'{a}.{b}' for a, b in ASSEMBLED_VERSIONS)}); use backend='source'"
+            )
+        if version == (3, 11):
+            from tapegrad.interpret.bytecode311 import assemble
+        elif version == (3, 12):
+            from tapegrad.interpret.bytecode312 import assemble
+        else:
+            from tapegrad.interpret.bytecode313 import assemble
 
         fn, description = assemble(program), "bytecode"
     else:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import attrs
 
@@ -126,7 +126,7 @@ def _pastable_kinds() -> tuple[list[bool], list[bool]]:
     return pastable, accepts
 
 
-def build_program(tape: Tape, outputs: list[Union[int, Const]], paste: bool = True) -> Program:
+def build_program(tape: Tape, outputs: Sequence[Union[int, Const]], paste: bool = True) -> Program:
     """The program computing ``outputs`` (record indices or constants) from the tape's inputs.
 
     Dead records are dropped, except those whose forward rule can raise (they
