@@ -21,7 +21,7 @@ from test_program_paste import OPS, _make, _trace
 
 
 def test_auto_assembles_bytecode_exactly_on_the_versions_with_an_assembler() -> None:
-    known = sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 11), (3, 12), (3, 13))
+    known = sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 10), (3, 11), (3, 12), (3, 13))
     assert codegen.ASSEMBLER_AVAILABLE == known
     tape, outs = _trace(_make([("mul", 0, 1), ("add", 3, 2)], 1), [1.0, 2.0, 3.0])
     _, description = codegen.make_replay(build_program(tape, outs))

@@ -29,8 +29,9 @@ TOP_LAYER = 5  # tapegrad/__init__.py, the views (tables, dot) and the library (
 
 # Imports inside functions, each for a stated reason. Adding one must be a decision.
 FUNCTION_LEVEL_IMPORTS = {
-    # Only the back-end dispatch knows the version-specific assembler, and
-    # other Python versions never load it.
+    # Only the back-end dispatch knows the version-specific assemblers, and
+    # each Python version loads only its own.
+    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode310"),
     ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode311"),
     ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode312"),
     ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode313"),

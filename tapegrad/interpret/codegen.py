@@ -109,9 +109,9 @@ def compile_source(program: Program, filename: str = "<tapegrad jit>") -> tuple[
 
 # The CPython versions with a bytecode assembler of their own. Each writes
 # its version's instruction set and reads that interpreter's internals, so
-# it is used on that version only; any other Python (3.10, or a version
-# newer than this code) compiles the portable source.
-ASSEMBLED_VERSIONS = ((3, 11), (3, 12), (3, 13))
+# it is used on that version only; any other Python (a version newer than
+# this code, or another implementation) compiles the portable source.
+ASSEMBLED_VERSIONS = ((3, 10), (3, 11), (3, 12), (3, 13))
 ASSEMBLER_AVAILABLE = sys.implementation.name == "cpython" and sys.version_info[:2] in ASSEMBLED_VERSIONS
 
 # CPython 3.11 and later rewrite a function's bytecode into its faster,
@@ -148,7 +148,9 @@ def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
                 f"no bytecode assembler for {sys.implementation.name} {version[0]}.{version[1]} "
                 f"(there are for CPython {', '.join(f'{a}.{b}' for a, b in ASSEMBLED_VERSIONS)}); use backend='source'"
             )
-        if version == (3, 11):
+        if version == (3, 10):
+            from tapegrad.interpret.bytecode310 import assemble
+        elif version == (3, 11):
             from tapegrad.interpret.bytecode311 import assemble
         elif version == (3, 12):
             from tapegrad.interpret.bytecode312 import assemble

@@ -262,35 +262,87 @@ def build_program(tape: Tape, outputs: Sequence[Union[int, Const]], paste: bool 
             k = arity[op]
             if k:
                 pos = at[i]
-                refs = (lhs[i], rhs[i]) if k == 2 else (lhs[i],) if k == 1 else wide[i]
+                paste_i = inline[i]
                 # Operands: a pasted value by its id, a stored one by its
                 # register, freed (once, even if read twice, as in x * x)
                 # when this is its last read: now for a statement, at the
-                # reader's statement for a pasted record.
-                args_list: list[int] = []
-                for r in refs:
-                    if r < 0:
-                        args_list.append(r)
-                    elif inline[r]:
-                        args_list.append(inline_base + r)
+                # reader's statement for a pasted record. One- and
+                # two-operand records (nearly all) are written out.
+                if k == 2:
+                    a = lhs[i]
+                    if a < 0:
+                        pass
+                    elif inline[a]:
+                        a += inline_base
                     else:
-                        ra = register[r]
-                        args_list.append(ra)
-                        uses[ra] += 1
+                        r = a
+                        a = register[r]
+                        uses[a] += 1
                         if last_use[r] == pos:
                             last_use[r] = -1
-                            if inline[i]:
-                                held.setdefault(pos, []).append(ra)
+                            if paste_i:
+                                held.setdefault(pos, []).append(a)
                             else:
-                                release(ra)
-                args = tuple(args_list)
-                if inline[i]:
+                                release(a)
+                    b = rhs[i]
+                    if b < 0:
+                        pass
+                    elif inline[b]:
+                        b += inline_base
+                    else:
+                        r = b
+                        b = register[r]
+                        uses[b] += 1
+                        if last_use[r] == pos:
+                            last_use[r] = -1
+                            if paste_i:
+                                held.setdefault(pos, []).append(b)
+                            else:
+                                release(b)
+                    args: tuple[int, ...] = (a, b)
+                elif k == 1:
+                    a = lhs[i]
+                    if a < 0:
+                        pass
+                    elif inline[a]:
+                        a += inline_base
+                    else:
+                        r = a
+                        a = register[r]
+                        uses[a] += 1
+                        if last_use[r] == pos:
+                            last_use[r] = -1
+                            if paste_i:
+                                held.setdefault(pos, []).append(a)
+                            else:
+                                release(a)
+                    args = (a,)
+                else:
+                    args_list: list[int] = []
+                    for r in wide[i]:
+                        if r < 0:
+                            args_list.append(r)
+                        elif inline[r]:
+                            args_list.append(inline_base + r)
+                        else:
+                            ra = register[r]
+                            args_list.append(ra)
+                            uses[ra] += 1
+                            if last_use[r] == pos:
+                                last_use[r] = -1
+                                if paste_i:
+                                    held.setdefault(pos, []).append(ra)
+                                else:
+                                    release(ra)
+                    args = tuple(args_list)
+                if paste_i:
                     append((inline_base + i, op, args))
                     pasted += 1
                 else:
-                    later = held.pop(pos, None)
-                    if later is not None:
-                        free.extend(later)
+                    if held:
+                        later = held.pop(pos, None)
+                        if later is not None:
+                            free.extend(later)
                     if free:
                         dest = free.pop()
                     else:
