@@ -64,6 +64,7 @@ class JitStats:
     instructions: int = 0  # operations and guards in the last program, after dead-code removal
     registers: int = 0  # local variables the last program needed
     eager_fallbacks: int = 0  # calls answered by running f eagerly (a replay raised or gave nan/inf)
+    backend: str = ""  # what compiled the last program: "bytecode" (an assembler) or "source"
 
 
 class JitWarning(UserWarning):
@@ -217,7 +218,7 @@ class Jitted(Generic[P, R]):
         t1 = time.perf_counter()
         with _collector_paused():
             program = build_program(tape, outputs)
-            fn, _ = make_replay(program, self._backend)
+            fn, description = make_replay(program, self._backend)
         t2 = time.perf_counter()
         compiled = _Compiled(fn, out_treedef, program, tuple(_guard_text(tape, g) for g in tape.guards))
         self._last = compiled
@@ -247,6 +248,7 @@ class Jitted(Generic[P, R]):
         self.stats.records = len(tape)
         self.stats.instructions = len(program.body)
         self.stats.registers = program.registers
+        self.stats.backend = "bytecode" if description == "bytecode" else "source"
         if not _all_finite(values):
             # The tracing sweep multiplies zero adjoints through, as a replay
             # does; a nan or infinity there is for eager evaluation to confirm.
