@@ -1,13 +1,14 @@
 """Writing a program as CPython bytecode, for the versions whose instruction sets are alike.
 
-Layer 3 of tapegrad (``tapegrad/interpret``). CPython 3.12 and 3.13 encode
-a straight-line float program almost identically: ``r7 = r3 * r5`` is
-LOAD_FAST, LOAD_FAST, BINARY_OP and its cache slot, STORE_FAST in both. They
-differ in a few details (how many cache slots an instruction has, how
-COMPARE_OP spells its comparison, whether a call pushes NULL before or
-after the function), which a :class:`Dialect` states. This module knows no
-version: it reads no ``opcode`` internals and is never used alone. Each
-version's module (:mod:`tapegrad.interpret.bytecode312`,
+Layer 3 of tapegrad (``tapegrad/interpret``). CPython 3.11, 3.12 and 3.13
+encode a straight-line float program almost identically: ``r7 = r3 * r5``
+is LOAD_FAST, LOAD_FAST, BINARY_OP and its cache slot, STORE_FAST in all
+three. They differ in a few details (how many cache slots an instruction
+has, how COMPARE_OP spells its comparison, the names of the conditional
+jumps, whether a call pushes NULL before or after the function and needs
+PRECALL), which a :class:`Dialect` states. This module knows no version: it
+reads no ``opcode`` internals and is never used alone. Each version's module
+(:mod:`tapegrad.interpret.bytecode311`, :mod:`tapegrad.interpret.bytecode312`,
 :mod:`tapegrad.interpret.bytecode313`) checks that it runs on its own
 version, builds its dialect from that interpreter's tables, and calls
 :func:`assemble`; only the back-end dispatch,
@@ -44,17 +45,23 @@ class Dialect:
     - ``compare_arg``: COMPARE_OP's argument for ``<``, ``<=``, ...,
       giving a bool that the conditional jumps take as it is;
     - ``null_first``: a call of a constant function is ``PUSH_NULL,
-      LOAD_CONST f`` (True) or ``LOAD_CONST f, PUSH_NULL`` (False).
+      LOAD_CONST f`` (True) or ``LOAD_CONST f, PUSH_NULL`` (False);
+    - ``precall``: CALL is preceded by PRECALL with the same argument (3.11);
+    - ``jump_prefix``: the conditional jumps are ``<prefix>IF_FALSE``,
+      ``IF_TRUE`` and ``IF_NOT_NONE``;
+    - ``return_const``: RETURN_CONST exists (else LOAD_CONST, RETURN_VALUE).
 
     Jumps are relative and forward, counted in code units from the end of
-    the jump's own cache slots; functions start with RESUME and return a
-    constant with RETURN_CONST.
+    the jump's own cache slots; functions start with RESUME.
     """
 
     caches: dict[str, int]
     binary_op: dict[str, int]
     compare_arg: Callable[[str], int]
     null_first: bool
+    precall: bool = False
+    jump_prefix: str = "POP_JUMP_"
+    return_const: bool = True
 
     def instr(self, name: str, arg: int = 0) -> bytes:
         """One instruction: EXTENDED_ARG prefixes for a large argument, then its inline cache slots."""
@@ -114,7 +121,8 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
 
     calls = {p.id: callee(low.fn) for p, low in zip(PRIMITIVES, lowered) if p.arity and low.kind in ("call", "general")}
     most_args = max(p.arity for p in PRIMITIVES) + 1
-    call = [instr("CALL", k) for k in range(most_args)]
+    call = [(instr("PRECALL", k) if dialect.precall else b"") + instr("CALL", k) for k in range(most_args)]
+    if_false, if_true = dialect.jump_prefix + "IF_FALSE", dialect.jump_prefix + "IF_TRUE"
     compare = {op: instr("COMPARE_OP", dialect.compare_arg(op)) for op in ("<", "<=", "==", "!=", ">", ">=")}
 
     def units(code: bytes) -> int:
@@ -123,8 +131,8 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
     parts: list[bytes] = [instr("RESUME", 0)]
     append = parts.append
     # ``replay(None)`` returns at once: see codegen._warm_up.
-    return_none = instr("RETURN_CONST", 0)
-    append(instr("LOAD_FAST", 0) + instr("POP_JUMP_IF_NOT_NONE", units(return_none)) + return_none)
+    return_none = instr("RETURN_CONST", 0) if dialect.return_const else instr("LOAD_CONST", 0) + instr("RETURN_VALUE")
+    append(instr("LOAD_FAST", 0) + instr(dialect.jump_prefix + "IF_NOT_NONE", units(return_none)) + return_none)
     if program.inputs:
         append(instr("LOAD_FAST", 0) + instr("UNPACK_SEQUENCE", len(program.inputs)))
         parts.extend(stores[r] for r in program.inputs)
@@ -159,7 +167,7 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
                 skip_other = instr("JUMP_FORWARD", units(other))
                 expr = (
                     load(args[0]) + load_const(select.threshold) + compare[select.compare]
-                    + instr("POP_JUMP_IF_FALSE", units(taken + skip_other))
+                    + instr(if_false, units(taken + skip_other))
                     + taken + skip_other + other
                 )
                 depth = 2
@@ -182,7 +190,7 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
             append(load(check.a) + load(check.b) + compare[check.op])
             # raise GuardFailed(number), jumped over when the outcome is as traced
             raising = callee(GuardFailed) + load_const(check.number) + call[1] + instr("RAISE_VARARGS", 1)
-            jump = "POP_JUMP_IF_TRUE" if check.outcome else "POP_JUMP_IF_FALSE"
+            jump = if_true if check.outcome else if_false
             append(instr(jump, units(raising)) + raising)
     append(instr("BUILD_LIST", 0))
     for o in program.outputs:

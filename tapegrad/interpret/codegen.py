@@ -8,13 +8,15 @@ the flat list of outputs:
 
 - :func:`to_source` writes Python source, one line per stored value
   (``r7 = r3 * r5``, or ``r9 = r4 + r7 * r8`` with a pasted product), and
-  compiles it. It works on every Python version and
-  is easy to read, but CPython's compiler needs about 5 microseconds per
-  line, which for a training step of 200,000 records is a second.
-- :func:`tapegrad.interpret.bytecode311.assemble` writes CPython 3.11
-  bytecode directly, the same instructions the compiler would produce for
-  that source, in a fraction of the time. It is used on CPython 3.11 only;
-  :func:`make_replay` is the one place that knows it exists.
+  compiles it. It works on every Python version and is easy to read, but
+  CPython's compiler needs about 4 microseconds per operation, pasted or
+  not, which for a training step of 190,000 records is most of a second.
+- The assemblers (``bytecode310``, and ``bytecode311``, ``bytecode312``,
+  ``bytecode313`` over the shared :mod:`tapegrad.interpret.assembler`) write
+  the running version's bytecode directly, the same instructions the
+  compiler would produce for that source, in a fraction of the time. Each
+  is used on its own CPython version only, and :func:`make_replay` is the
+  one place that knows they exist: any other Python takes the source.
 
 Both back ends compute exactly what the eager forward rules compute (the
 same float functions, in the same order), so a replay's values equal an

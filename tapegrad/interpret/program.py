@@ -13,7 +13,7 @@ How a primitive's forward rule becomes code is read from its row in the
 table, with Python's own parser: :func:`lowering` says whether the rule is an
 infix operator, a call of one float function, a copy, or a choice between
 two values by one comparison, which is all the back ends
-(:mod:`tapegrad.interpret.codegen`, :mod:`tapegrad.interpret.bytecode311`) need.
+(:mod:`tapegrad.interpret.codegen` and the assemblers) need.
 """
 
 from __future__ import annotations

@@ -363,7 +363,7 @@ def jit(f: Callable[P, R], backend: str = "auto", static_argnums: Union[int, Seq
     hashable). Works on any function of scalars, including
     ``grad(f)`` and ``value_and_grad(f)``. See the module docstring for
     what happens with control flow. ``backend`` picks how the tape becomes
-    code (see :mod:`tapegrad.interpret.codegen`): ``"bytecode"`` (CPython 3.11),
+    code (see :mod:`tapegrad.interpret.codegen`): ``"bytecode"`` (CPython 3.10 to 3.13),
     ``"source"``, or ``"auto"`` for the fastest available.
 
     ``static_argnums`` names positional arguments that are constants, like
