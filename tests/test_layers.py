@@ -30,9 +30,12 @@ TOP_LAYER = 5  # tapegrad/__init__.py, the views (tables, dot) and the library (
 
 # Imports inside functions, each for a stated reason. Adding one must be a decision.
 FUNCTION_LEVEL_IMPORTS = {
-    # Only the back-end dispatch knows the version-specific assembler, and
-    # other Python versions never load it.
+    # Only the back-end dispatch knows the version-specific assemblers, and
+    # each Python version loads only its own.
+    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode310"),
     ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode311"),
+    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode312"),
+    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode313"),
     # Optional third-party packages, imported only when asked for (NumPy
     # when the first numpy batch is made, so that importing tapegrad stays
     # quick and works without it).

@@ -153,15 +153,16 @@ def run_all(paths: Sequence[str], venv_dir: Path, probe_args: Sequence[str], log
 
 
 def render_table(rows: Sequence[ProbeRow]) -> str:
-    """One Markdown table: CPython | jit first call | jit vs micrograd | 100 steps eager / jit."""
+    """One Markdown table: CPython | back end | jit first call (at 100 and 1,000 points) | jit vs micrograd | 100 steps eager / jit."""
     lines = [
-        "| CPython | jit first call | jit vs micrograd | 100 steps eager time / jit time (cold first call included) |",
-        "|---|---:|---:|---:|",
+        "| CPython | jit back end | jit first call, 100 points | first call, 1,000 points (per record: 100 / 1,000 points) "
+        "| jit vs micrograd | 100 steps eager time / jit time (cold first call included) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for row in sorted(rows, key=lambda r: tuple(int(p) for p in r.interpreter.version.split(".")[:3] if p.isdigit())):
         r = row.result
         if r is None:
-            lines.append(f"| {row.interpreter.version} | failed: {row.error} | | |")
+            lines.append(f"| {row.interpreter.version} | failed: {row.error} | | | | |")
             continue
         first = f"{fmt_s(r['jit_first_call_s'])} (trace {fmt_s(r['jit_trace_s'])} + compile {fmt_s(r['jit_compile_s'])})"
         if r["micrograd_over_jit"] is None:
@@ -172,9 +173,16 @@ def render_table(rows: Sequence[ProbeRow]) -> str:
         training = (
             f"{fmt_s(r['training_eager_s'])} / {fmt_s(r['training_jit_s'])} = {fmt_ratio(r['training_eager_over_jit'])}"
         )
-        lines.append(f"| {r['python']} | {first} | {versus} | {training} |")
+        backend = r.get("jit_backend") or "?"
+        if r.get("scaled_first_call_s") is not None:
+            per_small = r["jit_first_call_s"] / r["jit_records"] * 1e6
+            per_large = r["scaled_first_call_s"] / r["scaled_records"] * 1e6
+            scaled = f"{fmt_s(r['scaled_first_call_s'])} ({per_small:.1f} / {per_large:.1f} µs)"
+        else:
+            scaled = "n/a"
+        lines.append(f"| {r['python']} | {backend} | {first} | {scaled} | {versus} | {training} |")
     if not rows:
-        lines.append("| (no interpreter ran: see the notes) | | | |")
+        lines.append("| (no interpreter ran: see the notes) | | | | | |")
     return "\n".join(lines)
 
 
@@ -190,7 +198,9 @@ def print_interpreter_report(rows: Sequence[ProbeRow], notes: Sequence[str], com
             "micrograd's step time over the jit step's (with its SGD update), range over rounds in brackets. "
             f"The training is examples/moons.py's train(), {r['training_steps']} steps, median of "
             f"{r['training_rounds']} round(s); the jit time includes the trace and compile of its first call, which "
-            "ran in a fresh process."
+            f"ran in a fresh process. The first call at {r.get('scaled_points', 1000)} points is one call of a fresh "
+            "jitted step, on a tape ten times longer; equal costs per record mean it grows linearly. The back end is "
+            "what jit chose: 'bytecode' (an assembler for that version) or 'source' (the portable path)."
         )
     for row in rows:
         for note in row.interpreter.notes:

@@ -29,6 +29,7 @@ class StepResults:
     jit_compile_s: float
     jit_instructions: int
     jit_records: int
+    jit_backend: str
     jit_replay_only_s: float  # median of jitted(params) without the SGD update
     micrograd_recursion_limit: int  # the limit micrograd needed (the default if it sufficed); 0 without micrograd
     checks: dict[str, float]
@@ -56,6 +57,7 @@ class StepResults:
                 "compile_s": self.jit_compile_s,
                 "instructions": self.jit_instructions,
                 "records": self.jit_records,
+                "backend": self.jit_backend,
                 "replay_only_ms": self.jit_replay_only_s * 1e3,
             },
             "micrograd_recursion_limit": self.micrograd_recursion_limit,
@@ -104,6 +106,7 @@ def bench_step(
         jit.compile_s,
         jit.instructions,
         jit.records,
+        jit.backend,
         statistics.median(replay_only),
         limit,
         checks,

@@ -27,6 +27,7 @@ class JitSetup:
     compile_s: float
     instructions: int
     records: int
+    backend: str  # the back end jit chose on this Python: "bytecode" or "source"
 
 
 def prepare(problem: Problem, ref: Reference, checks: dict[str, float]) -> JitSetup:
@@ -50,7 +51,9 @@ def prepare(problem: Problem, ref: Reference, checks: dict[str, float]) -> JitSe
     checks["jit loss"] = check_close("jit loss", [loss], [ref.loss])
     checks["jit grads"] = check_close("jit gradient", leaves(grads), ref.flat_grads)
     comp = Competitor("jit", "tapegrad jit", lambda: nn.sgd_step(params, jitted(params)[1], LR), 10)
-    return JitSetup(jitted, comp, first, stats.trace_seconds, stats.compile_seconds, stats.instructions, stats.records)
+    return JitSetup(
+        jitted, comp, first, stats.trace_seconds, stats.compile_seconds, stats.instructions, stats.records, stats.backend
+    )
 
 
 def replay_only_seconds(setup: JitSetup, params: Any, runs: int = 11) -> list[float]:

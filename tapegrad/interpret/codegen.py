@@ -6,14 +6,17 @@ A back end turns a :class:`tapegrad.interpret.program.Program` into a
 function ``replay(x)`` that takes the flat list of input values and returns
 the flat list of outputs:
 
-- :func:`to_source` writes Python source, one line per record
-  (``r7 = r3 * r5``), and compiles it. It works on every Python version and
-  is easy to read, but CPython's compiler needs about 5 microseconds per
-  line, which for a training step of 200,000 records is a second.
-- :func:`tapegrad.interpret.bytecode311.assemble` writes CPython 3.11
-  bytecode directly, the same instructions the compiler would produce for
-  that source, in a fraction of the time. It is used on CPython 3.11 only;
-  :func:`make_replay` is the one place that knows it exists.
+- :func:`to_source` writes Python source, one line per stored value
+  (``r7 = r3 * r5``, or ``r9 = r4 + r7 * r8`` with a pasted product), and
+  compiles it. It works on every Python version and is easy to read, but
+  CPython's compiler needs about 4 microseconds per operation, pasted or
+  not, which for a training step of 190,000 records is most of a second.
+- The assemblers (``bytecode310``, and ``bytecode311``, ``bytecode312``,
+  ``bytecode313`` over the shared :mod:`tapegrad.interpret.assembler`) write
+  the running version's bytecode directly, the same instructions the
+  compiler would produce for that source, in a fraction of the time. Each
+  is used on its own CPython version only, and :func:`make_replay` is the
+  one place that knows they exist: any other Python takes the source.
 
 Both back ends compute exactly what the eager forward rules compute (the
 same float functions, in the same order), so a replay's values equal an
@@ -30,7 +33,7 @@ import math
 import sys
 from typing import Any, Callable, Optional
 
-from tapegrad.core.batch import Batch, evaluate_batch
+from tapegrad.core.batch import Batch, BoolBatch, evaluate_batch
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC, Primitive
 from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
 
@@ -70,39 +73,47 @@ def to_source(program: Program) -> tuple[str, dict[str, Any]]:
         return name
 
     templates: dict[int, str] = {}
-    wide = {p.id for p in PRIMITIVES if p.arity == VARIADIC}
     lines = ["def replay(x):", "    if x is None:", "        return None  # see _warm_up"]
     if program.inputs:
         lines.append(f"    {', '.join(text(r) for r in program.inputs)}, = x")
+    # Pasted values (see Program) wait here as parenthesized text until
+    # their one reader, which comes later in the body, takes them.
+    inline_base = program.inline_base
+    pending: dict[int, str] = {}
+    take = pending.pop
     batched = program.batched or bytes(len(program.body))
+    variadic = {p.id for p in PRIMITIVES if p.arity == VARIADIC}
     for ins, on_batch in zip(program.body, batched):
-        if isinstance(ins, tuple) and on_batch and lowering(PRIMITIVES[ins[1]]).kind not in ("binary", "copy"):
-            # (Infix operators and copies work on batches as written: a batch has arithmetic.)
+        if isinstance(ins, tuple):
             dest, pid, operands = ins
-            lines.append(f"    {text(dest)} = {_batched_call(pid, namespace)}({', '.join(text(a) for a in operands)})")
-        elif isinstance(ins, tuple):
-            dest, pid, operands = ins
-            if pid in wide:
-                # A variadic record: how it is written depends on how many operands it has.
-                texts = [text(a) for a in operands]
-                low = lowering(PRIMITIVES[pid])
-                if low.kind == "sum":
-                    expression = " + ".join(texts)
-                elif low.kind == "mean":
-                    expression = f"({' + '.join(texts)}) / {float(len(texts))!r}"
+            texts = [take(a) if a >= inline_base else text(a) for a in operands]
+            kind = lowering(PRIMITIVES[pid]).kind
+            if on_batch and kind not in ("binary", "copy", "sum", "mean"):
+                # Batches (vmap) go through their own operations; infix operators
+                # (and sums written with them) work on batches as written.
+                expr = f"{_batched_call(pid, namespace)}({', '.join(texts)})"
+            elif pid in variadic:
+                # How a variadic record is written depends on how many operands it has.
+                if kind == "sum":
+                    expr = " + ".join(texts)
+                elif kind == "mean":
+                    expr = f"({' + '.join(texts)}) / {float(len(texts))!r}"
                 else:
-                    namespace[f"_p{pid}"] = low.fn
-                    expression = f"_p{pid}({', '.join(texts)})"
-                lines.append(f"    {text(dest)} = {expression}")
-                continue
-            template = templates.get(pid)
-            if template is None:
-                prim = PRIMITIVES[pid]
-                template = templates[pid] = _source_template(prim)
-                low = lowering(prim)
-                if low.fn is not None:
-                    namespace[f"_p{pid}"] = low.fn
-            lines.append(f"    {text(dest)} = {template.format(*[text(a) for a in operands])}")
+                    namespace[f"_p{pid}"] = lowering(PRIMITIVES[pid]).fn
+                    expr = f"_p{pid}({', '.join(texts)})"
+            else:
+                template = templates.get(pid)
+                if template is None:
+                    prim = PRIMITIVES[pid]
+                    template = templates[pid] = _source_template(prim)
+                    low = lowering(prim)
+                    if low.fn is not None:
+                        namespace[f"_p{pid}"] = low.fn
+                expr = template.format(*texts)
+            if dest >= inline_base:
+                pending[dest] = f"({expr})"
+            else:
+                lines.append(f"    {text(dest)} = {expr}")
         else:
             test = f"{text(ins.a)} {ins.op} {text(ins.b)}"
             lines.append(f"    if {'not ' if ins.outcome else ''}({test}): raise GuardFailed({ins.number})")
@@ -120,8 +131,8 @@ def _batched_call(pid: int, namespace: dict[str, Any]) -> str:
 
 
 def _apply_batched(prim: Primitive, *args: Any) -> Any:
-    if any(isinstance(a, Batch) for a in args):
-        return evaluate_batch(prim, args)
+    if any(isinstance(a, (Batch, BoolBatch)) for a in args):
+        return evaluate_batch(prim, [a.mask if isinstance(a, BoolBatch) else a for a in args])
     return prim.evaluate(args)
 
 
@@ -133,11 +144,15 @@ def compile_source(program: Program, filename: str = "<tapegrad jit>") -> tuple[
     return fn, source
 
 
-# The bytecode assembler writes CPython 3.11's instruction set, and only that.
-ASSEMBLER_AVAILABLE = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
+# The CPython versions with a bytecode assembler of their own. Each writes
+# its version's instruction set and reads that interpreter's internals, so
+# it is used on that version only; any other Python (a version newer than
+# this code, or another implementation) compiles the portable source.
+ASSEMBLED_VERSIONS = ((3, 10), (3, 11), (3, 12), (3, 13))
+ASSEMBLER_AVAILABLE = sys.implementation.name == "cpython" and sys.version_info[:2] in ASSEMBLED_VERSIONS
 
-# CPython 3.11 rewrites a function's bytecode into its faster, specializing
-# form once the function has been called this many times.
+# CPython 3.11 and later rewrite a function's bytecode into its faster,
+# specializing form once the function has been called a few times.
 _WARMUP_CALLS = 8
 
 
@@ -152,6 +167,13 @@ def _warm_up(fn: Replay) -> None:
         fn(None)  # type: ignore[arg-type]
 
 
+_VARIADIC_IDS = frozenset(p.id for p in PRIMITIVES if p.arity == VARIADIC)
+
+
+def _has_variadic(program: Program) -> bool:
+    return any(isinstance(ins, tuple) and ins[1] in _VARIADIC_IDS for ins in program.body)
+
+
 def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
     """Compile ``program`` with the chosen back end ("auto", "bytecode" or "source").
 
@@ -161,13 +183,28 @@ def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
     """
     if backend not in ("auto", "bytecode", "source"):
         raise ValueError(f"backend must be 'auto', 'bytecode' or 'source', got {backend!r}")
-    if any(program.batched):
-        # Batches (vmap) go through their own operations: the source back end calls them.
+    if any(program.batched) or _has_variadic(program):
+        # Batches (vmap) go through their own operations, and a variadic
+        # record's code depends on its operand count: the source back end
+        # writes both; the assemblers know neither (yet).
         fn, description = compile_source(program)
     elif backend == "bytecode" or (backend == "auto" and ASSEMBLER_AVAILABLE):
         # Imported here, and only here: the rest of tapegrad never sees the
-        # version-specific assembler, and other versions never load it.
-        from tapegrad.interpret.bytecode311 import assemble
+        # version-specific assemblers, and each version loads only its own.
+        version = sys.version_info[:2]
+        if not ASSEMBLER_AVAILABLE:
+            raise RuntimeError(
+                f"no bytecode assembler for {sys.implementation.name} {version[0]}.{version[1]} "
+                f"(there are for CPython {', '.join(f'{a}.{b}' for a, b in ASSEMBLED_VERSIONS)}); use backend='source'"
+            )
+        if version == (3, 10):
+            from tapegrad.interpret.bytecode310 import assemble
+        elif version == (3, 11):
+            from tapegrad.interpret.bytecode311 import assemble
+        elif version == (3, 12):
+            from tapegrad.interpret.bytecode312 import assemble
+        else:
+            from tapegrad.interpret.bytecode313 import assemble
 
         fn, description = assemble(program), "bytecode"
     else:

@@ -13,18 +13,18 @@ How a primitive's forward rule becomes code is read from its row in the
 table, with Python's own parser: :func:`lowering` says whether the rule is an
 infix operator, a call of one float function, a copy, or a choice between
 two values by one comparison, which is all the back ends
-(:mod:`tapegrad.interpret.codegen`, :mod:`tapegrad.interpret.bytecode311`) need.
+(:mod:`tapegrad.interpret.codegen` and the assemblers) need.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import attrs
 
-from tapegrad.core.batch import Batch, BoolBatch
+from tapegrad.core.batch import ArrayBatch, BoolBatch, ListBatch
 from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, VARIADIC, Primitive
 from tapegrad.core.table import FLOAT_NAMESPACE
 from tapegrad.core.tape import Tape
@@ -69,7 +69,16 @@ class Check:
 
 @attrs.frozen
 class Program:
-    """A straight-line program over registers, ready for a back end."""
+    """A straight-line program over registers, ready for a back end.
+
+    Operands at or above ``inline_base`` are *pasted* values: the operation
+    whose ``dest`` is ``inline_base + k`` is not stored anywhere; its
+    expression is written in place of the operand, inside the one operation
+    that reads it (``r9 = r4 + r7 * r8``). Every pasted value is read by
+    exactly one later operation, and no register it reads is overwritten in
+    between, so evaluating it there gives the same float as evaluating it at
+    its own place. A back end meets a pasted operation before its reader.
+    """
 
     inputs: tuple[int, ...]  # the register of each input, in order
     body: tuple[Union[Op, Check], ...]
@@ -77,11 +86,10 @@ class Program:
     consts: tuple[Any, ...]
     registers: int
     uses: tuple[int, ...]  # how many instructions read or write each register
-    # For each body position: 1 if it is an operation whose value is read by
-    # exactly one later operation (and is neither an output nor in a guard).
-    single_use: bytes
+    inline_base: int  # operands >= this are pasted values (always > every register)
+    statements: int  # what the source back end writes a line for: the body minus the pasted operations
     # For each body position: 1 if it is an operation whose value was a whole
-    # batch when traced (under vmap); back ends then apply it example by example.
+    # batch when traced (under vmap); back ends then apply it to batches.
     batched: bytes = b""
 
     def local_numbers(self) -> list[int]:
@@ -99,19 +107,51 @@ class Program:
         return number
 
 
-def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
+# The classes of a batched value (see tapegrad.core.batch).
+_BATCH_CLASSES = (ListBatch, ArrayBatch, BoolBatch)
+
+# How deeply pasted expressions may nest. Each level is a pair of
+# parentheses for the source back end (CPython's tokenizer allows 200 and its
+# compiler recurses per level) and up to a stack slot for the bytecode one.
+# Past it, a value is stored as usual, which costs a statement and no more.
+MAX_NESTING = 24
+
+
+def _pastable_kinds() -> tuple[list[bool], list[bool]]:
+    """Per primitive: may its value be pasted into its reader, and may it read a pasted operand?
+
+    Pasted: operators, float-function calls, copies and selects, whose code
+    depends on nothing but their operands. A primitive without such a rule
+    (a custom one, computed by its own Python function) stays a statement
+    at its own place in the tape's order. A select (``0.0 if x <= 0.0 else
+    x``) reads its operand twice, so its operand is never a pasted expression
+    (that would compute it twice).
+    """
+    lowered = [lowering(p) for p in PRIMITIVES]
+    pastable = [p.arity > 0 and low.kind in ("binary", "call", "copy", "select") for p, low in zip(PRIMITIVES, lowered)]
+    accepts = [low.kind != "select" for low in lowered]
+    return pastable, accepts
+
+
+def build_program(tape: Tape, outputs: Sequence[Union[int, Const]], paste: bool = True) -> Program:
     """The program computing ``outputs`` (record indices or constants) from the tape's inputs.
 
     Dead records are dropped, except those whose forward rule can raise (they
     are the replay's domain checks); guards are kept and placed right after the
     later of their two operands, so a replay that takes another branch
-    stops as early as possible. (The loops are written for speed: this runs
-    once per trace, over every record.)
+    stops as early as possible. With ``paste``, a value read by exactly one
+    later operation (and by no guard or output) is pasted into it rather than
+    stored (see :class:`Program`), which divides the number of statements
+    several-fold. (The loops are written for speed: this runs once per
+    trace, over every record.)
     """
     ops, lhs, rhs, wide = tape._ops, tape._lhs, tape._rhs, tape._wide
     n = len(ops)
     arity = [p.arity for p in PRIMITIVES]
     consts = list(tape._consts)
+    pastable, accepts = _pastable_kinds()
+    if not paste:
+        pastable = [False] * len(pastable)
 
     # Guards, grouped by the record after which both operands exist.
     guards_at: dict[int, list[tuple[str, int, int, bool, int]]] = {}
@@ -119,13 +159,19 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
         guards_at.setdefault(max(a, b, 0), []).append((op_name, a, b, outcome, number))
 
     # Liveness: which records are needed, and where each value is read for
-    # the last time. Positions are 2*i for record i and 2*i+1 for the guards
-    # checked after it; outputs are read at the very end.
+    # the last time. Positions are 2*i for the statement at record i and
+    # 2*i+1 for the guards checked after it; outputs are read at the very end.
+    # A pasted record is evaluated inside the statement of its reader, so
+    # its operands are read at that statement's position (``at[i]``).
     needed = bytearray(n)
     last_use = [-1] * n
     # How often each value is read; outputs and guards count twice, so that
     # "read exactly once" means "read once, by one operation".
     reads = [0] * n
+    reader = [0] * n  # the (last) operation that reads each value
+    at = list(range(0, 2 * n, 2))  # where each needed record is evaluated
+    level = [0] * n  # how deeply a pasted record sits inside its statement
+    inline = bytearray(n)
     end = 2 * n + 2
     out_refs: list[int] = []
     for o in outputs:
@@ -141,49 +187,67 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
     # division by zero) is kept even when no output reads it: eager
     # evaluation would raise there, so a replay must too. Otherwise
     # jit(grad(log)) would return -1.0 at x = -1.0, where grad(log) raises.
+    # (Pasted into its reader, it still raises, a little later: any exception
+    # makes jit ask eager evaluation, which raises the error at its place.)
     checks_domain = [p.can_raise for p in PRIMITIVES]
     for i in range(n):
         if checks_domain[ops[i]] and arity[ops[i]]:
             needed[i] = 1
-    for at, gs in guards_at.items():
+    for g_at, gs in guards_at.items():
         for _, a, b, _, _ in gs:
             for r in (a, b):
                 if r >= 0:
                     needed[r] = 1
                     reads[r] += 2
-                    last_use[r] = max(last_use[r], 2 * at + 1)
+                    last_use[r] = max(last_use[r], 2 * g_at + 1)
+    # Backwards: when record i is reached, every reader of i (all later) has
+    # been seen, so whether i is pasted, and where it is evaluated, is known.
     for i in range(n - 1, -1, -1):
         if needed[i]:
-            k = arity[ops[i]]
+            op = ops[i]
+            k = arity[op]
             if k == 0:
                 continue
-            at = 2 * i
+            if reads[i] == 1 and pastable[op]:
+                j = reader[i]
+                if accepts[ops[j]] and level[j] < MAX_NESTING:
+                    inline[i] = 1
+                    level[i] = level[j] + 1
+                    at[i] = at[j]
+            pos = at[i]
             r = lhs[i]
             if r >= 0:
                 needed[r] = 1
                 reads[r] += 1
-                if last_use[r] < at:
-                    last_use[r] = at
+                reader[r] = i
+                if last_use[r] < pos:
+                    last_use[r] = pos
             if k == 2:
                 r = rhs[i]
                 if r >= 0:
                     needed[r] = 1
                     reads[r] += 1
-                    if last_use[r] < at:
-                        last_use[r] = at
+                    reader[r] = i
+                    if last_use[r] < pos:
+                        last_use[r] = pos
             elif k > 2 or k < 0:  # wider, or variadic: lhs holds the first of the refs in wide
                 for r in wide[i][1:]:
                     if r >= 0:
                         needed[r] = 1
                         reads[r] += 1
-                        if last_use[r] < at:
-                            last_use[r] = at
+                        reader[r] = i
+                        if last_use[r] < pos:
+                            last_use[r] = pos
 
     # Linear-scan register allocation over the needed records: a register
-    # is freed right after the instruction that reads its value last.
+    # is freed right after the statement that reads its value last. A read
+    # inside a pasted record happens in its reader's statement, so the
+    # register is freed only there: ``held`` keeps it until then.
+    inline_base = n + 1  # more than the number of registers, which is at most one per record
     register = [-1] * n
     free: list[int] = []
     release = free.append
+    held: dict[int, list[int]] = {}
     count = 0
     inputs = []
     for i in tape._inputs:
@@ -194,91 +258,128 @@ def build_program(tape: Tape, outputs: list[Union[int, Const]]) -> Program:
         count += 1
     body: list[Union[Op, Check]] = []
     append = body.append
-    single_use = bytearray()
-    mark = single_use.append
-    batched = bytearray()
-    vals = tape._vals
     uses = [1] * max(1, len(inputs) + sum(needed))  # at most one register per value (and at least one)
     guarded = bytearray(n + 1)
     for at_record in guards_at:
         guarded[at_record] = 1
-    # One- and two-argument records (nearly all) are written out; wider and
-    # variadic ones take the general loop. A register is freed once, even if read twice (x * x).
+    pasted = 0
+    batched = bytearray()
+    mark_batched = batched.append
+    vals = tape._vals
     for i in range(n):
         if needed[i]:
             op = ops[i]
             k = arity[op]
-            if k == 2:
-                at = 2 * i
-                a = lhs[i]
-                b = rhs[i]
-                if a >= 0:
-                    ra = register[a]
-                    uses[ra] += 1
-                    if last_use[a] == at:
-                        last_use[a] = -1
-                        release(ra)
-                else:
-                    ra = a
-                if b >= 0:
-                    rb = register[b]
-                    uses[rb] += 1
-                    if last_use[b] == at:
-                        last_use[b] = -1
-                        release(rb)
-                else:
-                    rb = b
-                args: tuple[int, ...] = (ra, rb)
-            elif k == 1:
-                a = lhs[i]
-                if a >= 0:
-                    ra = register[a]
-                    uses[ra] += 1
-                    if last_use[a] == 2 * i:
-                        last_use[a] = -1
-                        release(ra)
-                else:
-                    ra = a
-                args = (ra,)
-            elif k:
-                at = 2 * i
-                refs = wide[i]
-                args = tuple([register[r] if r >= 0 else r for r in refs])
-                for r in refs:
-                    if r >= 0:
-                        uses[register[r]] += 1
-                        if last_use[r] == at:
-                            last_use[r] = -1
-                            release(register[r])
             if k:
-                if free:
-                    dest = free.pop()
+                pos = at[i]
+                paste_i = inline[i]
+                # Operands: a pasted value by its id, a stored one by its
+                # register, freed (once, even if read twice, as in x * x)
+                # when this is its last read: now for a statement, at the
+                # reader's statement for a pasted record. One- and
+                # two-operand records (nearly all) are written out.
+                if k == 2:
+                    a = lhs[i]
+                    if a < 0:
+                        pass
+                    elif inline[a]:
+                        a += inline_base
+                    else:
+                        r = a
+                        a = register[r]
+                        uses[a] += 1
+                        if last_use[r] == pos:
+                            last_use[r] = -1
+                            if paste_i:
+                                held.setdefault(pos, []).append(a)
+                            else:
+                                release(a)
+                    b = rhs[i]
+                    if b < 0:
+                        pass
+                    elif inline[b]:
+                        b += inline_base
+                    else:
+                        r = b
+                        b = register[r]
+                        uses[b] += 1
+                        if last_use[r] == pos:
+                            last_use[r] = -1
+                            if paste_i:
+                                held.setdefault(pos, []).append(b)
+                            else:
+                                release(b)
+                    args: tuple[int, ...] = (a, b)
+                elif k == 1:
+                    a = lhs[i]
+                    if a < 0:
+                        pass
+                    elif inline[a]:
+                        a += inline_base
+                    else:
+                        r = a
+                        a = register[r]
+                        uses[a] += 1
+                        if last_use[r] == pos:
+                            last_use[r] = -1
+                            if paste_i:
+                                held.setdefault(pos, []).append(a)
+                            else:
+                                release(a)
+                    args = (a,)
                 else:
-                    dest = count
-                    count += 1
-                uses[dest] += 1
-                register[i] = dest
-                append((dest, op, args))
-                mark(reads[i] == 1)
-                batched.append(isinstance(vals[i], (Batch, BoolBatch)))
-                if not reads[i]:
-                    # Kept only for its domain check (see below): its
-                    # register is free again as soon as it is written.
-                    release(dest)
+                    args_list: list[int] = []
+                    for r in wide[i]:
+                        if r < 0:
+                            args_list.append(r)
+                        elif inline[r]:
+                            args_list.append(inline_base + r)
+                        else:
+                            ra = register[r]
+                            args_list.append(ra)
+                            uses[ra] += 1
+                            if last_use[r] == pos:
+                                last_use[r] = -1
+                                if paste_i:
+                                    held.setdefault(pos, []).append(ra)
+                                else:
+                                    release(ra)
+                    args = tuple(args_list)
+                mark_batched(vals[i].__class__ in _BATCH_CLASSES)
+                if paste_i:
+                    append((inline_base + i, op, args))
+                    pasted += 1
+                else:
+                    if held:
+                        later = held.pop(pos, None)
+                        if later is not None:
+                            free.extend(later)
+                    if free:
+                        dest = free.pop()
+                    else:
+                        dest = count
+                        count += 1
+                    uses[dest] += 1
+                    register[i] = dest
+                    append((dest, op, args))
+                    if not reads[i]:
+                        # Kept only for its domain check (see above): its
+                        # register is free again as soon as it is written.
+                        release(dest)
         if guarded[i]:
-            at = 2 * i + 1
+            g_pos = 2 * i + 1
             for op_name, a, b, outcome, number in guards_at[i]:
                 append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome, number))
-                mark(0)
-                batched.append(0)
+                mark_batched(0)
             for _, a, b, _, _ in guards_at[i]:
                 for r in (a, b):
-                    if r >= 0 and last_use[r] == at:
+                    if r >= 0 and last_use[r] == g_pos:
                         last_use[r] = -1
                         free.append(register[r])
     out = tuple(register[r] if r >= 0 else r for r in out_refs)
+    registers = max(count, 1)
     return Program(
-        tuple(inputs), tuple(body), out, tuple(consts), max(count, 1), tuple(uses[: max(count, 1)]), bytes(single_use), bytes(batched)
+        tuple(inputs), tuple(body), out, tuple(consts), registers, tuple(uses[:registers]), inline_base, len(body) - pasted, bytes(batched)
     )
 
 

@@ -33,8 +33,9 @@ from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSp
 import attrs
 
 from tapegrad.core.batch import Batch
-from tapegrad.core.records import Guard, Var, format_arg, format_expression
-from tapegrad.core.tape import Tape
+from tapegrad.core.primitive import PRIMITIVES
+from tapegrad.core.records import Guard, Record, Var, format_arg, format_expression
+from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced
 from tapegrad.core.tree import TreeDef, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
@@ -76,6 +77,7 @@ class JitStats:
     instructions: int = 0  # operations and guards in the last program, after dead-code removal
     registers: int = 0  # local variables the last program needed
     eager_fallbacks: int = 0  # calls answered by running f eagerly (a replay raised or gave nan/inf)
+    backend: str = ""  # what compiled the last program: "bytecode" (an assembler) or "source"
 
 
 class JitWarning(UserWarning):
@@ -229,7 +231,7 @@ class Jitted(Generic[P, R]):
         t1 = time.perf_counter()
         with _collector_paused():
             program = build_program(tape, outputs)
-            fn, _ = make_replay(program, self._backend)
+            fn, description = make_replay(program, self._backend)
         t2 = time.perf_counter()
         compiled = _Compiled(fn, out_treedef, program, tuple(_guard_text(tape, g) for g in tape.guards))
         self._last = compiled
@@ -259,6 +261,7 @@ class Jitted(Generic[P, R]):
         self.stats.records = len(tape)
         self.stats.instructions = len(program.body)
         self.stats.registers = program.registers
+        self.stats.backend = "bytecode" if description == "bytecode" else "source"
         if not _all_finite(values):
             # The tracing sweep multiplies zero adjoints through, as a replay
             # does; a nan or infinity there is for eager evaluation to confirm.
@@ -309,11 +312,24 @@ def _all_finite(values: list[Any]) -> bool:
     return all(v.all_finite() if isinstance(v, Batch) else v - v == 0.0 for v in values if v.__class__ is float or isinstance(v, Batch))
 
 
+def _record(tape: Tape, index: int) -> Record:
+    """Record ``index`` of a closed tape, as ``tape.records[index]`` would give it."""
+    return Record(
+        index=index,
+        primitive=PRIMITIVES[tape._ops[index]],
+        args=tuple(tape._arg(r) for r in tape.refs(index)),
+        value=primal_of(tape._vals[index]),
+        label=tape._labels.get(index),
+    )
+
+
 def _guard_text(tape: Tape, guard: Guard) -> str:
     """A guard as the user can recognise it: ``v12 > 0`` where ``v12 = add(v10, v11)``."""
     a, b = guard.args
     shown = f"{format_arg(a)} {guard.op} {format_arg(b)}"
-    defined = [f"{format_arg(x)} = {format_expression(tape.records[x.index])}" for x in (a, b) if isinstance(x, Var)]
+    # One record at a time: ``tape.records`` would build a view of the whole
+    # tape (a second or more for a large step) to show two of its lines.
+    defined = [f"{format_arg(x)} = {format_expression(_record(tape, x.index))}" for x in (a, b) if isinstance(x, Var)]
     return f"`{shown}`" + (f" (where {', '.join(defined)})" if defined else "")
 
 
@@ -457,7 +473,7 @@ def jit(f: Callable[..., Any], backend: str = "auto", static_argnums: Union[int,
     hashable). Works on any function of scalars, including
     ``grad(f)`` and ``value_and_grad(f)``. See the module docstring for
     what happens with control flow. ``backend`` picks how the tape becomes
-    code (see :mod:`tapegrad.interpret.codegen`): ``"bytecode"`` (CPython 3.11),
+    code (see :mod:`tapegrad.interpret.codegen`): ``"bytecode"`` (CPython 3.10 to 3.13),
     ``"source"``, or ``"auto"`` for the fastest available.
 
     ``static_argnums`` names positional arguments that are constants, like

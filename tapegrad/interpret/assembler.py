@@ -1,0 +1,225 @@
+"""Writing a program as CPython bytecode, for the versions whose instruction sets are alike.
+
+Layer 3 of tapegrad (``tapegrad/interpret``). CPython 3.11, 3.12 and 3.13
+encode a straight-line float program almost identically: ``r7 = r3 * r5``
+is LOAD_FAST, LOAD_FAST, BINARY_OP and its cache slot, STORE_FAST in all
+three. They differ in a few details (how many cache slots an instruction
+has, how COMPARE_OP spells its comparison, the names of the conditional
+jumps, whether a call pushes NULL before or after the function and needs
+PRECALL), which a :class:`Dialect` states. This module knows no version: it
+reads no ``opcode`` internals and is never used alone. Each version's module
+(:mod:`tapegrad.interpret.bytecode311`, :mod:`tapegrad.interpret.bytecode312`,
+:mod:`tapegrad.interpret.bytecode313`) checks that it runs on its own
+version, builds its dialect from that interpreter's tables, and calls
+:func:`assemble`; only the back-end dispatch,
+:func:`tapegrad.interpret.codegen.make_replay`, imports those modules.
+
+The code laid out is what CPython's compiler produces for the source back
+end's text (:func:`tapegrad.interpret.codegen.to_source`), without running
+the compiler, which costs several microseconds per operation.
+"""
+
+from __future__ import annotations
+
+import dis
+import types
+from typing import Any, Callable
+
+import attrs
+
+from tapegrad.core.primitive import PRIMITIVES
+from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
+
+# The infix operators of forward rules, as BINARY_OP arguments (by name: the
+# numbers are the interpreter's, read from ``dis._nb_ops`` by the dialect).
+BINARY_OP_NAMES = {"+": "NB_ADD", "-": "NB_SUBTRACT", "*": "NB_MULTIPLY", "/": "NB_TRUE_DIVIDE", "%": "NB_REMAINDER", "**": "NB_POWER"}
+_CO_OPTIMIZED_NEWLOCALS = 0x0001 | 0x0002
+
+
+@attrs.frozen
+class Dialect:
+    """What one CPython version needs spelled its own way.
+
+    - ``caches``: the inline cache slots after each instruction, by name;
+    - ``binary_op``: BINARY_OP's argument for each ``NB_*`` name;
+    - ``compare_arg``: COMPARE_OP's argument for ``<``, ``<=``, ...,
+      giving a bool that the conditional jumps take as it is;
+    - ``null_first``: a call of a constant function is ``PUSH_NULL,
+      LOAD_CONST f`` (True) or ``LOAD_CONST f, PUSH_NULL`` (False);
+    - ``precall``: CALL is preceded by PRECALL with the same argument (3.11);
+    - ``jump_prefix``: the conditional jumps are ``<prefix>IF_FALSE``,
+      ``IF_TRUE`` and ``IF_NOT_NONE``;
+    - ``return_const``: RETURN_CONST exists (else LOAD_CONST, RETURN_VALUE).
+
+    Jumps are relative and forward, counted in code units from the end of
+    the jump's own cache slots; functions start with RESUME.
+    """
+
+    caches: dict[str, int]
+    binary_op: dict[str, int]
+    compare_arg: Callable[[str], int]
+    null_first: bool
+    precall: bool = False
+    jump_prefix: str = "POP_JUMP_"
+    return_const: bool = True
+
+    def instr(self, name: str, arg: int = 0) -> bytes:
+        """One instruction: EXTENDED_ARG prefixes for a large argument, then its inline cache slots."""
+        out = bytearray()
+        extended = dis.opmap["EXTENDED_ARG"]
+        for shift in (24, 16, 8):
+            if arg >> shift:
+                out += bytes((extended, (arg >> shift) & 0xFF))
+        out += bytes((dis.opmap[name], arg & 0xFF))
+        out += bytes(2 * self.caches.get(name, 0))
+        return bytes(out)
+
+
+def assemble(program: Program, dialect: Dialect) -> Replay:
+    """Build ``replay`` as a code object of the running interpreter, in ``dialect``.
+
+    Local 0 is the argument ``x``; register r is the local numbered by
+    :meth:`Program.local_numbers`. A pasted value's code waits until its one
+    reader, which pushes it where it would have loaded a register, so it
+    passes on the stack (``r9 = r4 + r7 * r8``).
+    """
+    instr = dialect.instr
+    consts: list[Any] = [None]
+    const_bytes: dict[tuple[str, Any], bytes] = {}
+
+    def load_const(value: Any) -> bytes:
+        # Key floats by repr so that 0.0 and -0.0 (equal, same hash) stay
+        # distinct constants; other objects by identity.
+        key = ("f", repr(value)) if value.__class__ is float else ("o", id(value))
+        b = const_bytes.get(key)
+        if b is None:
+            consts.append(value)
+            b = const_bytes[key] = instr("LOAD_CONST", len(consts) - 1)
+        return b
+
+    number = program.local_numbers()
+    loads = [instr("LOAD_FAST", k) for k in number]
+    stores = [instr("STORE_FAST", k) for k in number]
+    program_consts = program.consts
+
+    def load(a: Operand) -> bytes:
+        return loads[a] if a >= 0 else load_const(program_consts[~a])
+
+    # How each primitive is emitted, decided once per primitive from its row.
+    lowered = [lowering(p) for p in PRIMITIVES]
+    binary = {
+        p.id: instr("BINARY_OP", dialect.binary_op[BINARY_OP_NAMES[low.op]])
+        for p, low in zip(PRIMITIVES, lowered)
+        if low.kind == "binary"
+    }
+    copies = {p.id for p, low in zip(PRIMITIVES, lowered) if low.kind == "copy"}
+    conditional = {p.id: low for p, low in zip(PRIMITIVES, lowered) if low.kind == "select"}
+    push_null = instr("PUSH_NULL")
+
+    def callee(fn: Any) -> bytes:
+        return push_null + load_const(fn) if dialect.null_first else load_const(fn) + push_null
+
+    calls = {p.id: callee(low.fn) for p, low in zip(PRIMITIVES, lowered) if p.arity and low.kind in ("call", "general")}
+    most_args = max(p.arity for p in PRIMITIVES) + 1
+    call = [(instr("PRECALL", k) if dialect.precall else b"") + instr("CALL", k) for k in range(most_args)]
+    if_false, if_true = dialect.jump_prefix + "IF_FALSE", dialect.jump_prefix + "IF_TRUE"
+    compare = {op: instr("COMPARE_OP", dialect.compare_arg(op)) for op in ("<", "<=", "==", "!=", ">", ">=")}
+
+    def units(code: bytes) -> int:
+        return len(code) // 2
+
+    parts: list[bytes] = [instr("RESUME", 0)]
+    append = parts.append
+    # ``replay(None)`` returns at once: see codegen._warm_up.
+    return_none = instr("RETURN_CONST", 0) if dialect.return_const else instr("LOAD_CONST", 0) + instr("RETURN_VALUE")
+    append(instr("LOAD_FAST", 0) + instr(dialect.jump_prefix + "IF_NOT_NONE", units(return_none)) + return_none)
+    if program.inputs:
+        append(instr("LOAD_FAST", 0) + instr("UNPACK_SEQUENCE", len(program.inputs)))
+        parts.extend(stores[r] for r in program.inputs)
+
+    inline_base = program.inline_base
+    pending: dict[int, tuple[bytes, int]] = {}  # a pasted value's code and the stack slots it needs
+    take = pending.pop
+    max_depth = 2
+
+    def operand(a: Operand) -> tuple[bytes, int]:
+        """The code that pushes operand ``a``, and how many stack slots it needs."""
+        if a >= inline_base:
+            return take(a)
+        return load(a), 1
+
+    for ins in program.body:
+        if isinstance(ins, tuple):
+            dest, pid, args = ins
+            bin_code = binary.get(pid)
+            if bin_code is not None:  # most records
+                c0, d0 = operand(args[0])
+                c1, d1 = operand(args[1])
+                expr = c0 + c1 + bin_code
+                depth = max(d0, d1 + 1)  # the second operand sits on the first
+            elif pid in copies:
+                expr, depth = operand(args[0])
+            elif pid in conditional:
+                # (A if x <op> C else B) reads x more than once, so x is never pasted
+                select = conditional[pid]
+                taken = load(args[0]) if select.when_true is None else load_const(select.when_true)
+                other = load(args[0]) if select.when_false is None else load_const(select.when_false)
+                skip_other = instr("JUMP_FORWARD", units(other))
+                expr = (
+                    load(args[0]) + load_const(select.threshold) + compare[select.compare]
+                    + instr(if_false, units(taken + skip_other))
+                    + taken + skip_other + other
+                )
+                depth = 2
+            else:
+                expr = calls[pid]
+                depth = 2
+                for j, a in enumerate(args):
+                    ca, da = operand(a)
+                    expr += ca
+                    depth = max(depth, 2 + j + da)
+                expr += call[len(args)]
+            if dest >= inline_base:
+                pending[dest] = (expr, depth)
+            else:
+                append(expr + stores[dest])
+                if depth > max_depth:
+                    max_depth = depth
+        else:
+            check = ins
+            append(load(check.a) + load(check.b) + compare[check.op])
+            # raise GuardFailed(number), jumped over when the outcome is as traced
+            raising = callee(GuardFailed) + load_const(check.number) + call[1] + instr("RAISE_VARARGS", 1)
+            jump = if_true if check.outcome else if_false
+            append(instr(jump, units(raising)) + raising)
+    append(instr("BUILD_LIST", 0))
+    for o in program.outputs:
+        append(load(o) + instr("LIST_APPEND", 1))
+    append(instr("RETURN_VALUE"))
+    code_bytes = b"".join(parts)
+
+    n_units = units(code_bytes)
+    # Every instruction maps to "no source position": one line-table entry
+    # covers up to 8 code units (0x80 | code 15 << 3 | length - 1).
+    linetable = bytes([0xFF]) * (n_units // 8) + (bytes([0xF8 | (n_units % 8 - 1)]) if n_units % 8 else b"")
+    varnames = ("x",) + tuple(f"r{k}" for k in range(1, program.registers + 1))
+    code = types.CodeType(
+        1,  # argcount
+        0,  # posonlyargcount
+        0,  # kwonlyargcount
+        len(varnames),
+        max(len(program.inputs), max_depth) + 2,  # stacksize: the unpack, or the deepest expression
+        _CO_OPTIMIZED_NEWLOCALS,
+        code_bytes,
+        tuple(consts),
+        (),  # names: no globals are read
+        varnames,
+        "<tapegrad jit>",
+        "replay",
+        "replay",
+        1,
+        linetable,
+        b"",  # no exception handlers
+    )
+    fn: Replay = types.FunctionType(code, {})
+    return fn
