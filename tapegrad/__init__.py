@@ -9,8 +9,9 @@ gradient. See the README for a tour.
 The package is layered; each layer imports only the ones below it:
 ``tapegrad/core`` (primitives, the rule table, the tape, traced values),
 ``tapegrad/interpret`` (the sweeps and the jit's code generation),
-``tapegrad/transforms`` (grad and its family, jit), and on top the views
-(``tables``, ``dot``) and the library (``nn``, ``datasets``, ``testing``).
+``tapegrad/transforms`` (grad and its family, jit, vmap), and on top the
+views (``tables``, ``dot``) and the library (``nn``, ``optim``, ``datasets``,
+``testing``).
 """
 
 from tapegrad.core.functions import (  # noqa: A004 - sum and round shadow builtins only under import *
@@ -109,7 +110,6 @@ __all__ = [
     "JitWarning",
     "Gradient",
     "GradientWithAux",
-    "Guard",
     "Hessian",
     "Jacobian",
     "Lit",

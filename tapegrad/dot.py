@@ -39,7 +39,7 @@ INSTALL_HINT = (
     "Install it with your package manager (apt-get install graphviz, brew install graphviz, "
     "conda install graphviz; downloads at https://graphviz.org/download/), "
     "or install the Python wrapper with pip install graphviz (it still needs the `dot` program). "
-    "The DOT text itself needs nothing: save tape.to_dot() to a file and paste it into any Graphviz viewer."
+    "The DOT text itself needs nothing: save tapegrad.dot.tape_to_dot(tape) to a file and paste it into any Graphviz viewer."
 )
 
 # Operations whose arguments may be swapped; the others get their edges

@@ -19,7 +19,7 @@ primitive has an identically-zero derivative (``relu``'s ``step``,
 ``stop_gradient``) sends nothing back, so it gets no term, exactly as the
 sweep skips it.
 
-Names follow :mod:`tapegrad.printing`: record ``i`` is ``vi`` (so the
+Names follow :mod:`tapegrad.core.records`: record ``i`` is ``vi`` (so the
 inputs are ``v0, v1, ...`` where the textbooks number them ``v-1, v0``).
 
 Usage: ``print(wengert_table(f, 2.0, 5.0))`` for a function, or

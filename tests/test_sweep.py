@@ -164,7 +164,7 @@ def test_a_tape_holding_another_threads_traced_value_is_not_flat() -> None:
 
 def test_a_dead_tapes_lists_are_reused_by_the_next_tape() -> None:
     # Reused lists are old for the garbage collector, so its frequent
-    # youngest-generation scans skip the records (see tapegrad/tape.py).
+    # youngest-generation scans skip the records (see tapegrad/core/tape.py).
     from tapegrad.core import tape as tape_module
 
     tape_module._SPARE_LISTS.clear()

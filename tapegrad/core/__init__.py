@@ -1,13 +1,14 @@
 """Layers 1 and 2 of tapegrad: the data model, which knows nothing of transforms.
 
 - :mod:`~tapegrad.core.primitive`: what a primitive is, and the registry of rules;
+- :mod:`~tapegrad.core.batch`: batches, the values under vmap (one number per example);
 - :mod:`~tapegrad.core.table`: the rule table, one row per built-in primitive;
 - :mod:`~tapegrad.core.records`: the frozen public view of a record, and its text;
 - :mod:`~tapegrad.core.tape`: the Wengert tape;
 - :mod:`~tapegrad.core.traced`: traced scalars, and ``bind``, which turns an
   operation into a record;
 - :mod:`~tapegrad.core.functions`: the public math functions;
-- :mod:`~tapegrad.core.tree`: parameter trees.
+- :mod:`~tapegrad.core.tree`: parameter trees, and vmap's BatchedResult.
 
 Each module imports only the ones listed before it (tests/test_layers.py checks).
 """

@@ -1,7 +1,7 @@
 """The tape's public view: frozen records, and how they read as text.
 
 Layer 1 of tapegrad (``tapegrad/core``); it imports only
-:mod:`tapegrad.core.primitive`.
+:mod:`tapegrad.core.primitive` and :mod:`tapegrad.core.batch`.
 
 The tape itself stores plain lists of ints and floats (see
 :mod:`tapegrad.core.tape`); :attr:`Tape.records` turns them into these

@@ -1,7 +1,7 @@
 """The rule table: every built-in primitive in one row.
 
 Layer 1 of tapegrad (``tapegrad/core``); it imports only
-:mod:`tapegrad.core.primitive`.
+:mod:`tapegrad.core.primitive` and :mod:`tapegrad.core.batch`.
 
 Read it like a cheat sheet. Each row gives, for one primitive:
 

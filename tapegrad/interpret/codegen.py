@@ -8,7 +8,7 @@ the flat list of outputs:
 
 - :func:`to_source` writes Python source, one line per stored value
   (``r7 = r3 * r5``, or ``r9 = r4 + r7 * r8`` with a pasted product), and
-  compiles it. It works on every Python version and is easy to read, but
+  :func:`compile_source` compiles it. It works on every Python version and is easy to read, but
   CPython's compiler needs about 4 microseconds per operation, pasted or
   not, which for a training step of 190,000 records is most of a second.
 - The assemblers (``bytecode310``, and ``bytecode311``, ``bytecode312``,

@@ -2,8 +2,10 @@
 
 Layer 3 of tapegrad (``tapegrad/interpret``).
 
-:func:`build_program` keeps only the records that an output or a guard
-needs, in tape order, and assigns every value to one of a small set of
+:func:`build_program` keeps the records that an output or a guard needs
+(and those whose forward rule can raise: the replay's domain checks), in
+tape order, pastes each value read once into its reader, and assigns every
+stored value to one of a small set of
 *registers* (a register is reused once the value in it has been read for the
 last time). Reusing registers matters for speed: a function with 200,000
 distinct local variables runs several times slower than the same code on a

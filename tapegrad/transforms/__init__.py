@@ -2,5 +2,7 @@
 
 - :mod:`~tapegrad.transforms.grad`: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp, trace;
 - :mod:`~tapegrad.transforms.custom`: user-defined primitives (``primitive``, ``defvjp``);
-- :mod:`~tapegrad.transforms.jit`: trace once, replay many times.
+- :mod:`~tapegrad.transforms.jit`: trace once, replay many times;
+- :mod:`~tapegrad.transforms.captures`: what a function reads from its closure and globals (jit warns);
+- :mod:`~tapegrad.transforms.vmap`: one example's program run on whole batches.
 """

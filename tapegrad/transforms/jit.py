@@ -7,8 +7,8 @@ opened with ``jit=True``: every operation is recorded, including everything
 that transforms such as :func:`tapegrad.grad` do inside ``f`` (their reverse
 sweeps run on traced values, so the gradient computation lands on the jit
 tape as ordinary records). :mod:`tapegrad.interpret.program` and :mod:`tapegrad.interpret.codegen` then turn the records
-the outputs need into one straight-line Python function, an operation per
-record (``r7 = r3 * r5``). Later calls with the same structure run that
+the outputs need into one straight-line Python function (``r9 = r4 + r7 * r8``:
+a value read once is pasted into its reader). Later calls with the same structure run that
 function on the new numbers without running ``f`` again.
 
 Python control flow that depends on traced values cannot be replayed
