@@ -24,11 +24,14 @@ gradient can point at ``params[1]['w'][3][0]``.
 from __future__ import annotations
 
 import random
-from typing import Any, Optional, Sequence, TypedDict, TypeVar, overload
+from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union, overload
 
-from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient
-from tapegrad.core.tape import primal_of
-from tapegrad.core.traced import Scalar, Traced
+from tapegrad.core.batch import Batch
+from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient, where
+from tapegrad.core.functions import sum as fsum
+from tapegrad.core.table import batch_sum_p
+from tapegrad.core.tape import primal_of, value_of
+from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves, tree_map
 
 # Re-exported (``X as X`` marks them as part of this module's interface for mypy).
@@ -136,12 +139,27 @@ def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]
     """
     ok = True
     for k, y in enumerate(labels):
-        if isinstance(y, bool) or not isinstance(y, (int, float, Traced)):
+        if isinstance(y, bool) or not isinstance(y, (int, float, Traced, Batch)):
             raise TypeError(f"{name}: labels[{k}] must be a number, got {type(y).__name__} {y!r:.60}")
-        if not any(y == a for a in allowed):
+        if holds_batch(y):
+            # Under vmap a label is a batch: count the examples whose label is
+            # none of the allowed ones. That count is one number, so comparing
+            # it with 0 is a guard under jit, checked again by every replay.
+            fits: Any = 0.0
+            for a in allowed:
+                fits = fits + where(y == a, 1.0, 0.0)
+            if bind(batch_sum_p, (1.0 - fits,)) != 0.0:
+                ok = False
+        elif not any(y == a for a in allowed):
             ok = False
     # Reading the numbers is safe here: the call is about to fail, so nothing is frozen into a trace.
-    return None if ok else [primal_of(y) for y in labels]
+    return None if ok else [v for y in labels for v in _numbers(y)]
+
+
+def _numbers(y: Any) -> list[float]:
+    """A label's value, or every example's value of a batched label."""
+    under = value_of(y)
+    return under.values() if isinstance(under, Batch) else [under]
 
 
 def _describe(values: Sequence[float], limit: int = 8) -> str:
@@ -159,7 +177,7 @@ def _check_signed_labels(name: str, labels: Sequence[Any]) -> None:
         raise ValueError(f"{name}: expected labels in {{-1, +1}}, found labels {_describe(values)}.{hint}")
 
 
-def svm_hinge_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
+def svm_hinge_loss(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     """Mean of ``relu(1 - y * score)`` with labels in {-1, +1} (micrograd's demo loss).
 
     Any other label raises a ValueError naming the labels found.
@@ -171,7 +189,7 @@ def svm_hinge_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
 
 def _check_numbers(name: str, what: str, xs: Sequence[Any]) -> None:
     for k, x in enumerate(xs):
-        if isinstance(x, bool) or not isinstance(x, (int, float, Traced)):
+        if isinstance(x, bool) or not isinstance(x, (int, float, Traced, Batch)):  # (a batch: under vmap)
             raise TypeError(f"{name}: {what}[{k}] must be a number, got {type(x).__name__} {x!r:.60}")
 
 
@@ -183,7 +201,7 @@ def mse_loss(predictions: Sequence[Scalar], targets: Sequence[float]) -> Scalar:
     return _mean([(p - t) * (p - t) for p, t in zip(predictions, targets)])
 
 
-def logistic_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
+def logistic_loss(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     """Mean of ``log(1 + exp(-y * score))`` with labels in {-1, +1}, computed without overflow.
 
     Any other label raises a ValueError naming the labels found; for 0/1
@@ -196,7 +214,7 @@ def logistic_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
     return _mean([softplus(-y * s) for s, y in zip(scores, labels)])
 
 
-def binary_cross_entropy(logits: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
+def binary_cross_entropy(logits: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     """Mean binary cross-entropy of ``sigmoid(logit)`` against labels in {0, 1}, from the logits.
 
     Per example ``-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z))``, which
@@ -279,12 +297,14 @@ def _check_class_labels(name: str, labels: Sequence[Any], num_classes: int) -> l
     return found
 
 
-def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[int]) -> list[Scalar]:
+def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Union[int, Scalar]]) -> list[Scalar]:
     """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
 
     ``batch_logits[i]`` holds example i's unnormalised scores, one per class,
     and ``labels[i]`` its class index (an int in ``0..K-1``). Every example
-    must have the same number K of classes.
+    must have the same number K of classes. Under vmap a label may be a
+    batch of class indices (as floats): each example's logit is then chosen
+    with :func:`tapegrad.where`.
     """
     if not batch_logits:
         raise ValueError("cross_entropy needs at least one example")
@@ -299,11 +319,21 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
     for i, row in enumerate(batch_logits):
         if len(row) != k:
             raise ValueError(f"cross_entropy: example 0 has {k} logits but example {i} has {len(row)}")
+    if any(holds_batch(y) for y in labels):
+        # Under vmap a label is a batch of class indices: pick each example's
+        # logit with where (a label cannot index a list for every example at once).
+        classes = tuple(float(c) for c in range(k))
+        found = _labels_outside("cross_entropy", labels, classes)
+        if found is not None:
+            raise ValueError(f"cross_entropy: expected class labels in 0..{k - 1}, found labels {_describe(found)}")
+        return [
+            logsumexp(row) - fsum([where(y == c, z, 0.0) for c, z in zip(classes, row)]) for row, y in zip(batch_logits, labels)
+        ]
     ys = _check_class_labels("cross_entropy", labels, k)
     return [logsumexp(row) - row[y] for row, y in zip(batch_logits, ys)]
 
 
-def cross_entropy(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[int]) -> Scalar:
+def cross_entropy(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Union[int, Scalar]]) -> Scalar:
     """Mean softmax cross-entropy over a batch, with integer class labels.
 
     ``batch_logits`` is a sequence of examples, each a sequence of K logits

@@ -257,3 +257,31 @@ def test_losses_match_torch() -> None:
     value, gb = tg.value_and_grad(nn.binary_cross_entropy)(logits, ys)
     assert approx(value, bce.item())
     assert all(approx(a, b) for a, b in zip(gb, tl.grad.tolist()))
+
+
+def test_losses_under_vmap_check_batched_labels() -> None:
+    # A label under vmap is a batch: the loss still checks it, naming what it found,
+    # and under jit the check is a guard that every replay repeats.
+    X = [[0.5], [-1.0], [2.0]]
+
+    def hinge(w: tg.Scalar, x: list[tg.Scalar], y: tg.Scalar) -> tg.Scalar:
+        return nn.svm_hinge_loss([w * x[0]], [y])
+
+    good = tg.vmap(hinge, in_axes=(None, 0, 0), backend="python")(1.5, X, [1.0, -1.0, 1.0])
+    assert list(good) == [nn.svm_hinge_loss([1.5 * x[0]], [y]) for x, y in zip(X, [1.0, -1.0, 1.0])]
+    with pytest.raises(ValueError, match=r"svm_hinge_loss: expected labels in \{-1, \+1\}, found labels \{0\.0, 1\.0\}"):
+        tg.vmap(hinge, in_axes=(None, 0, 0), backend="python")(1.5, X, [1.0, 0.0, 1.0])
+    step = tg.jit(tg.grad(lambda w, X, Y: tg.mean(tg.vmap(hinge, in_axes=(None, 0, 0), backend="python")(w, X, Y))))
+    cols = tg.batch(X, "python")
+    assert step(1.5, cols, tg.batch([1.0, -1.0, 1.0], "python")) == step(1.5, cols, tg.batch([1.0, -1.0, 1.0], "python"))
+    with pytest.raises(ValueError, match="found labels"):
+        step(1.5, cols, tg.batch([1.0, 0.0, 1.0], "python"))
+
+
+def test_cross_entropy_under_vmap_picks_each_examples_class() -> None:
+    rows = [[0.2, -1.0, 0.5], [1.5, 0.3, -0.2]]
+    labels = [2, 0]
+    per_example = tg.vmap(lambda z, y: nn.cross_entropy([z], [y]), backend="python")(rows, [2.0, 0.0])
+    assert list(per_example) == pytest.approx(nn.cross_entropy_per_example(rows, labels), rel=1e-15)
+    with pytest.raises(ValueError, match=r"expected class labels in 0\.\.2, found labels \{0\.0, 3\.0\}"):
+        tg.vmap(lambda z, y: nn.cross_entropy([z], [y]), backend="python")(rows, [3.0, 0.0])
