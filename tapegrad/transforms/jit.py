@@ -209,7 +209,12 @@ class Jitted(Generic[P, R]):
         t0 = time.perf_counter()
         dynamic = [k for k in range(len(args)) if k not in self._static]
         try:
-            with Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
+            # The collector is paused while f is traced too: the trace keeps
+            # every traced value of the nested sweeps alive until it ends, and
+            # full collections rescanning them made the first call grow faster
+            # than the tape (5-20% more per record at 1,000 points than at 100).
+            # Reference counting still frees everything that is not a cycle.
+            with _collector_paused(), Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
                 inputs = TracedInputs(tape, args, dynamic, self._names, "jit", self._f)
                 result = self._f(*inputs.args, **kwargs)
                 leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True, with_paths=False)
