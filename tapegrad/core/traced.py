@@ -92,7 +92,7 @@ class Traced(Handle):
         if live is not None:
             if cls is Traced and other._t is t:  # type: ignore[union-attr]
                 v = self._v + other._v  # type: ignore[union-attr]
-                if v.__class__ is not float and _mixed(t, self, other):
+                if not t._flat and _mixed(t, self, other):  # (a batch on the tape makes it not flat)
                     return bind(add_p, (self, other))  # type: ignore[no-any-return]  # broadcasts the unbatched one
                 ref = other._i  # type: ignore[union-attr]
             elif cls is float:
@@ -124,7 +124,7 @@ class Traced(Handle):
         if live is not None:
             if cls is Traced and other._t is t:  # type: ignore[union-attr]
                 v = self._v * other._v  # type: ignore[union-attr]
-                if v.__class__ is not float and _mixed(t, self, other):
+                if not t._flat and _mixed(t, self, other):  # (a batch on the tape makes it not flat)
                     return bind(mul_p, (self, other))  # type: ignore[no-any-return]  # broadcasts the unbatched one
                 ref = other._i  # type: ignore[union-attr]
             elif cls is float:
