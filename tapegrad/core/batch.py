@@ -243,18 +243,48 @@ _SCALAR_OPS: dict[str, tuple[Callable[[list[float], float], list[float]], Callab
 }
 
 
-def _fail_at(exc: BaseException, what: str, columns: Sequence[Any], fn: Callable[..., Any]) -> BaseException:
-    """The error ``fn`` raised on some example, re-raised naming that example."""
+def _at_example(failed: BaseException, k: int, prefix: str) -> BaseException:
+    """``failed``, of the same type, with its message saying which example of the batch it was."""
+    message = f"example {k} of the batch: {prefix}{failed}"
+    try:
+        return type(failed)(message)
+    except TypeError:  # an exception type that does not take one message
+        return ValueError(message)
+
+
+def _prefix(what: Optional[str], xs: Sequence[Any]) -> str:
+    # A primitive's own error names it already; an operator's does not.
+    return "" if what is None else f"{what}({', '.join(repr(x) for x in xs)}): "
+
+
+def _fail_at(exc: BaseException, what: Optional[str], columns: Sequence[Any], fn: Callable[..., Any]) -> BaseException:
+    """The error ``fn`` raises on the first example where it fails, naming that example (else ``exc``)."""
     for k, xs in enumerate(zip(*columns)):
         try:
             fn(*xs)
-        except Exception as failed:  # the first failing example: say which
-            shown = ", ".join(repr(x) for x in xs)
-            try:
-                return type(failed)(f"example {k} of the batch: {what}({shown}): {failed}")
-            except TypeError:
-                return ValueError(f"example {k} of the batch: {what}({shown}): {failed}")
+        except Exception as failed:
+            return _at_example(failed, k, _prefix(what, xs))
     return exc
+
+
+def _raise_like_floats(what: Optional[str], fn: Callable[..., Any], raw: Sequence[Any], out: Any) -> None:
+    """Raise the float code's error at the first example where NumPy made a non-finite number from finite ones.
+
+    NumPy returns inf or nan where Python raises (x / 0, log(-1), a
+    negative base to a fractional power). If the float code gives a
+    non-finite number there too (a product that overflows), nothing is raised.
+    """
+    _load_numpy()
+    finite_in = _np.ones(len(out), dtype=bool)
+    for a in raw:
+        if not isinstance(a, float):
+            finite_in &= _np.isfinite(a)
+    for k in _np.nonzero(~_np.isfinite(out) & finite_in)[0][:1].tolist():
+        xs = [float(a[k]) if not isinstance(a, float) else a for a in raw]
+        try:
+            fn(*xs)
+        except Exception as failed:
+            raise _at_example(failed, k, _prefix(what, xs)) from None
 
 
 def _columns(args: Sequence[Any], n: int) -> list[Iterable[Any]]:
@@ -363,32 +393,12 @@ class ArrayBatch(Batch):
         if op in ("/", "**") and not _np.isfinite(out).all():
             # Python raises where NumPy returns inf or nan (x / 0, a negative base to a
             # fractional power); find the first such example and raise what Python raises.
-            _python_check(op, _OPS[op], x, y, out)
+            _raise_like_floats(op, _OPS[op], [x, y], out)
         return ArrayBatch(out)
 
     def __abs__(self) -> Batch:
         _load_numpy()
         return ArrayBatch(_np.abs(self.data))
-
-
-def _python_check(what: str, fn: Callable[..., Any], x: Any, y: Any, out: Any) -> None:
-    """Raise Python's error for the first example where NumPy made a non-finite number out of finite ones."""
-    _load_numpy()
-    args = [x, y]
-    finite_in = _np.ones(len(out), dtype=bool)
-    for a in args:
-        if not isinstance(a, float):
-            finite_in &= _np.isfinite(a)
-    for k in _np.nonzero(~_np.isfinite(out) & finite_in)[0][:1].tolist():
-        xs = [float(a[k]) if not isinstance(a, float) else a for a in args]
-        try:
-            fn(*xs)
-        except Exception as exc:
-            shown = ", ".join(repr(v) for v in xs)
-            try:
-                raise type(exc)(f"example {k} of the batch: {what}({shown}): {exc}") from None
-            except TypeError:
-                raise ValueError(f"example {k} of the batch: {what}({shown}): {exc}") from None
 
 
 def _np_sigmoid(x: Any) -> Any:
@@ -534,7 +544,7 @@ def evaluate_batch(prim: Primitive, args: Sequence[Any]) -> Batch:
             if not isinstance(out, _np.ndarray) or out.shape != (n,):
                 out = _np.broadcast_to(_np.asarray(out, dtype=float), (n,)).copy()
             if prim.can_raise and not _np.isfinite(out).all():
-                _check_like_python(prim, raw, out)
+                _raise_like_floats(None, lambda *xs: prim.evaluate(xs), raw, out)
             return ArrayBatch(out.astype(float, copy=False))
     if kind is ListBatch:
         over_list = python_forward(prim, tuple(isinstance(a, Batch) for a in args))
@@ -547,42 +557,11 @@ def evaluate_batch(prim: Primitive, args: Sequence[Any]) -> Batch:
     try:
         values = list(map(prim.impl, *cols))
     except Exception as exc:
-        raise _batch_error(exc, prim, _columns(args, n)) from None
+        raise _fail_at(exc, None, _columns(args, n), lambda *xs: prim.evaluate(xs)) from None
     if kind is ArrayBatch:
         _load_numpy()
         return ArrayBatch(_np.array(values, dtype=float))
     return ListBatch(values)
-
-
-def _batch_error(exc: BaseException, prim: Primitive, columns: Sequence[Iterable[Any]]) -> BaseException:
-    for k, xs in enumerate(zip(*columns)):
-        try:
-            prim.evaluate(xs)
-        except Exception as failed:
-            try:
-                return type(failed)(f"example {k} of the batch: {failed}")
-            except TypeError:
-                return ValueError(f"example {k} of the batch: {failed}")
-    return exc
-
-
-def _check_like_python(prim: Primitive, raw: Sequence[Any], out: Any) -> None:
-    """Raise the float rule's error for the first example where NumPy gave a non-finite result from finite inputs."""
-    _load_numpy()
-    finite_in = _np.ones(len(out), dtype=bool)
-    for a in raw:
-        if not isinstance(a, float):
-            finite_in &= _np.isfinite(a)
-    for k in _np.nonzero(~_np.isfinite(out) & finite_in)[0].tolist():
-        xs = [float(a[k]) if not isinstance(a, float) else a for a in raw]
-        try:
-            prim.evaluate(xs)
-        except Exception as exc:
-            try:
-                raise type(exc)(f"example {k} of the batch: {exc}") from None
-            except TypeError:
-                raise ValueError(f"example {k} of the batch: {exc}") from None
-        return  # the float rule gives a non-finite number too (overflow to inf in a product, say)
 
 
 def batch_of(values: Sequence[float], backend: str) -> Batch:

@@ -91,9 +91,9 @@ class Traced(Handle):
         cls = other.__class__
         if live is not None:
             if cls is Traced and other._t is t:  # type: ignore[union-attr]
-                v = self._v + other._v  # type: ignore[union-attr]
                 if not t._flat and _mixed(t, self, other):  # (a batch on the tape makes it not flat)
                     return bind(add_p, (self, other))  # type: ignore[no-any-return]  # broadcasts the unbatched one
+                v = self._v + other._v  # type: ignore[union-attr]
                 ref = other._i  # type: ignore[union-attr]
             elif cls is float:
                 v = self._v + other
@@ -123,9 +123,9 @@ class Traced(Handle):
         cls = other.__class__
         if live is not None:
             if cls is Traced and other._t is t:  # type: ignore[union-attr]
-                v = self._v * other._v  # type: ignore[union-attr]
                 if not t._flat and _mixed(t, self, other):  # (a batch on the tape makes it not flat)
                     return bind(mul_p, (self, other))  # type: ignore[no-any-return]  # broadcasts the unbatched one
+                v = self._v * other._v  # type: ignore[union-attr]
                 ref = other._i  # type: ignore[union-attr]
             elif cls is float:
                 v = self._v * other
