@@ -53,6 +53,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # 1. N = 10,000, NumPy, jit, against PyTorch.
     big = vmap_moons.seeded_problem(10_000)
     torch_fn = vmap_moons.torch_step(big)
+    if torch_fn is None:
+        print("PyTorch not measured: pip install torch==2.13.0 (the `oracle` extra)")
     checks = vmap_moons.check_against(big, "numpy", torch_fn)
     print("agreement (largest relative difference): " + ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
     step, first, records = vmap_moons.jitted_step(big, "numpy")
@@ -70,8 +72,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # micrograd, measured at fewer points and extrapolated linearly.
     n_micro = 200 if args.quick else 1000
     micrograd_per_point: Optional[float] = None
-    try:
-        micrograd_demo.require()
+    if micrograd_demo.MICROGRAD_MISSING is not None:
+        print(f"micrograd not measured: {micrograd_demo.MICROGRAD_MISSING}")
+    else:
         small = vmap_moons.seeded_problem(n_micro)
         demo = micrograd_demo.MicrogradDemo(small)
         with recursion_limit(micrograd_demo.micrograd_limit(n_micro)):
@@ -83,8 +86,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         results[f"micrograd step at {n_micro:,} (s, measured)"] = micrograd_s
         results["micrograd at 10,000 (s, extrapolated)"] = micrograd_per_point * 10_000
         results["micrograd(10,000, extrapolated) / vmap+jit"] = micrograd_per_point * 10_000 / timings["vmap_jit"].median
-    except (ImportError, SystemExit) as exc:
-        print(f"micrograd not measured: {exc}")
 
     # 2. N = 2,000, the Python back end against the eager loop.
     mid = vmap_moons.seeded_problem(2000)

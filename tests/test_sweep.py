@@ -20,6 +20,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
+from tapegrad.core.table import input_p
 from tapegrad.core.tape import Tape
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
 from tapegrad.interpret.sweep import reverse_sweep
@@ -55,6 +56,22 @@ def test_flat_and_general_loops_give_identical_adjoints(expr: Expression, xs: li
     # adjoint is the same float.
     assert [_zero(a) for a in flat] == [_zero(a) for a in general]
     assert all(a is None or isinstance(a, float) for a in flat)
+
+
+@settings(max_examples=40)
+@given(expressions(n_vars=3, smooth=False), st.lists(floats(), min_size=3, max_size=3), floats())
+def test_inputs_only_keeps_the_inputs_adjoints_and_drops_the_rest(expr: Expression, xs: list[float], seed: float) -> None:
+    tape, out = _record(expr, xs)
+    tape._flat = False  # the general loop is the one that drops adjoints
+    try:
+        full = reverse_sweep(tape, [(out, seed)])
+        lean = reverse_sweep(tape, [(out, seed)], inputs_only=True)
+    finally:
+        tape._flat = True
+    inputs = [i for i in range(len(tape)) if tape._ops[i] == input_p.id]
+    assert len(inputs) == 3
+    assert [lean[i] for i in inputs] == [full[i] for i in inputs]
+    assert all(lean[i] is None for i in range(len(tape)) if i not in inputs)
 
 
 def _zero(a: Any) -> Any:

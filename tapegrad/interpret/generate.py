@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from tapegrad.core.primitive import ARG_NAMES, RULES, Primitive
-from tapegrad.core.table import BUILTINS
+from tapegrad.core.table import BUILTINS, input_p
 
 TARGET = Path(__file__).with_name("reverse_loops.py")
 
@@ -104,8 +104,11 @@ def _pasteable(prim: Primitive) -> bool:
 
 
 def _loop(name: str, flat: bool) -> list[str]:
+    # The general loop can drop each adjoint once its record is swept (see
+    # reverse_sweep's inputs_only); the flat loop's adjoints are plain floats,
+    # too small for that to pay.
     lines = [
-        f"def {name}(tape: Tape, adj: list[Any], start: int) -> None:",
+        f"def {name}(tape: Tape, adj: list[Any], start: int{'' if flat else ', release: bool = False'}) -> None:",
         "    ops, lhs, rhs = tape._ops, tape._lhs, tape._rhs",
         "    vals = tape._vals + tape._consts[::-1]" if flat else "    vals, consts = tape._vals, tape._consts",
         "    i = start",
@@ -123,6 +126,12 @@ def _loop(name: str, flat: bool) -> list[str]:
         # traced zero can still have a derivative: skip only None.
         lines += ["            if g is None:  # no cotangent reached this record", "                continue"]
     lines.append("            p = ops[i]")
+    if not flat:
+        # Nothing reads adj[i] after this iteration (every use of v_i has a
+        # higher index and is swept already), so when only the inputs'
+        # adjoints are wanted it is freed now. Under vmap that returns a
+        # batch's list of floats to the allocator while the sweep still runs.
+        lines += [f"            if release and p != {input_p.id}:  # only the inputs' adjoints are returned", "                adj[i] = None"]
     keyword = "if"
     for prim in _by_frequency([p for p in BUILTINS if _pasteable(p)]):
         specs = RULES[prim.id]

@@ -48,7 +48,7 @@ f_step = FLOAT_RULE_FUNCTIONS["step"]
 f_trunc = FLOAT_RULE_FUNCTIONS["trunc"]
 
 
-def general_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
+def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool = False) -> None:
     ops, lhs, rhs = tape._ops, tape._lhs, tape._rhs
     vals, consts = tape._vals, tape._consts
     i = start
@@ -58,6 +58,8 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
             if g is None:  # no cotangent reached this record
                 continue
             p = ops[i]
+            if release and p != 0:  # only the inputs' adjoints are returned
+                adj[i] = None
             if p == 1:  # add: d/dx = g, d/dy = g
                 a = lhs[i]
                 b = rhs[i]

@@ -240,7 +240,7 @@ def _value_and_grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
             _scalar_output(out, transform, f, tape)
             ref = _ref(tape, out)
             tape.set_outputs([ref if ref >= 0 else tape.const_ref(out)])
-            adj = reverse_sweep(tape, [(ref, 1.0)]) if ref >= 0 else [None] * len(tape)
+            adj = reverse_sweep(tape, [(ref, 1.0)], inputs_only=True) if ref >= 0 else [None] * len(tape)
             grads = inputs.trees(adj)
             value = _lower(tape, out)
             aux = _lower_tree(tape, aux)
@@ -495,7 +495,7 @@ def vjp(f: Any, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool 
         cts, ct_treedef, _ = flatten(cotangent, "cotangent", with_paths=False)
         if ct_treedef != out_treedef:
             raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}")
-        adj = reverse_sweep(tape, zip(refs, cts))
+        adj = reverse_sweep(tape, zip(refs, cts), inputs_only=True)
         trees = inputs.trees(adj)
         return trees[0] if single else tuple(trees)
 
@@ -583,7 +583,7 @@ def _jacobian_impl(f: Callable[..., Any], argnums: Argnums, mode: str, has_aux: 
         if use == "rev":
             table = []
             for r in refs:
-                adj = reverse_sweep(tape, [(r, 1.0)]) if r >= 0 else [None] * len(tape)
+                adj = reverse_sweep(tape, [(r, 1.0)], inputs_only=True) if r >= 0 else [None] * len(tape)
                 table.append({i: adj[i] for i in flat_inputs})
         else:
             table = [{} for _ in refs]
