@@ -81,7 +81,7 @@ def torch_step(problem: Problem) -> Optional[Callable[[], Any]]:
                 h = torch.relu(h)
         loss = torch.relu(1.0 - Y * h[:, 0]).mean() + ALPHA * sum((p * p).sum() for p in params)
         grads = torch.autograd.grad(loss, params)
-        return float(loss), [float(v) for g in grads for v in g.reshape(-1).tolist()]
+        return float(loss.detach()), [float(v) for g in grads for v in g.reshape(-1).tolist()]
 
     return step
 
