@@ -56,15 +56,22 @@ def _modules() -> dict[str, Path]:
 
 
 def layer(name: str) -> int:
-    """The layer of a tapegrad module."""
+    """The layer of a tapegrad module (a subpackage's ``__init__`` is in its subpackage's layer)."""
     if name in LAYERS:
         return LAYERS[name]
     for package, level in SUBPACKAGE_LAYERS.items():
-        if name == package:
-            return 0  # a subpackage's __init__ holds only its docstring
-        if name.startswith(package + "."):
+        if name == package or name.startswith(package + "."):
             return level
     return TOP_LAYER
+
+
+def _absolute(name: str, path: Path, node: ast.ImportFrom) -> str:
+    """The module an ImportFrom names, with a relative import (``from ..x import y``) resolved."""
+    if node.level == 0:
+        return node.module or ""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
 
 
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, bool]]:
@@ -77,12 +84,13 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str,
             inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             if isinstance(child, ast.Import):
                 found.extend((alias.name, inside) for alias in child.names)
-            elif isinstance(child, ast.ImportFrom) and child.module is not None and child.level == 0:
+            elif isinstance(child, ast.ImportFrom):
+                source = _absolute(name, path, child)
                 for alias in child.names:
                     # ``from tapegrad.core import tape`` imports a module;
                     # ``from tapegrad.core.tape import Tape`` a name in one.
-                    full = f"{child.module}.{alias.name}"
-                    found.append((full if full in modules else child.module, inside))
+                    full = f"{source}.{alias.name}"
+                    found.append((full if full in modules else source, inside))
             visit(child, inside)
 
     visit(tree, False)
@@ -163,3 +171,29 @@ def test_every_module_of_the_package_is_in_a_known_layer() -> None:
     # the core's order, spelled out: the tape knows nothing of traced values
     assert layer("tapegrad.core.tape") < layer("tapegrad.core.traced") < layer("tapegrad.interpret.sweep")
     assert layer("tapegrad.interpret.sweep") < layer("tapegrad.transforms.grad") < layer("tapegrad.nn")
+
+
+def test_only_the_code_generator_knows_the_bytecode_assemblers() -> None:
+    graph, _ = _graph()
+    assemblers = {m for m in _modules() if m.startswith("tapegrad.interpret.bytecode3")}
+    assert len(assemblers) == 4  # 3.10 to 3.13
+    for source, targets in graph.items():
+        for target in targets & (assemblers | {"tapegrad.interpret.assembler"}):
+            # The dispatch loads a version's module; a version's module uses the shared assembler.
+            allowed = source == "tapegrad.interpret.codegen" if target in assemblers else source in assemblers
+            assert allowed, f"{source} imports {target}: only codegen.make_replay may know the assemblers"
+
+
+def test_relative_and_subpackage_imports_are_seen(tmp_path: Path) -> None:
+    # The checks above must not be blind to ``from ..transforms import grad``
+    # or to ``import tapegrad.transforms`` in the core.
+    core = tmp_path / "tapegrad" / "core"
+    core.mkdir(parents=True)
+    (tmp_path / "tapegrad" / "__init__.py").write_text("")
+    (core / "__init__.py").write_text("")
+    fake = core / "tape.py"
+    fake.write_text("from ..transforms import grad\nimport tapegrad.transforms\nfrom . import records\n")
+    modules = {"tapegrad.transforms.grad": fake, "tapegrad.core.records": fake}
+    found = {target for target, _ in _imports("tapegrad.core.tape", fake, modules)}
+    assert found == {"tapegrad.transforms.grad", "tapegrad.transforms", "tapegrad.core.records"}
+    assert layer("tapegrad.transforms") > layer("tapegrad.core.tape")
