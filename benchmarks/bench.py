@@ -30,14 +30,15 @@ import tapegrad as tg
 
 # benchmarks/ is this script's directory, so it is on sys.path and the
 # harness and workloads packages import without installing anything.
-from harness.interpreters import DEFAULT_VENV_DIR, print_interpreter_report, pyenv_pythons, run_all
+from harness.interpreters import DEFAULT_VENV_DIR, MARKER, print_interpreter_report, pyenv_pythons, run_all
 from harness.report import print_report
+from harness.results import StepResults
 from harness.targets import evaluate_targets
 from harness.timing import Log
 from workloads import micrograd_demo
 from workloads.memory import bench_memory
-from workloads.moons_step import StepResults, bench_step
-from workloads.probe import MARKER, run_probe
+from workloads.moons_step import bench_step
+from workloads.probe import run_probe
 from workloads.scale import bench_scale
 from workloads.training import bench_training
 

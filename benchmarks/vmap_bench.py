@@ -23,7 +23,6 @@ no timing is asserted anywhere in the tests.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from typing import Optional, Sequence

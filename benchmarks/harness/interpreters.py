@@ -27,6 +27,8 @@ ROOT = BENCH_DIR.parent
 DEFAULT_VENV_DIR = BENCH_DIR / ".venvs"
 SUPPORTED = ((3, 10), (3, 11), (3, 12), (3, 13))  # older CPythons are ignored: tapegrad needs 3.10
 REQUIREMENTS = ("attrs>=23.1", "micrograd==0.1.0")  # installed one at a time: micrograd may fail alone
+# A probe prints its results as one line of JSON after this marker (workloads/probe.py).
+MARKER = "TAPEGRAD-PROBE-JSON: "
 PROBE_TIMEOUT_S = 1800.0  # a probe takes about a minute; a hung one must not stall the whole run
 
 
@@ -122,9 +124,6 @@ def probe(interp: Interpreter, probe_args: Sequence[str], log: Log) -> ProbeRow:
         return ProbeRow(interp, None, f"timed out after {PROBE_TIMEOUT_S:.0f} s")
     for line in done.stderr.splitlines():
         log(f"    {line}")
-    # The import is here, not at the top, so that the harness does not need the workloads to be importable.
-    from workloads.probe import MARKER
-
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(MARKER):
             return ProbeRow(interp, json.loads(line[len(MARKER):]))

@@ -10,10 +10,7 @@ from typing import Sequence
 from harness.checks import TOL
 from harness.fmt import fmt_ms, fmt_ratio, fmt_ratio2, fmt_s
 from harness.targets import Target
-from workloads.memory import MemoryResults
-from workloads.moons_step import RATIOS, StepResults
-from workloads.scale import CHAIN_RATE, ScaleResults
-from workloads.training import TrainingResults
+from harness.results import CHAIN_RATE, RATIOS, MemoryResults, ScaleResults, StepResults, TrainingResults
 
 COLUMNS = [
     ("micrograd", "micrograd 0.1.0"),

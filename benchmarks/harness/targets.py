@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from harness.fmt import fmt_ratio, fmt_s
-from workloads.moons_step import StepResults
-from workloads.scale import ScaleResults
-from workloads.training import TrainingResults
+from harness.results import ScaleResults, StepResults, TrainingResults
 
 EAGER_TARGET = 25.0  # eager step at least 25x faster than micrograd
 JIT_TARGET = 300.0  # jit step at least 300x faster than micrograd

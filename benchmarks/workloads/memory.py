@@ -4,41 +4,16 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import tapegrad as tg
+
+from harness.results import MemoryResults
 
 from workloads.common import Problem
 from workloads.eager_nn import make_nn_loss
 from workloads.micrograd_demo import MicrogradDemo, count_nodes
 
-
-@dataclass
-class MemoryResults:
-    """Peak memory during one step, per recorded operation (tapegrad) or graph node (micrograd)."""
-
-    n: int
-    tapegrad_peak: int
-    tapegrad_records: int
-    micrograd_peak: int
-    micrograd_nodes: int
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-friendly summary."""
-        return {
-            "points": self.n,
-            "tapegrad": {
-                "peak_bytes": self.tapegrad_peak,
-                "records": self.tapegrad_records,
-                "bytes_per_record": self.tapegrad_peak / self.tapegrad_records,
-            },
-            "micrograd": {
-                "peak_bytes": self.micrograd_peak,
-                "nodes": self.micrograd_nodes,
-                "bytes_per_node": self.micrograd_peak / self.micrograd_nodes,
-            },
-        }
 
 
 def traced_peak(fn: Callable[[], object]) -> tuple[int, Any]:

@@ -4,7 +4,7 @@ It is a small slice of the full benchmark, on purpose: the moons step at
 100 points (jit against micrograd, in paired rounds), the full 100-step
 training, eager against jit, and the jit's first call at 1,000 points (ten
 times the tape), which shows whether that one-time cost grows linearly. Its results travel back to the parent as one
-line of JSON on standard output, after :data:`MARKER`.
+line of JSON on standard output, after :data:`harness.interpreters.MARKER`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from workloads.common import Problem
 from workloads.moons_step import bench_step
 from workloads.training import bench_training
 
-MARKER = "TAPEGRAD-PROBE-JSON: "
 POINTS = 100
 SCALED_POINTS = 1000  # the first call again, on a tape ten times longer
 

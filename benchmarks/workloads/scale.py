@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import tapegrad as tg
@@ -11,44 +10,16 @@ from tapegrad import nn
 
 from harness.checks import check_close
 from harness.fmt import fmt_s
+from harness.results import CHAIN_RATE, ScaleResults
 from harness.timing import Log, time_once
 from workloads.common import Params, Problem
 from workloads.eager_nn import make_nn_loss
 from workloads.micrograd_demo import MicrogradDemo
 
 CHAIN_ITERATIONS = 500_000  # two operations each: a chain of 1,000,000
-CHAIN_RATE = 0.999999
 BIG_SIZES = [2, 64, 64, 1]
 MICROGRAD_SIZES = [2, 30, 30, 1]
 
-
-@dataclass
-class ScaleResults:
-    """A million-operation chain, a bigger network, and where micrograd breaks."""
-
-    chain_ops: int
-    chain_s: float
-    chain_grad: float
-    big_sizes: list[int]
-    big_losses: list[float]
-    big_step_s: list[float]
-    micrograd_sizes: list[int]
-    micrograd_params: int
-    micrograd_error: str
-    micrograd_recursion_limit: int
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-friendly summary."""
-        return {
-            "chain": {"operations": self.chain_ops, "seconds": self.chain_s, "grad": self.chain_grad},
-            "tapegrad_big_mlp": {"sizes": self.big_sizes, "losses": self.big_losses, "step_s": self.big_step_s},
-            "micrograd_big_mlp": {
-                "sizes": self.micrograd_sizes,
-                "parameters": self.micrograd_params,
-                "error": self.micrograd_error,
-                "recursion_limit": self.micrograd_recursion_limit,
-            },
-        }
 
 
 def bench_scale(big_steps: int, log: Log) -> ScaleResults:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
-import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -17,7 +15,7 @@ from tapegrad.datasets import make_moons
 
 from harness.checks import BenchmarkError, check_close
 from harness.fmt import fmt_s
-from harness.stats import paired_ratio_of_totals
+from harness.results import TrainingResults
 from harness.timing import Log, time_once
 from workloads.common import NOISE, SEED, SIZES
 
@@ -34,50 +32,6 @@ def load_moons_example() -> ModuleType:
     spec.loader.exec_module(module)
     return module
 
-
-@dataclass
-class TrainingResults:
-    """Complete trainings of the moons example, eager and jit, one pair per round."""
-
-    steps: int
-    n: int
-    eager_s: list[float]
-    jit_s: list[float]  # each includes the jit's trace and compile
-    jit_first_call_s: float
-    jit_trace_s: float
-    jit_compile_s: float
-    jit_instructions: int
-    final_loss: float
-    final_accuracy: float
-
-    @property
-    def round_ratios(self) -> list[float]:
-        """Eager over jit within each round (the two trainings ran back to back)."""
-        return [e / j for e, j in zip(self.eager_s, self.jit_s)]
-
-    @property
-    def ratio(self) -> float:
-        """How many times faster the jit training is: the median over rounds, as for the steps."""
-        return paired_ratio_of_totals(self.eager_s, self.jit_s)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-friendly summary."""
-        return {
-            "steps": self.steps,
-            "points": self.n,
-            "eager_s": self.eager_s,
-            "jit_s": self.jit_s,
-            "eager_median_s": statistics.median(self.eager_s),
-            "jit_median_s": statistics.median(self.jit_s),
-            "eager/jit": self.ratio,
-            "eager/jit_per_round": self.round_ratios,
-            "jit_first_call_s": self.jit_first_call_s,
-            "jit_trace_s": self.jit_trace_s,
-            "jit_compile_s": self.jit_compile_s,
-            "jit_instructions": self.jit_instructions,
-            "final_loss": self.final_loss,
-            "final_accuracy": self.final_accuracy,
-        }
 
 
 def bench_training(repeats: int, log: Log, steps: int = 100, n: int = 100) -> TrainingResults:
