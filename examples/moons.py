@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import tapegrad as tg
 from tapegrad import nn

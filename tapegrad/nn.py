@@ -30,7 +30,7 @@ from tapegrad.core.batch import Batch
 from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient, where
 from tapegrad.core.functions import sum as fsum
 from tapegrad.core.table import batch_sum_p
-from tapegrad.core.tape import primal_of, value_of
+from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves, tree_map
 

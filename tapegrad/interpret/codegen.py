@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from tapegrad.core.batch import Batch, BoolBatch, evaluate_batch
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC, Primitive
