@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union, overload
 from tapegrad.core.batch import Batch
 from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient, where
 from tapegrad.core.functions import sum as fsum
-from tapegrad.core.table import batch_sum_p
+from tapegrad.core.rule_table import batch_sum_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves, tree_map

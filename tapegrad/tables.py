@@ -141,7 +141,7 @@ def local_partial(record: Record, k: int) -> Optional[str]:
     ops = [_operand(a) for a in record.args]
     names = dict(zip(ARG_NAMES, ops), ans=f"v{record.index}", n=str(len(ops)))
     # A custom primitive may reuse a built-in's name, so look built-ins up only.
-    # The text comes from the primitive's row in tapegrad/core/table.py.
+    # The text comes from the primitive's row in tapegrad/core/rule_table.py.
     template = prim.partials if prim.builtin else ()
     if k < len(template):
         y = record.args[1] if len(record.args) > 1 else None

@@ -20,7 +20,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from tapegrad.core.table import input_p
+from tapegrad.core.rule_table import input_p
 from tapegrad.core.tape import Tape
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
 from tapegrad.interpret.sweep import reverse_sweep

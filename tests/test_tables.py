@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import tapegrad as tg
 from tapegrad.core.functions import step
 from tapegrad.core.primitive import PRIMITIVES, RULES, VARIADIC
-from tapegrad.core.table import BATCH_PRIMITIVES, BUILTINS, log_p
+from tapegrad.core.rule_table import BATCH_PRIMITIVES, BUILTINS, log_p
 from tapegrad.interpret.sweep import reverse_sweep
 from tapegrad.tables import (
     Row,

@@ -2,7 +2,7 @@
 
 - :mod:`~tapegrad.core.primitive`: what a primitive is, and the registry of rules;
 - :mod:`~tapegrad.core.batch`: batches, the values under vmap (one number per example);
-- :mod:`~tapegrad.core.table`: the rule table, one row per built-in primitive;
+- :mod:`~tapegrad.core.rule_table`: the rule table, one row per built-in primitive;
 - :mod:`~tapegrad.core.records`: the frozen public view of a record, and its text;
 - :mod:`~tapegrad.core.tape`: the Wengert tape;
 - :mod:`~tapegrad.core.traced`: traced scalars, and ``bind``, which turns an

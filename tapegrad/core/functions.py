@@ -4,7 +4,7 @@ Layer 2 of tapegrad (``tapegrad/core``), beside :mod:`tapegrad.core.traced`.
 
 Each function takes a float (and returns one) or a traced scalar (and
 records one operation on its tape). They are thin: all they do is bind the
-primitive of :mod:`tapegrad.core.table`. :data:`RULE_FUNCTIONS` maps every
+primitive of :mod:`tapegrad.core.rule_table`. :data:`RULE_FUNCTIONS` maps every
 name that a derivative rule of the table may call to the function here that
 computes it on traced values, which is what the general reverse sweep, the
 forward sweep and the reference interpreter evaluate rules with.
@@ -18,7 +18,7 @@ import operator
 from typing import Any, Callable, Iterable, Protocol, Sequence, cast, overload
 
 from tapegrad.core.primitive import Primitive
-from tapegrad.core.table import (
+from tapegrad.core.rule_table import (
     BUILTINS,
     acos_p,
     acosh_p,

@@ -6,7 +6,7 @@ A :class:`Primitive` is one row of the rule table: a name, a float forward
 function, how many scalar arguments it takes, and, for built-ins, the same
 forward rule as a Python expression over ``x`` and ``y`` (which the jit
 pastes into the code it writes) and the text of each partial derivative for
-the textbook tables. The built-in rows are in :mod:`tapegrad.core.table`.
+the textbook tables. The built-in rows are in :mod:`tapegrad.core.rule_table`.
 
 Derivative rules are kept in :data:`RULES`, indexed by the primitive's id,
 so that :func:`tapegrad.defvjp` can give rules to a primitive after it

@@ -41,7 +41,7 @@ from typing import Any, Iterator, Optional, Union
 from tapegrad.core.batch import Batch, BoolBatch, in_vmap
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC
 from tapegrad.core.records import Arg, Guard, Lit, Record, Var, format_trace
-from tapegrad.core.table import input_p
+from tapegrad.core.rule_table import input_p
 
 # ``next()`` on itertools.count is atomic under the GIL, so tapes opened in
 # different threads still get distinct orders.

@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from tapegrad.core.batch import ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch
 from tapegrad.core.primitive import Primitive
-from tapegrad.core.table import BUILTINS, COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
+from tapegrad.core.rule_table import BUILTINS, COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
 from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
 
 # Primitives that never broadcast their operands: the sums over a batch take

@@ -28,7 +28,7 @@ import attrs
 
 from tapegrad.core.batch import ArrayBatch, BoolBatch, ListBatch
 from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, VARIADIC, Primitive
-from tapegrad.core.table import FLOAT_NAMESPACE
+from tapegrad.core.rule_table import FLOAT_NAMESPACE
 from tapegrad.core.tape import Tape
 
 

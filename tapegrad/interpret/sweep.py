@@ -29,7 +29,7 @@ from typing import Any, Iterable, Optional
 
 from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC
-from tapegrad.core.table import input_p, where_p
+from tapegrad.core.rule_table import input_p, where_p
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
 from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions

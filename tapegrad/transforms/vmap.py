@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union, 
 
 from tapegrad.core import functions
 from tapegrad.core.batch import Batch, BoolBatch, batch_of, numpy_available, vmap_scope
-from tapegrad.core.table import add_p, batch_mean_p, batch_sum_p
+from tapegrad.core.rule_table import add_p, batch_mean_p, batch_sum_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import BatchedResult, TreeDef, flatten, unflatten
