@@ -317,3 +317,52 @@ def test_where_chooses_example_by_example_and_is_replayed_by_jit(backend: str) -
         assert tg.grad(loss)(w, X) == pytest.approx(tg.grad(loop)(w), rel=1e-12)
         assert step(w, tg.batch(X, backend)) == pytest.approx(tg.grad(loop)(w), rel=1e-12)
     assert (step.stats.traces, step.stats.replays, step.stats.eager_fallbacks) == (1, 2, 0)
+
+
+# -- %, round, floor, ceil, trunc on batches; // refused -------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mod_and_rounding_on_batches_equal_the_loop(backend: str) -> None:
+    def f(x: tg.Scalar) -> tuple[tg.Scalar, ...]:
+        return (x % 1.5, 7.0 % x, round(x), math.floor(x), math.ceil(x), math.trunc(x))  # type: ignore[return-value]
+
+    xs = [2.5, -1.5, 0.75, -3.25, 4.0]
+    out = tg.vmap(f, backend=backend)(xs)
+    assert close(list(out), [f(x) for x in xs], backend)
+    assert [v for row in out for v in row] == [float(v) for x in xs for v in f(x)]  # floats, like the traced versions
+    # mod's gradient, per example and of the mean, against the loop
+    per = tg.vmap(tg.grad(lambda w, x: (w * x) % 1.5), in_axes=(None, 0), backend=backend)(1.25, xs)
+    assert close(list(per), [tg.grad(lambda w: (w * x) % 1.5)(1.25) for x in xs], backend)
+    with pytest.raises(ZeroDivisionError, match=r"example 1 of the batch: mod\(2\.0, 0\.0\)"):
+        tg.vmap(lambda x, y: x % y, backend=backend)([1.0, 2.0], [1.0, 0.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_floor_division_is_refused_on_batches_and_traced_values(backend: str) -> None:
+    assert 1.0 // 0.1 != math.floor(1.0 / 0.1)  # why: floor(x / y) would not be Python's //
+    for fn in (lambda x: x // 2.0, lambda x: 3.0 // x, lambda x: divmod(x, 2.0)):
+        with pytest.raises(TypeError, match=r"x // y and divmod on a batch are not supported.*tapegrad.floor\(x / y\)"):
+            tg.vmap(fn, backend=backend)([1.0, 2.0])
+        with pytest.raises(TypeError, match=r"x // y and divmod on a traced scalar are not supported"):
+            tg.grad(fn)(1.0)
+
+
+# -- the back end and the batch's type ---------------------------------------------------------
+
+
+def test_auto_takes_numpy_when_it_is_importable_and_python_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapegrad.transforms import vmap as vmap_module
+
+    kinds = {leaf.backend for leaf in tg.vmap(lambda x: x * 2.0)([1.0, 2.0]).leaves}
+    assert kinds == {"numpy" if numpy_available() else "python"}
+    monkeypatch.setattr(vmap_module, "numpy_available", lambda: False)
+    assert {leaf.backend for leaf in tg.vmap(lambda x: x * 2.0)([1.0, 2.0]).leaves} == {"python"}
+    with pytest.raises(ImportError, match=r"needs NumPy: pip install 'tapegrad\[numpy\]', or use backend='python'"):
+        tg.vmap(lambda x: x * 2.0, backend="numpy")([1.0, 2.0])
+
+
+@pytest.mark.parametrize("bad", ["ab", (v for v in [1.0]), {1.0, 2.0}, None])
+def test_a_non_sequence_with_in_axes_0_is_named(bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"x is mapped over \(in_axes 0\) but is a \w+, not a sequence of examples"):
+        tg.vmap(lambda x: x * 2.0, backend="python")(bad)

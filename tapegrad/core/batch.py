@@ -40,7 +40,7 @@ import operator
 import threading
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
-from tapegrad.core.primitive import Primitive
+from tapegrad.core.primitive import PRIMITIVES, Primitive
 
 # NumPy is optional, and imported only when a numpy batch is first made, so
 # that ``import tapegrad`` stays fast and works without it.
@@ -141,6 +141,36 @@ class Batch:
     def __rpow__(self, other: Any) -> Any:
         return self._binary("**", other, True)
 
+    def __mod__(self, other: Any) -> Any:
+        return _by_primitive("mod", (self, other))
+
+    def __rmod__(self, other: Any) -> Any:
+        return _by_primitive("mod", (other, self))
+
+    def __floordiv__(self, other: Any) -> Any:
+        raise TypeError(floordiv_message("a batch"))
+
+    __rfloordiv__ = __floordiv__
+    __divmod__ = __floordiv__
+    __rdivmod__ = __floordiv__
+
+    # round, math.floor, math.ceil and math.trunc: batches of floats, one per
+    # example, as the traced versions give (an int per example is not a value).
+
+    def __round__(self, ndigits: Optional[int] = None) -> Any:
+        if ndigits is not None:
+            raise TypeError("round(x, ndigits) of a batch is not supported, only round(x)")
+        return _by_primitive("round", (self,))
+
+    def __floor__(self) -> Any:
+        return _by_primitive("floor", (self,))
+
+    def __ceil__(self) -> Any:
+        return _by_primitive("ceil", (self,))
+
+    def __trunc__(self) -> Any:
+        return _by_primitive("trunc", (self,))
+
     def __neg__(self) -> Batch:
         return self._binary("*", -1.0, False)  # type: ignore[no-any-return]
 
@@ -209,6 +239,29 @@ class BoolBatch:
 
     def __repr__(self) -> str:
         return f"BoolBatch({self.text}: {self.mask.values()!r:.60})"
+
+
+def floordiv_message(what: str) -> str:
+    """Why ``//`` and ``divmod`` are refused on ``what`` (a traced value, a batch), and what to use."""
+    return (
+        f"x // y and divmod on {what} are not supported: Python's float // is not floor(x / y) in "
+        "the last place (1.0 // 0.1 is 9.0, floor(1.0 / 0.1) is 10.0), and tapegrad will not give a "
+        "number that differs from Python's. Use tapegrad.floor(x / y) if that is what you mean, or "
+        "x % y (recorded as the 'mod' primitive, Python's float %)"
+    )
+
+
+_BY_NAME: dict[str, Primitive] = {}
+
+
+def _by_primitive(name: str, args: tuple[Any, ...]) -> Any:
+    """``args`` (at least one a batch) through the built-in primitive ``name``, example by example."""
+    for a in args:
+        if not isinstance(a, (Batch, int, float)) or isinstance(a, bool):
+            return NotImplemented
+    if not _BY_NAME:
+        _BY_NAME.update((p.name, p) for p in PRIMITIVES if p.builtin)
+    return evaluate_batch(_BY_NAME[name], args)
 
 
 def _comparison_text(op: str, other: Any, reflected: bool) -> str:

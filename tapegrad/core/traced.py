@@ -21,7 +21,7 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable, Optional, Sequence, Union
 
-from tapegrad.core.batch import ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch
+from tapegrad.core.batch import ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch, floordiv_message
 from tapegrad.core.primitive import Primitive
 from tapegrad.core.rule_table import BUILTINS, COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
 from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
@@ -211,6 +211,13 @@ class Traced(Handle):
         if not _is_scalar(other):
             return NotImplemented
         return bind(mod_p, (other, self))  # type: ignore[no-any-return]
+
+    def __floordiv__(self, other: Any) -> Traced:
+        raise TypeError(floordiv_message("a traced scalar"))
+
+    __rfloordiv__ = __floordiv__
+    __divmod__ = __floordiv__
+    __rdivmod__ = __floordiv__
 
     def __abs__(self) -> Traced:
         return bind(abs_p, (self,))  # type: ignore[no-any-return]

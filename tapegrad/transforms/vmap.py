@@ -66,6 +66,13 @@ def _is_array(x: Any) -> bool:
     return hasattr(x, "__array__") and hasattr(x, "ndim") and hasattr(x, "shape")
 
 
+def _not_a_sequence(arg: Any, name: str) -> TypeError:
+    return TypeError(
+        f"vmap: {name} is mapped over (in_axes 0) but is a {type(arg).__name__}, not a sequence of examples; "
+        "pass a list with one entry per example, a NumPy array, or use in_axes=None to give every example the same value"
+    )
+
+
 def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
     """A batched argument in column form (one example's shape, a Batch per leaf) and its batch size.
 
@@ -88,7 +95,12 @@ def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
             return _checked_size(cols, name)
         raise ValueError(f"vmap: {name} is a {arg.ndim}-D array; give one example per row (1-D or 2-D), or a list of per-example trees")
     # Column form: one example's shape with a column at every leaf (from tg.batch, or 1-D arrays).
-    leaves, treedef, paths = flatten(_arrays_as_columns(arg, backend), name, allow=holds_batch)
+    try:
+        leaves, treedef, paths = flatten(_arrays_as_columns(arg, backend), name, allow=holds_batch)
+    except TypeError:
+        if isinstance(arg, (list, tuple, dict)):
+            raise  # a tree with a bad leaf: flatten's message names it
+        raise _not_a_sequence(arg, name) from None
     if leaves and all(holds_batch(v) for v in leaves):
         cols = leaves
         sizes = {p: _column_size(c) for p, c in zip(paths, cols)}
@@ -96,10 +108,7 @@ def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
             raise ValueError(f"vmap: the columns of {name} have different lengths: {sizes}")
         return unflatten(treedef, cols), _column_size(cols[0])
     if not isinstance(arg, (list, tuple)):
-        raise TypeError(
-            f"vmap: {name} is mapped over (in_axes 0) but is a {type(arg).__name__}, not a sequence of examples; "
-            "pass a list with one entry per example, a NumPy array, or use in_axes=None to give every example the same value"
-        )
+        raise _not_a_sequence(arg, name)
     n = len(arg)
     if n == 0:
         raise ValueError(f"vmap: {name} is an empty batch; vmap needs at least one example")
