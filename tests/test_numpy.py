@@ -94,6 +94,39 @@ def test_ufuncs_on_traced_scalars_bind_the_primitive() -> None:
     assert tg.grad(lambda x: np.subtract(1.0, x) * np.float64(3.0) * x)(1.0) == -3.0
 
 
+@pytest.mark.parametrize(
+    "ufunc, ours, at",
+    [
+        (np.arcsin, tg.asin, (0.3,)),
+        (np.arccos, tg.acos, (0.3,)),
+        (np.arctan, tg.atan, (0.3,)),
+        (np.arcsinh, tg.asinh, (0.3,)),
+        (np.arccosh, tg.acosh, (1.3,)),
+        (np.arctanh, tg.atanh, (0.3,)),
+        (np.arctan2, tg.atan2, (0.3, -1.2)),
+        (np.remainder, lambda x, y: x % y, (1.1, 0.25)),
+        (np.mod, lambda x, y: x % y, (-1.1, 0.25)),
+        (np.rint, round, (2.5,)),
+        (np.hypot, tg.hypot, (0.3, -1.2)),
+        (np.log1p, tg.log1p, (0.3,)),
+    ],
+)
+def test_numpys_names_for_tapegrads_functions_record_them(ufunc: Any, ours: Callable[..., Any], at: tuple[float, ...]) -> None:
+    argnums = tuple(range(len(at)))
+    assert tg.value_and_grad(lambda *a: ufunc(*a) * a[0], argnums=argnums)(*at) == tg.value_and_grad(lambda *a: ours(*a) * a[0], argnums=argnums)(*at)
+    assert tg.trace(lambda *a: ufunc(*a))(*at).records[-1].primitive.name == tg.trace(lambda *a: ours(*a))(*at).records[-1].primitive.name
+
+
+def test_numpys_comparisons_give_bools_and_jit_guards_them() -> None:
+    def f(x: Any) -> Any:
+        return x * 2.0 if np.greater(x, 0.0) else -x
+
+    assert tg.grad(f)(1.0) == 2.0 and tg.grad(f)(-1.0) == -1.0
+    jitted = tg.jit(tg.grad(f))
+    assert jitted(1.0) == 2.0 and jitted(-3.0) == -1.0  # the guard sends the other sign back to tracing
+    assert tg.grad(lambda x: x * float(np.less_equal(x, 1.0)))(1.0) == 1.0
+
+
 def test_other_ufuncs_point_to_tapegrad_functions() -> None:
     with pytest.raises(TypeError, match=r"numpy\.cbrt on a traced scalar.*tg\.exp"):
         tg.grad(lambda x: np.cbrt(x))(1.0)

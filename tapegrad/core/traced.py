@@ -339,8 +339,26 @@ def _is_scalar(x: object) -> bool:
 
 # NumPy ufuncs whose primitive in the rule table has another name; every
 # other ufunc is looked up under its own name (np.exp -> exp, np.tanh -> tanh).
-_UFUNC_ALIASES = {"multiply": "mul", "divide": "div", "true_divide": "div", "power": "pow", "absolute": "abs"}
-_NOT_UFUNCS = ("input", "stop_gradient", "step")  # table rows that no NumPy function means
+_UFUNC_ALIASES = {
+    "multiply": "mul",
+    "divide": "div",
+    "true_divide": "div",
+    "power": "pow",
+    "absolute": "abs",
+    "arcsin": "asin",
+    "arccos": "acos",
+    "arctan": "atan",
+    "arcsinh": "asinh",
+    "arccosh": "acosh",
+    "arctanh": "atanh",
+    "arctan2": "atan2",
+    "remainder": "mod",  # np.mod is np.remainder: Python's float %
+    "rint": "round",  # halves to even, like round()
+}
+# Table rows that no NumPy ufunc means (np.sum and np.where are not ufuncs on scalars).
+_NOT_UFUNCS = frozenset(("input", "stop_gradient", "step", "broadcast", "batch_sum", "batch_mean", "sum", "mean", "where", "relu"))
+# NumPy's comparison ufuncs give a bool, as the operators do (under jit, a guard).
+_UFUNC_COMPARISONS = {"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": "<=", "equal": "==", "not_equal": "!="}
 
 
 def _ufunc_operand(x: Any) -> Any:
@@ -372,6 +390,8 @@ def array_ufunc(ufunc: Any, method: str, inputs: Sequence[Any], kwargs: dict[str
             return args[0] * -1.0
         if name == "positive" and len(args) == 1:
             return args[0]
+        if name in _UFUNC_COMPARISONS and len(args) == 2:
+            return compare(_UFUNC_COMPARISONS[name], args[0], args[1])
         wanted = _UFUNC_ALIASES.get(name, name)
         if wanted not in _NOT_UFUNCS:
             for prim in BUILTINS:
@@ -380,8 +400,10 @@ def array_ufunc(ufunc: Any, method: str, inputs: Sequence[Any], kwargs: dict[str
     shown = "an array" if any(a is None for a in args) else "a traced scalar"
     raise TypeError(
         f"numpy.{name}{'' if method == '__call__' else '.' + method} on {shown}: tapegrad records NumPy ufuncs only "
-        "when called on traced scalars (and numbers), and only those that are tapegrad primitives "
-        "(np.exp, np.log, np.sqrt, np.sin, np.cos, np.tanh, np.abs, np.sign, + - * / **). "
+        "when called on traced scalars (and numbers), and only those that are tapegrad primitives: "
+        "the ufuncs named like a tapegrad function (np.exp, np.log1p, np.tanh, np.hypot, np.maximum, "
+        "np.floor, ...), np.arcsin ... np.arctan2 (tg.asin ... tg.atan2), np.remainder (%), np.rint (round), "
+        "the comparisons and + - * / **. "
         f"Use tapegrad's own functions (tg.exp(x), tg.log(x), ...), elementwise for a list or array: "
         f"[tg.exp(v) for v in xs]"
     )
