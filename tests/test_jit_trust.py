@@ -85,6 +85,15 @@ def test_static_argnums_are_constants() -> None:
     assert (j.stats.traces, j.stats.replays) == (2, 1)
     with pytest.raises(TypeError, match="static_argnums"):
         tg.jit(f, static_argnums=(-1,))
+    # A number that names no parameter is a typo, not a silently dynamic argument.
+    with pytest.raises(ValueError, match=r"static_argnums names argument 5, but f takes 2 positional argument\(s\) \(x, n\)"):
+        tg.jit(f, static_argnums=5)
+    # A static argument left at its default, or given by keyword, is fine.
+    def scaled(x: tg.Scalar, k: float = 2.0) -> tg.Scalar:
+        return x * k
+
+    js = tg.jit(scaled, static_argnums=1)
+    assert (js(3.0), js(3.0, 4.0), js(3.0, k=5.0)) == (6.0, 12.0, 15.0)
 
 
 # -- replays raise where eager raises ------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import threading
 import time
 import warnings
@@ -488,12 +489,30 @@ def jit(f: Callable[..., Any], backend: str = "auto", static_argnums: Union[int,
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nums):
         raise TypeError(f"jit: static_argnums must be non-negative ints, got {static_argnums!r}")
+    _check_static_argnums(f, nums)
     # The class only adds types; every one of them runs Jitted.__call__.
     cls: type[Jitted[..., Any]] = Jitted
     for wrapped, jitted in _JITTED_CLASSES:
         if isinstance(f, wrapped):
             cls = jitted
     return cls(f, backend, nums)
+
+
+def _check_static_argnums(f: Callable[..., Any], nums: tuple[int, ...]) -> None:
+    """Refuse a static argument number that names no parameter of ``f`` (a typo, or a miscount)."""
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        return  # no signature to check against (some builtins)
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return  # *args: any position may exist
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for k in nums:
+        if k >= len(positional):
+            raise ValueError(
+                f"jit: static_argnums names argument {k}, but {getattr(f, '__name__', 'the function')} takes "
+                f"{len(positional)} positional argument(s) ({', '.join(positional) or 'none'})"
+            )
 
 
 _JITTED_CLASSES: tuple[tuple[type, type[Jitted[..., Any]]], ...] = (
