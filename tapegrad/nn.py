@@ -286,9 +286,9 @@ def softmax(xs: Sequence[Scalar]) -> list[Scalar]:
 
 
 def _check_class_labels(name: str, labels: Sequence[Any], num_classes: int) -> list[int]:
-    """Labels must be ints in range(num_classes): they index the logits."""
-    found: list[Any] = list(labels)
-    bad = [y for y in found if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < num_classes]
+    """Labels must be ints in range(num_classes), or floats holding one (``2.0``, as vmap's label columns do): they index the logits."""
+    found: list[Any] = [int(y) if y.__class__ is float and y.is_integer() else y for y in labels]
+    bad = [orig for orig, y in zip(labels, found) if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < num_classes]
     if bad:
         distinct = sorted({repr(y) for y in bad})
         shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
@@ -303,8 +303,8 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
     """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
 
     ``batch_logits[i]`` holds example i's unnormalised scores, one per class,
-    and ``labels[i]`` its class index (an int in ``0..K-1``). Every example
-    must have the same number K of classes. Under vmap a label may be a
+    and ``labels[i]`` its class index (an int in ``0..K-1``, or a float
+    holding one, such as ``2.0``). Every example must have the same number K of classes. Under vmap a label may be a
     batch of class indices (as floats): each example's logit is then chosen
     with :func:`tapegrad.where`.
     """

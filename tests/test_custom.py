@@ -40,6 +40,16 @@ def ref_sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+def test_the_decorated_function_keeps_its_name_doc_and_signature() -> None:
+    import inspect
+
+    assert softplus.__name__ == "softplus" and softplus.__qualname__ == "softplus"
+    assert softplus.__doc__ == "log(1 + exp(x)), without overflow for large x."
+    assert softplus.__module__ == __name__
+    assert str(inspect.signature(softplus)) == "(x: 'float') -> 'float'"
+    assert softplus.primitive.name == "softplus"
+
+
 def test_softplus_is_stable_and_registered() -> None:
     assert isinstance(softplus, tg.PrimitiveFunction) and softplus.primitive.name == "softplus" and softplus.primitive.arity == 1
     assert softplus(1000.0) == 1000.0

@@ -131,13 +131,26 @@ def test_cross_entropy_is_stable_at_1000() -> None:
     [
         ([0, 3], r"ints in \{0, \.\.\., 2\} \(the logits have 3 entries\); found labels outside that: \{3\}"),
         ([-1, 0], r"found labels outside that: \{-1\}"),
-        ([1.0, 0], r"found labels outside that: \{1\.0\}"),
+        ([1.5, 0], r"found labels outside that: \{1\.5\}"),
+        ([3.0, 0], r"found labels outside that: \{3\.0\}"),
         ([True, 0], r"found labels outside that: \{True\}"),
     ],
 )
 def test_cross_entropy_checks_its_labels(labels: list[Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         nn.cross_entropy([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]], labels)
+
+
+def test_a_float_holding_a_class_index_is_that_class() -> None:
+    # As in vmap's label columns (floats), so one example's loss equals the mapped one's.
+    rows = [[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]]
+    assert nn.cross_entropy(rows, [2.0, 0.0]) == nn.cross_entropy(rows, [2, 0])
+
+    def per_example(z: Sequence[Scalar], y: Scalar) -> Scalar:
+        return nn.cross_entropy([z], [y])
+
+    mapped = tg.vmap(per_example, backend="python")(rows, [2.0, 0.0])
+    assert list(mapped) == [per_example(r, y) for r, y in zip(rows, [2.0, 0.0])]
 
 
 def test_cross_entropy_checks_its_shapes() -> None:

@@ -31,6 +31,10 @@ class PrimitiveFunction:
     """
 
     primitive: Primitive
+    # Set by functools.update_wrapper; declared so that typed code can read them.
+    __name__: str
+    __qualname__: str
+    __wrapped__: Callable[..., float]
 
     def __init__(self, fn: Callable[..., float], prim: Primitive) -> None:
         functools.update_wrapper(self, fn)
