@@ -24,7 +24,7 @@ gradient can point at ``params[1]['w'][3][0]``.
 from __future__ import annotations
 
 import random
-from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union, overload
+from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union
 
 from tapegrad.core.batch import Batch
 from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient, where
@@ -356,14 +356,10 @@ def l2_penalty(params: Any) -> Scalar:
     return total
 
 
-# init_mlp returns list[Layer], while grad of a loss annotated with MLPParams
-# gives MLPParams (a Sequence): with a single T, mypy would look for a type
-# that both are and fail. This overload takes that pair and keeps the list.
-@overload
-def sgd_step(params: list[Layer], grads: MLPParams, lr: float) -> list[Layer]: ...
-@overload
-def sgd_step(params: T, grads: T, lr: float) -> T: ...
-def sgd_step(params: Any, grads: Any, lr: float) -> Any:
+# grads is Any, as in the optimizers' update (see tapegrad.optim.Optimizer):
+# grad types it by the loss's declared parameter (MLPParams, a Sequence),
+# rarely the params' own type (list[Layer]). Its shape is checked at run time.
+def sgd_step(params: T, grads: Any, lr: float) -> T:
     """One plain step of gradient descent: a new tree ``params - lr * grads``.
 
     No state and no schedule: for momentum, Adam or a learning-rate schedule

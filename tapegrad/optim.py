@@ -126,13 +126,21 @@ def _lr_at(owner: str, lr: LearningRate, count: int) -> float:
 
 
 class Optimizer(Protocol[S]):
-    """What every optimizer here provides: ``init`` and ``update``, both pure."""
+    """What every optimizer here provides: ``init`` and ``update``, both pure.
+
+    ``grads`` is typed ``Any``: it is a tree shaped like ``params``, but
+    ``grad`` types it by the loss's declared parameter (``Sequence[Layer]``
+    for ``params: MLPParams``, ``dict[str, Scalar]``), which is rarely the
+    params' own type (``list[Layer]``, ``dict[str, float]``). Its shape is
+    checked when the update runs (a mismatch shows both shapes); the
+    new parameters have the type of ``params``.
+    """
 
     def init(self, params: Any) -> S:
         """The state before the first update, for parameters shaped like ``params``."""
         ...
 
-    def update(self, params: T, grads: T, state: S) -> tuple[T, S]:
+    def update(self, params: T, grads: Any, state: S) -> tuple[T, S]:
         """New parameters and new state after one step; ``params``, ``grads`` and ``state`` are left as they were."""
         ...
 
@@ -175,7 +183,7 @@ class SGD:
         """Count 0 and, with momentum, a zero velocity shaped like ``params``."""
         return SGDState(0, tree_zeros_like(params) if self.momentum else None)
 
-    def update(self, params: T, grads: T, state: SGDState) -> tuple[T, SGDState]:
+    def update(self, params: T, grads: Any, state: SGDState) -> tuple[T, SGDState]:
         """``p - lr * g``; with momentum ``v = momentum * v + g`` and the step uses ``v``
         (or ``g + momentum * v`` when nesterov)."""
         lr = _lr_at("sgd", self.lr, state.step)
@@ -233,7 +241,7 @@ class Adam:
         zeros = tree_zeros_like(params)
         return AdamState(0, zeros, zeros)
 
-    def update(self, params: T, grads: T, state: AdamState) -> tuple[T, AdamState]:
+    def update(self, params: T, grads: Any, state: AdamState) -> tuple[T, AdamState]:
         """One Adam step with bias-corrected moments; decoupled weight decay first when set."""
         lr = _lr_at("adam", self.lr, state.step)
         b1, b2, eps, wd = self.b1, self.b2, self.eps, self.weight_decay
@@ -310,7 +318,7 @@ class RMSprop:
         zeros = tree_zeros_like(params)
         return RMSpropState(0, zeros, zeros if self.centered else None, zeros if self.momentum else None)
 
-    def update(self, params: T, grads: T, state: RMSpropState) -> tuple[T, RMSpropState]:
+    def update(self, params: T, grads: Any, state: RMSpropState) -> tuple[T, RMSpropState]:
         """One step: the gradient divided by the root of its running mean square (plus eps)."""
         lr = _lr_at("rmsprop", self.lr, state.step)
         d = self.decay
@@ -395,7 +403,7 @@ class Clipped(Generic[S]):
         """The wrapped optimizer's initial state (clipping needs none of its own)."""
         return self.inner.init(params)
 
-    def update(self, params: T, grads: T, state: S) -> tuple[T, S]:
+    def update(self, params: T, grads: Any, state: S) -> tuple[T, S]:
         """Clip ``grads`` to ``max_norm``, then take the wrapped optimizer's step."""
         return self.inner.update(params, clip_by_global_norm(grads, self.max_norm), state)
 

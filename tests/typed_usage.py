@@ -137,6 +137,30 @@ def train_classifier(steps: int) -> tuple[list[float], float]:
     return history, accuracy
 
 
+def train_classifier_with_adam(steps: int) -> list[Scalar]:
+    """The README's pattern: params from init_mlp (a list[Layer]), a loss annotated with MLPParams.
+
+    grad types the gradient as the loss's parameter (Sequence[Layer]);
+    ``update`` takes it and hands back a list[Layer], so ``params`` keeps its type.
+    """
+    points: list[list[float]] = [[0.0, 1.0], [1.0, 0.0]]
+
+    def loss(params: nn.MLPParams) -> Scalar:
+        return nn.mse_loss([nn.mlp(params, p) for p in points], [1.0, -1.0])
+
+    params = nn.init_mlp(random.Random(2), [2, 4, 1])
+    opt = nn.adam(0.05)
+    state = opt.init(params)
+    losses: list[Scalar] = []
+    for _ in range(steps):
+        params, state = opt.update(params, tg.grad(loss)(params), state)
+        losses.append(loss(params))
+    first_layer: nn.Layer = params[0]  # still a list[Layer]: indexable, and a Layer inside
+    assert len(first_layer["b"]) == 4
+    assert tg.primal(losses[-1]) < tg.primal(losses[0])
+    return losses
+
+
 # -- jacobians, hessians, jvp and vjp ----------------------------------------------------------------------
 
 
@@ -236,6 +260,7 @@ def main() -> dict[str, object]:
     xs = [0.0, 1.0, 2.0, 3.0]
     results["line"] = fit_line(xs, [2.0 * x + 1.0 for x in xs], steps=500)
     results["classifier"] = train_classifier(30)
+    results["classifier_adam"] = train_classifier_with_adam(20)
     results["polar"] = polar_jacobian(2.0, 0.5)
     results["hessian"] = rosenbrock_hessian(1.0, 1.0)
     results["directional"] = directional_derivative([1.0, 2.0], [1.0, 0.0])
