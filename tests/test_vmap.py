@@ -182,6 +182,13 @@ def test_random_programs_against_the_loop(backend: str, expr: Expression, rows: 
     step = tg.jit(tg.grad(lambda a, R: tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(a, R))))
     cols = tg.batch(rows, backend)
     assert step(shared, cols) == step(shared, cols) == tg.grad(lambda a, R: tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(a, R)))(shared, cols)
+    # jit of the per-example gradients too: its replay equals the eager vmap(grad)
+    per_step = tg.jit(lambda a, R: tg.vmap(tg.grad(f), in_axes=(None, 0), backend=backend)(a, R).columns)
+    eager_cols = tg.vmap(tg.grad(f), in_axes=(None, 0), backend=backend)(shared, cols).columns
+    for _ in range(2):  # the trace, then a replay
+        assert [c.values() for c in flatten(per_step(shared, cols), "jit", with_paths=False)[0]] == [
+            c.values() for c in flatten(eager_cols, "eager", with_paths=False, allow=lambda v: True)[0]
+        ]
 
 
 # -- the result ----------------------------------------------------------------------------
