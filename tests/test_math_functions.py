@@ -244,6 +244,70 @@ def test_steps_are_floats_with_derivative_zero(fn: Callable[[Any], Any], ref: Ca
     assert fn(math.inf) == math.inf and fn(-math.inf) == -math.inf and math.isnan(fn(math.nan))
 
 
+def _clip(x: float) -> float:
+    return min(max(x, -0.5), 0.7)
+
+
+def _inside(x: float) -> float:
+    return 1.0 if -0.5 <= x <= 0.7 else 0.0
+
+
+def _away(x: float, points: list[float]) -> bool:
+    return all(abs(x - p) > 1e-3 for p in points)
+
+
+def _not_whole(x: float, offset: float = 0.0) -> bool:
+    return abs((x - offset) - round(x - offset)) > 1e-3
+
+
+@dataclass(frozen=True)
+class Piecewise:
+    """A function built on a piecewise primitive, with its derivatives where they exist."""
+
+    name: str
+    fn: Callable[[Any], Any]
+    ref: Callable[[float], float]
+    d1: Callable[[float], float]
+    d2: Callable[[float], float]
+    ok: Callable[[float], bool]  # away from the jumps and kinks
+
+
+# Each step or kink primitive times a smooth factor, so that the derivatives
+# at orders 1 and 2 are not all zero and a wrong rule would show.
+PIECEWISE = [
+    Piecewise("floor", lambda x: tg.floor(x) * x * x, lambda x: math.floor(x) * x * x, lambda x: 2 * math.floor(x) * x, lambda x: 2.0 * math.floor(x), _not_whole),
+    Piecewise("ceil", lambda x: tg.ceil(x) * x * x, lambda x: math.ceil(x) * x * x, lambda x: 2 * math.ceil(x) * x, lambda x: 2.0 * math.ceil(x), _not_whole),
+    Piecewise("trunc", lambda x: tg.trunc(x) * x * x, lambda x: math.trunc(x) * x * x, lambda x: 2 * math.trunc(x) * x, lambda x: 2.0 * math.trunc(x), _not_whole),
+    Piecewise("round", lambda x: tg.round(x) * x * x, lambda x: round(x) * x * x, lambda x: 2 * round(x) * x, lambda x: 2.0 * round(x), lambda x: _not_whole(x, 0.5)),
+    Piecewise("sign", lambda x: tg.sign(x) * x * x, lambda x: math.copysign(x * x, x), lambda x: 2 * abs(x), lambda x: math.copysign(2.0, x), lambda x: abs(x) > 1e-3),
+    Piecewise("clip", lambda x: tg.clip(x, -0.5, 0.7) * x, lambda x: _clip(x) * x, lambda x: _inside(x) * x + _clip(x), lambda x: 2.0 * _inside(x), lambda x: _away(x, [-0.5, 0.7])),
+    Piecewise(
+        "where",
+        lambda x: tg.where(x > 0.2, tg.sin(x) * x, tg.exp(x)),
+        lambda x: math.sin(x) * x if x > 0.2 else math.exp(x),
+        lambda x: math.cos(x) * x + math.sin(x) if x > 0.2 else math.exp(x),
+        lambda x: 2 * math.cos(x) - math.sin(x) * x if x > 0.2 else math.exp(x),
+        lambda x: _away(x, [0.2]),
+    ),
+]
+
+
+@pytest.mark.parametrize("p", PIECEWISE, ids=[p.name for p in PIECEWISE])
+@settings(max_examples=15, deadline=None)
+@given(x=floats(-4.0, 4.0))
+def test_piecewise_primitives_at_orders_1_and_2_in_both_modes(p: Piecewise, x: float) -> None:
+    assume(p.ok(x))
+    value, g = tg.value_and_grad(p.fn)(x)
+    assert close(value, p.ref(x), rel=1e-15, abs_=0.0)
+    assert close(g, p.d1(x)), (x, g, p.d1(x))
+    assert close(tg.jvp(p.fn, (x,), (1.0,))[1], p.d1(x))
+    d2 = p.d2(x)
+    assert close(tg.grad(tg.grad(p.fn))(x), d2, abs_=1e-11)
+    assert close(tg.jvp(tg.grad(p.fn), (x,), (1.0,))[1], d2, abs_=1e-11)
+    assert close(tg.grad(lambda t: tg.jvp(p.fn, (t,), (1.0,))[1])(x), d2, abs_=1e-11)
+    check_grads(p.fn, (x,), order=2, modes=("fwd", "rev"))
+
+
 def test_the_math_module_and_round_record_the_step_primitives() -> None:
     # (typed Any: for a Scalar, a float | Traced, mypy joins math.floor's int and Traced to object;
     # typed code calls tg.floor instead)
