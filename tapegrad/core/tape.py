@@ -138,6 +138,25 @@ def value_of(value: object) -> Union[float, Batch]:
     return float(value)  # type: ignore[arg-type]
 
 
+def _unfrozen(value: object, tape: Tape) -> object:
+    """``value``, unless a jit tape that is still open traced it: then reading its number raises.
+
+    A tape nested under jit (the grad tape in ``jit(grad(f))``) holds values
+    traced by the jit tape; their numbers are the trace's, and a replay
+    would not update them.
+    """
+    v = value
+    while isinstance(v, Handle):
+        owner = v._t
+        if owner.jit and owner._state == "open":
+            raise TypeError(
+                f"the values of {tape.name} are traced by {owner.name}, which is open: reading them "
+                "inside the jitted function would freeze their numbers into every replay"
+            )
+        v = v._v
+    return value
+
+
 class Tape:
     """An explicit Wengert tape. Use it as a context manager.
 
@@ -328,7 +347,20 @@ class Tape:
         return ref
 
     def value_of(self, ref: int) -> Any:
-        """The value behind a reference: a record's output or a constant."""
+        """The value behind a reference: a record's output or a constant.
+
+        On an open jit tape the values are the trace's numbers, which a
+        replay would not update: reading one raises, as reading its records does.
+        """
+        if self.jit and self._state == "open":
+            raise TypeError(
+                f"{self.name} is open: reading a value of it inside the jitted function would freeze "
+                "that number into every replay; compute with the traced value instead"
+            )
+        return self._vals[ref] if ref >= 0 else self._consts[~ref]
+
+    def _value(self, ref: int) -> Any:
+        """``value_of`` for the interpreters: the stored value, which may itself be traced."""
         return self._vals[ref] if ref >= 0 else self._consts[~ref]
 
     def set_outputs(self, refs: list[int]) -> None:
@@ -342,7 +374,7 @@ class Tape:
     # -- the public, immutable view -------------------------------------------
 
     def _arg(self, ref: int) -> Arg:
-        return Var(ref) if ref >= 0 else Lit(primal_of(self._consts[~ref]))
+        return Var(ref) if ref >= 0 else Lit(primal_of(_unfrozen(self._consts[~ref], self)))
 
     @property
     def records(self) -> tuple[Record, ...]:
@@ -363,7 +395,7 @@ class Tape:
                 index=i,
                 primitive=PRIMITIVES[op],
                 args=tuple(self._arg(r) for r in self.refs(i)),
-                value=value_of(self._vals[i]),
+                value=value_of(_unfrozen(self._vals[i], self)),
                 label=self._labels.get(i),
             )
             for i, op in enumerate(self._ops)

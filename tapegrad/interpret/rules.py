@@ -148,7 +148,7 @@ def generic_record(tape: Tape, adj: list[Any], i: int, g: Any, flat: bool = Fals
     for: custom primitives, and any built-in with more than two arguments.
     """
     refs = tape.refs(i)
-    args = [tape.value_of(r) for r in refs]
+    args = [tape._value(r) for r in refs]
     op = tape._ops[i]
     rules = rule_functions(op)
     ans = tape._vals[i]
@@ -186,7 +186,7 @@ def generic_record(tape: Tape, adj: list[Any], i: int, g: Any, flat: bool = Fals
 def in_record(exc: BaseException, tape: Tape, i: int, what: str) -> BaseException:
     """The same kind of error, saying which record's rule failed and where."""
     prim = PRIMITIVES[tape._ops[i]]
-    args = ", ".join(repr(primal_of(tape.value_of(r))) for r in tape.refs(i))
+    args = ", ".join(repr(primal_of(tape._value(r))) for r in tape.refs(i))
     message = f"while computing the {what} of record v{i} = {prim.name}({args}): {exc}"
     try:
         return type(exc)(message)

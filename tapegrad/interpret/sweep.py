@@ -49,7 +49,7 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> lis
         if g is None:  # no cotangent reached this record
             continue
         refs = tape.refs(i)  # the records (>= 0) and constants (< 0) it read
-        args = [tape.value_of(r) for r in refs]
+        args = [tape._value(r) for r in refs]
         rules = per_argument(rule_functions(tape._ops[i]), tape._ops[i], len(refs))  # one rule per argument
         for k, r in enumerate(refs):
             rule = rules[k]
@@ -141,7 +141,7 @@ def needed_by(tape: Tape, outputs: Iterable[int]) -> bytearray:
         if needed[i]:
             refs = tape.refs(i)
             if ops[i] == where_id:
-                refs = (refs[1] if primal_of(tape.value_of(refs[0])) else refs[2],)
+                refs = (refs[1] if primal_of(tape._value(refs[0])) else refs[2],)
             for r in refs:
                 if r >= 0:
                     needed[r] = 1
@@ -184,7 +184,7 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
                 rule = op_rules[0]
                 if tans and rule is not None:
                     total = tans[0] if len(tans) == 1 else variadic_sum(*tans)
-                    out = checked(rule(total, vals[i], *[tape.value_of(q) for q in refs]), op, 0)
+                    out = checked(rule(total, vals[i], *[tape._value(q) for q in refs]), op, 0)
                 tan[i] = out
                 continue
             for k, r in enumerate(refs):
@@ -195,7 +195,7 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
                 if t is None or rule is None:
                     continue
                 if args is None:
-                    args = [tape.value_of(q) for q in refs]
+                    args = [tape._value(q) for q in refs]
                 c = checked(apply_rule(rule, t, vals[i], args, op, k), op, k)
                 if c is not None:
                     out = c if out is None else out + c

@@ -97,6 +97,10 @@ def _constant_key(value: Any) -> Hashable:
     cls = value.__class__
     if cls is float:
         return (float, value.hex())
+    if isinstance(value, float) or getattr(getattr(value, "dtype", None), "kind", None) == "f":
+        # A float subclass or a NumPy float scalar (np.float64 is one, np.float32 is
+        # not): keyed by its exact bits too, so -0.0 is not 0.0 and NaN is one key.
+        return (cls, float(value).hex())
     if cls in (tuple, list, frozenset, set):
         items = sorted(value, key=repr) if cls in (frozenset, set) else value
         return (cls, tuple(_constant_key(v) for v in items))
@@ -353,13 +357,15 @@ _resume = False
 def _collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while our own code runs, then restore it.
 
-    Compiling creates a few small tuples per record, all of which survive:
-    for a tape of a million records the collector would keep rescanning
-    millions of live objects, which doubled the compile time or worse. Only
-    tapegrad's compiler runs inside (never the function being traced), it
-    creates no reference cycles, and the collector's state is restored even
-    if it fails, and when several threads compile at once. The switch is
-    process-wide: code in other threads runs without collections meanwhile.
+    Tracing and compiling create objects per record that all survive until
+    the step is compiled: for a tape of a million records the collector
+    would keep rescanning millions of live objects, which doubled the compile
+    time or worse. The traced function and tapegrad's compiler run inside;
+    reference counting still frees everything that is not a cycle, so only
+    cyclic garbage the traced function makes waits until the pause ends. The
+    collector's state is restored even if they fail, and when several
+    threads compile at once. The switch is process-wide: code in other
+    threads runs without collections meanwhile.
     """
     global _pausers, _resume
     with _PAUSE_LOCK:
