@@ -348,6 +348,15 @@ def test_sigmoid_tanh_softplus_derivatives_keep_relative_precision(x: float) -> 
     assert tg.grad(tg.grad(tg.sigmoid))(x) == pytest.approx(_sigmoid_prime(x) * (1.0 - 2.0 * sig), rel=1e-9, abs=1e-300)
 
 
+@pytest.mark.parametrize("x", [1e200, 1e155, 3.0, 1.0 + 2.0**-30])
+def test_acosh_and_atan2_derivatives_do_not_overflow_to_zero(x: float) -> None:
+    # (x - 1)(x + 1) and x*x + y*y overflow above about 1.3e154, where the
+    # derivatives themselves (1/x, 1/(2x)) are ordinary numbers.
+    assert tg.grad(tg.acosh)(x) == pytest.approx(1.0 / (math.sqrt(x - 1.0) * math.sqrt(x + 1.0)), rel=1e-14)
+    gx, gy = tg.grad(tg.atan2, argnums=(0, 1))(x, x)
+    assert gx == pytest.approx(0.5 / x, rel=1e-14) and gy == pytest.approx(-0.5 / x, rel=1e-14)
+
+
 def test_sigmoid_prime_at_37_is_not_zero() -> None:
     assert tg.grad(tg.sigmoid)(37.0) == pytest.approx(8.533047625744066e-17, rel=1e-12)
 

@@ -243,7 +243,9 @@ stop_gradient_p = _row("stop_gradient", "x",   (None,), total=True)     # record
 # Written as "g * (...)" or "g / (...)" so that a rule stays linear in g. Where
 # a formula has a more accurate form near an edge of its domain, the row uses
 # it: (1 - x)(1 + x) instead of 1 - x*x near |x| = 1, hypot(x, 1) instead of
-# sqrt(x*x + 1) for large x. At a point where the derivative is infinite
+# sqrt(x*x + 1) for large x, and no x*x that overflows where the derivative
+# itself is a normal number (acosh and atan2 at 1e200; atan's 1/(1 + x*x)
+# only underflows there, to where the true value is below 1e-308 anyway). At a point where the derivative is infinite
 # (asin at 1, acosh at 1) the rule divides by zero, and the error names the record.
 #    2/sqrt(pi) = 1.1283791670955126, ln 2 = 0.6931471805599453, ln 10 = 2.302585092994046
 
@@ -254,7 +256,7 @@ atan_p = _row("atan", "atan(x)",               ("g / (1.0 + x * x)",),          
 sinh_p = _row("sinh", "sinh(x)",               ("g * cosh(x)",),                            ("cosh({x})",), domain="sinh overflows for |x| > 710.47")
 cosh_p = _row("cosh", "cosh(x)",               ("g * sinh(x)",),                            ("sinh({x})",), domain="cosh overflows for |x| > 710.47")
 asinh_p = _row("asinh", "asinh(x)",            ("g / hypot(x, 1.0)",),                      ("1/sqrt({x} ** 2 + 1)",), total=True)
-acosh_p = _row("acosh", "acosh(x)",            ("g / sqrt((x - 1.0) * (x + 1.0))",),        ("1/sqrt({x} ** 2 - 1)",), domain="acosh is defined for x >= 1")
+acosh_p = _row("acosh", "acosh(x)",            ("g / (sqrt(x - 1.0) * sqrt(x + 1.0))",),        ("1/sqrt({x} ** 2 - 1)",), domain="acosh is defined for x >= 1")
 atanh_p = _row("atanh", "atanh(x)",            ("g / ((1.0 - x) * (1.0 + x))",),            ("1/(1 - {x} ** 2)",), domain="atanh is defined for -1 < x < 1")
 log2_p = _row("log2", "log2(x)",               ("g / (x * 0.6931471805599453)",),           ("1/({x} * ln(2))",), domain="log2 is defined for x > 0")
 log10_p = _row("log10", "log10(x)",            ("g / (x * 2.302585092994046)",),            ("1/({x} * ln(10))",), domain="log10 is defined for x > 0")
@@ -268,7 +270,7 @@ erfc_p = _row("erfc", "erfc(x)",               ("-(g * (1.1283791670955126 * exp
                                                                                             ("-2/sqrt(pi) * exp(-{x} ** 2)",), total=True)
 # atan2(x, y) is math.atan2's (y, x): the angle of the point (y, x). No
 # derivative at the origin (the rules divide by zero there).
-atan2_p = _row("atan2", "atan2(x, y)",         ("g * y / (x * x + y * y)", "-(g * x) / (x * x + y * y)"),
+atan2_p = _row("atan2", "atan2(x, y)",         ("g * (y / hypot(x, y)) / hypot(x, y)", "-(g * (x / hypot(x, y))) / hypot(x, y)"),
                                                                                             ("{y}/({x} ** 2 + {y} ** 2)", "-{x}/({x} ** 2 + {y} ** 2)"), total=True)
 # At the origin hypot is |x| along each axis: the derivative taken there is 0, as abs'(0) is.
 hypot_p = _row("hypot", "hypot(x, y)",         ("g * (x / ans) if ans != 0.0 else g * 0.0", "g * (y / ans) if ans != 0.0 else g * 0.0"),

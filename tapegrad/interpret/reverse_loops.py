@@ -200,10 +200,10 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                 d = g / hypot(x, 1.0)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 25:  # acosh: d/dx = g / sqrt((x - 1.0) * (x + 1.0))
+            elif p == 25:  # acosh: d/dx = g / (sqrt(x - 1.0) * sqrt(x + 1.0))
                 a = lhs[i]
                 x = vals[a]
-                d = g / sqrt((x - 1.0) * (x + 1.0))
+                d = g / (sqrt(x - 1.0) * sqrt(x + 1.0))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p == 26:  # atanh: d/dx = g / ((1.0 - x) * (1.0 + x))
@@ -254,17 +254,17 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                 d = -(g * (1.1283791670955126 * exp(-(x * x))))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 34:  # atan2: d/dx = g * y / (x * x + y * y), d/dy = -(g * x) / (x * x + y * y)
+            elif p == 34:  # atan2: d/dx = g * (y / hypot(x, y)) / hypot(x, y), d/dy = -(g * (x / hypot(x, y))) / hypot(x, y)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
                 y = vals[b] if b >= 0 else consts[~b]
                 if a >= 0:
-                    d = g * y / (x * x + y * y)
+                    d = g * (y / hypot(x, y)) / hypot(x, y)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = -(g * x) / (x * x + y * y)
+                    d = -(g * (x / hypot(x, y))) / hypot(x, y)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
             elif p == 36:  # mod: d/dx = g, d/dy = -(g * floor(x / y))
@@ -477,10 +477,10 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = g / f_hypot(x, 1.0)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 25:  # acosh: d/dx = g / sqrt((x - 1.0) * (x + 1.0))
+            elif p == 25:  # acosh: d/dx = g / (sqrt(x - 1.0) * sqrt(x + 1.0))
                 a = lhs[i]
                 x = vals[a]
-                d = g / f_sqrt((x - 1.0) * (x + 1.0))
+                d = g / (f_sqrt(x - 1.0) * f_sqrt(x + 1.0))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p == 26:  # atanh: d/dx = g / ((1.0 - x) * (1.0 + x))
@@ -531,17 +531,17 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = -(g * (1.1283791670955126 * f_exp(-(x * x))))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 34:  # atan2: d/dx = g * y / (x * x + y * y), d/dy = -(g * x) / (x * x + y * y)
+            elif p == 34:  # atan2: d/dx = g * (y / hypot(x, y)) / hypot(x, y), d/dy = -(g * (x / hypot(x, y))) / hypot(x, y)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
                 y = vals[b]
                 if a >= 0:
-                    d = g * y / (x * x + y * y)
+                    d = g * (y / f_hypot(x, y)) / f_hypot(x, y)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = -(g * x) / (x * x + y * y)
+                    d = -(g * (x / f_hypot(x, y))) / f_hypot(x, y)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
             elif p == 36:  # mod: d/dx = g, d/dy = -(g * floor(x / y))
