@@ -403,6 +403,13 @@ def test_too_deep_a_tree_is_a_clear_error() -> None:
         deep = [deep]
     with pytest.raises(ValueError, match=r"nested more deeply than Python's recursion limit"):
         tg.grad(lambda p: 1.0)(deep)
+    # vmap too, naming the argument; and a list that contains itself
+    with pytest.raises(ValueError, match=r"^x: the tree is nested more deeply"):
+        tg.vmap(lambda x: x, backend="python")([deep, deep])
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match=r"^x: .*or it contains itself"):
+        tg.vmap(lambda x: x, backend="python")([loop, loop])
 
 
 def test_any_exception_from_a_custom_rule_names_the_record() -> None:

@@ -124,10 +124,11 @@ def flatten(
             _flatten(tree, name, allow)
             raise AssertionError("unreachable: the second walk raises")  # pragma: no cover
     except RecursionError:
-        raise _too_deep(name) from None
+        raise too_deep_error(name) from None
 
 
-def _too_deep(name: str) -> ValueError:
+def too_deep_error(name: str) -> ValueError:
+    """The error for a tree nested past the recursion limit (or containing itself), naming the argument."""
     return ValueError(
         f"{name}: the tree is nested more deeply than Python's recursion limit "
         f"({sys.getrecursionlimit()}) allows, or it contains itself; "
@@ -269,7 +270,7 @@ def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
     try:
         return _build(treedef, iter(leaves))
     except RecursionError:
-        raise _too_deep("tree") from None
+        raise too_deep_error("tree") from None
 
 
 def _build(td: TreeDef, it: Iterator[Any]) -> Any:

@@ -29,7 +29,7 @@ from tapegrad.core.batch import Batch, BoolBatch, batch_of, numpy_available, vma
 from tapegrad.core.rule_table import add_p, batch_mean_p, batch_sum_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
-from tapegrad.core.tree import BatchedResult, TreeDef, flatten, unflatten
+from tapegrad.core.tree import BatchedResult, TreeDef, flatten, too_deep_error, unflatten
 from tapegrad.transforms.grad import _arg_names, _fname
 
 Axes = Union[Optional[int], Sequence[Optional[int]]]
@@ -74,6 +74,14 @@ def _not_a_sequence(arg: Any, name: str) -> TypeError:
 
 
 def _columns(arg: Any, name: str, backend: str) -> tuple[Any, int]:
+    """:func:`_columns_of`, with a tree nested too deeply (or containing itself) named, not a bare RecursionError."""
+    try:
+        return _columns_of(arg, name, backend)
+    except RecursionError:
+        raise too_deep_error(name) from None
+
+
+def _columns_of(arg: Any, name: str, backend: str) -> tuple[Any, int]:
     """A batched argument in column form (one example's shape, a Batch per leaf) and its batch size.
 
     Accepts a sequence of per-example trees of one structure, a Batch, a
