@@ -10,6 +10,7 @@ random programs and random call sequences.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import re
@@ -252,6 +253,29 @@ def test_a_helper_that_reads_a_global_is_found_too() -> None:
 
     with pytest.warns(tg.JitWarning, match="'BATCH'"):
         tg.jit(loss)(1.0)
+
+
+BATCH_DEFAULT = [1.0, 2.0]
+
+
+def _loss_with_default(w: tg.Scalar, data: list[float] = BATCH_DEFAULT) -> tg.Scalar:
+    return sum(w * x for x in data) * 1.0
+
+
+def _loss_of(w: tg.Scalar, data: list[float]) -> tg.Scalar:
+    return sum(w * x for x in data) * 1.0
+
+
+def test_a_default_or_partial_argument_left_to_the_function_warns() -> None:
+    # Neither is an argument of the jitted call, so the replays keep its numbers.
+    with pytest.warns(tg.JitWarning, match=r"_loss_with_default reads the default argument 'data'"):
+        tg.jit(tg.grad(_loss_with_default))(1.0)
+    with pytest.warns(tg.JitWarning, match=r"_loss_of reads the functools.partial argument 'data'"):
+        tg.jit(functools.partial(_loss_of, data=[1.0, 2.0]))(1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tg.jit(_loss_with_default)(1.0, [3.0]) == 3.0  # passed: an input, nothing frozen
+        assert tg.jit(functools.partial(_loss_of, 2.0))([1.0, 2.0]) == 6.0  # a bound number is not data
 
 
 # -- retracing is not silent ---------------------------------------------------------------

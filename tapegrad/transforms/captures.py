@@ -10,8 +10,11 @@ in a global list, refilled every step. :func:`frozen_containers` finds such
 reads by looking at the names the function's code loads, so that jit can
 warn at trace time.
 
+Defaults and ``functools.partial`` arguments are frozen the same way when
+the call leaves them to ``f``: they are not arguments of the jitted call.
+
 It follows the functions ``f`` wraps (``__wrapped__``, as set by
-``functools.wraps`` and by tapegrad's transforms) and the plain Python
+``functools.wraps`` and by tapegrad's transforms, and partial's ``func``) and the plain Python
 functions it calls through globals or closures, a few levels deep. It does
 not run anything, so it cannot see reads through attributes or containers
 of functions; the README's "what jit assumes" says so.
@@ -19,6 +22,7 @@ of functions; the README's "what jit assumes" says so.
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any, Callable, Iterator
 
@@ -82,19 +86,55 @@ def _is_ours(fn: Any) -> bool:
     return module == "tapegrad" or module.startswith("tapegrad.")
 
 
-def frozen_containers(f: Callable[..., Any]) -> list[tuple[str, str, str]]:
+def _bound(f: Any, n_args: int, passed: frozenset[str]) -> Iterator[tuple[str, str, Any]]:
+    """(kind, name, value) for what a call of ``f`` with ``n_args`` positional arguments and the
+    keywords ``passed`` takes from ``f`` itself: arguments bound by functools.partial, and
+    the defaults of the parameters the call leaves out."""
+    while True:
+        while hasattr(f, "__wrapped__"):
+            f = f.__wrapped__
+        if not isinstance(f, functools.partial):
+            break
+        for k, value in enumerate(f.args):
+            yield "functools.partial argument", str(k), value
+        for name, value in f.keywords.items():
+            if name not in passed:
+                yield "functools.partial argument", name, value
+        n_args += len(f.args)
+        passed = passed | frozenset(f.keywords)
+        f = f.func
+    code = getattr(f, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return
+    positional = code.co_varnames[: code.co_argcount]
+    defaults = getattr(f, "__defaults__", None) or ()
+    for k, (name, value) in enumerate(zip(positional[len(positional) - len(defaults) :], defaults), len(positional) - len(defaults)):
+        if k >= n_args and name not in passed:
+            yield "default argument", name, value
+    for name, value in (getattr(f, "__kwdefaults__", None) or {}).items():
+        if name not in passed:
+            yield "default argument", name, value
+
+
+def frozen_containers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
     """(kind, name, function) for each list, dict or array of numbers that ``f`` reads from outside.
 
-    ``kind`` is "closure variable" or "global"; ``function`` is the name of
-    the function whose code reads it.
+    ``kind`` is "closure variable", "global", "default argument" or
+    "functools.partial argument"; ``function`` is the name of the function
+    whose code reads it. Defaults count only for the parameters a call with
+    ``n_args`` positional arguments and the keywords ``passed`` leaves out
+    (an argument that is passed is traced or keyed, not frozen).
     """
     found: dict[tuple[str, str], str] = {}
+    for kind, name, value in _bound(f, n_args, passed):
+        if _is_numbers(value):
+            found.setdefault((kind, name), _name_of(f))
     seen: set[int] = set()
     todo: list[tuple[Any, int]] = [(f, 0)]
     while todo:
         fn, depth = todo.pop()
-        while hasattr(fn, "__wrapped__"):  # functools.wraps, and tapegrad's own transforms
-            fn = fn.__wrapped__
+        while hasattr(fn, "__wrapped__") or isinstance(fn, functools.partial):  # functools.wraps and partial, and tapegrad's own transforms
+            fn = fn.func if isinstance(fn, functools.partial) else fn.__wrapped__
         if id(fn) in seen or depth > _DEPTH:
             continue
         seen.add(id(fn))
@@ -103,5 +143,11 @@ def frozen_containers(f: Callable[..., Any]) -> list[tuple[str, str, str]]:
                 if not _is_ours(value):
                     todo.append((value, depth + 1))
             elif _is_numbers(value):
-                found.setdefault((kind, name), getattr(fn, "__qualname__", getattr(fn, "__name__", "?")))
+                found.setdefault((kind, name), _name_of(fn))
     return [(kind, name, where) for (kind, name), where in found.items()]
+
+
+def _name_of(fn: Any) -> str:
+    while isinstance(fn, functools.partial) or hasattr(fn, "__wrapped__"):
+        fn = fn.func if isinstance(fn, functools.partial) else fn.__wrapped__
+    return str(getattr(fn, "__qualname__", getattr(fn, "__name__", "?")))

@@ -210,7 +210,7 @@ class Jitted(Generic[P, R]):
         return self._names[k] if k < len(self._names) else f"args[{k}]"
 
     def _trace(self, key: Hashable, args: Any, kwargs: Any) -> R:
-        self._warn_about_captures()
+        self._warn_about_captures(len(args), frozenset(kwargs))
         t0 = time.perf_counter()
         dynamic = [k for k in range(len(args)) if k not in self._static]
         try:
@@ -296,8 +296,8 @@ class Jitted(Generic[P, R]):
             "argument (a constant), or do not jit this function.",
         )
 
-    def _warn_about_captures(self) -> None:
-        for kind, name, where in frozen_containers(self._f):
+    def _warn_about_captures(self, n_args: int, passed: frozenset[str]) -> None:
+        for kind, name, where in frozen_containers(self._f, n_args, passed):
             self._warn_once(
                 f"capture {kind} {name}",
                 f"jit({self.__name__}): {where} reads the {kind} {name!r}, which holds numbers. jit treats "
