@@ -147,6 +147,9 @@ class _BadLeaf(TypeError):
 # garbage collection instead of being freed at once.
 
 
+_FLOAT_LISTS: dict[int, TreeDef] = {}  # the shape of a list of n floats, by n
+
+
 def _flatten(tree: Any, name: Optional[str], allow: Callable[[Any], bool] | None) -> tuple[list[Any], TreeDef, list[str]]:
     leaves: list[Any] = []
     paths: list[str] = []
@@ -169,9 +172,15 @@ def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, l
             paths.extend(f"{path}.leaves[{k}]" for k in range(len(node.leaves)))
         return TreeDef("batched", (_LEAF,) * len(node.leaves), node_data=(node.treedef, len(node)), num_leaves=len(node.leaves))
     if cls is list and path is None and all(v.__class__ is float for v in node):
-        # A list of floats (a weight row): no need to visit each leaf.
+        # A list of floats (a weight row, a data point): no need to visit each
+        # leaf, and its shape is one shared object per length, so that jit's
+        # cache key hashes and compares it by identity on every call.
         leaves.extend(node)
-        return TreeDef("list", (_LEAF,) * len(node), num_leaves=len(node))
+        n = len(node)
+        shape = _FLOAT_LISTS.get(n)
+        if shape is None:
+            shape = _FLOAT_LISTS[n] = TreeDef("list", (_LEAF,) * n, num_leaves=n)
+        return shape
     if isinstance(node, dict):
         keys = _sorted_keys(node)
         children = tuple(_walk(node[k], None if path is None else f"{path}[{k!r}]", allow, leaves, paths) for k in keys)

@@ -161,7 +161,7 @@ class Jitted(Generic[P, R]):
             # The shape, and the order of any dict's keys: a function that
             # iterates over .values() computes something else in another order.
             shape.append((td, td.key_orders()) if td.has_dict else td)
-        if any(v.__class__ is Traced for v in flat):
+        if Traced in set(map(type, flat)):
             # Called inside another transform (grad of a jitted function):
             # the outer tape must see every operation, so run f directly.
             return self._f(*args, **kwargs)
