@@ -7,9 +7,12 @@ from collections import OrderedDict
 from typing import Any, NamedTuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tapegrad as tg
 from tapegrad import nn
+from tapegrad.core.tree import flatten, unflatten
 
 
 class Pair(NamedTuple):
@@ -85,3 +88,38 @@ def test_an_optimizer_step_is_one_line() -> None:
     grads = tg.tree_map(lambda p: 0.5 * p, params)
     stepped = tg.tree_sub(params, tg.tree_scale(grads, 0.1))
     assert stepped == nn.sgd_step(params, grads, 0.1)
+
+
+# -- the fast paths agree with the general walk ---------------------------------------------------
+
+_leaf = st.one_of(st.floats(allow_nan=False, width=64), st.integers(-5, 5))
+_trees = st.recursive(
+    _leaf,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.sampled_from("abc"), kids, max_size=3), st.tuples(kids, kids)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60)
+@given(st.one_of(_trees, st.lists(st.lists(_leaf, max_size=3), max_size=4)))
+def test_flatten_without_paths_equals_the_walk_with_paths(tree: Any) -> None:
+    # Without paths, lists of floats and lists of such rows take shortcuts
+    # (shared shapes, one loop); with paths every node is visited. Same result.
+    fast_leaves, fast_def, _ = flatten(tree, "t", with_paths=False)
+    slow_leaves, slow_def, paths = flatten(tree, "t")
+    assert fast_leaves == slow_leaves and fast_def == slow_def and len(paths) == len(slow_leaves)
+    assert unflatten(fast_def, fast_leaves) == unflatten(slow_def, slow_leaves)
+
+
+@settings(max_examples=60)
+@given(_trees, st.floats(-2.0, 2.0))
+def test_sgd_step_equals_tree_map_on_any_tree(tree: Any, lr: float) -> None:
+    # sgd_step walks plain floats in lists and dicts itself, and leaves the rest to tree_map.
+    grads = tg.tree_map(lambda v: v * 0.5 + 1.0, tree)
+    expected = tg.tree_map(lambda p, g: p - lr * g, tree, grads)
+    assert nn.sgd_step(tree, grads, lr) == expected
+
+
+def test_sgd_step_names_both_shapes_when_they_differ() -> None:
+    with pytest.raises(ValueError, match=r"tree_map: tree 1 has shape \{'w': \[\*\]\}, but the first tree has shape \{'w': \[\*, \*\]\}"):
+        nn.sgd_step({"w": [1.0, 2.0]}, {"w": [1.0]}, 0.1)

@@ -16,6 +16,7 @@ order of the tree they were flattened from.
 from __future__ import annotations
 
 import collections
+import itertools
 import sys
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, Union, cast, overload
 
@@ -48,6 +49,9 @@ class TreeDef:
     # float64 cotangent fits a float32 array, and an array of traced scalars
     # (dtype object) has the shape of the array it stands for.
     dtype: Any = attrs.field(default=None, eq=False)
+    # A list whose children are all leaves (a weight row, a data point):
+    # unflatten takes its leaves in one slice. Derived, so not in equality.
+    leaf_list: bool = attrs.field(default=False, eq=False)
 
     def key_orders(self) -> tuple[tuple[Any, ...], ...]:
         """The insertion order of every dict in the tree, in traversal order.
@@ -148,6 +152,14 @@ class _BadLeaf(TypeError):
 
 
 _FLOAT_LISTS: dict[int, TreeDef] = {}  # the shape of a list of n floats, by n
+_FLOAT_ONLY = {float}
+
+
+def _float_list(n: int) -> TreeDef:
+    shape = _FLOAT_LISTS.get(n)
+    if shape is None:
+        shape = _FLOAT_LISTS[n] = TreeDef("list", (_LEAF,) * n, num_leaves=n, leaf_list=True)
+    return shape
 
 
 def _flatten(tree: Any, name: Optional[str], allow: Callable[[Any], bool] | None) -> tuple[list[Any], TreeDef, list[str]]:
@@ -171,16 +183,23 @@ def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, l
         if path is not None:
             paths.extend(f"{path}.leaves[{k}]" for k in range(len(node.leaves)))
         return TreeDef("batched", (_LEAF,) * len(node.leaves), node_data=(node.treedef, len(node)), num_leaves=len(node.leaves))
-    if cls is list and path is None and all(v.__class__ is float for v in node):
+    if cls is list and path is None:
         # A list of floats (a weight row, a data point): no need to visit each
         # leaf, and its shape is one shared object per length, so that jit's
-        # cache key hashes and compares it by identity on every call.
-        leaves.extend(node)
-        n = len(node)
-        shape = _FLOAT_LISTS.get(n)
-        if shape is None:
-            shape = _FLOAT_LISTS[n] = TreeDef("list", (_LEAF,) * n, num_leaves=n)
-        return shape
+        # cache key hashes and compares it by identity on every call. A list
+        # of such rows (a data set, a weight matrix) is done in one loop.
+        if all(v.__class__ is float for v in node):
+            leaves.extend(node)
+            return _float_list(len(node))
+        if all(v.__class__ is list for v in node):
+            rows: list[TreeDef] = []
+            for v in node:
+                if v and {*map(type, v)} == _FLOAT_ONLY:
+                    leaves.extend(v)
+                    rows.append(_float_list(len(v)))
+                else:
+                    rows.append(_walk(v, None, allow, leaves, paths))
+            return TreeDef("list", tuple(rows), num_leaves=sum(c.num_leaves for c in rows), has_dict=any(c.has_dict for c in rows))
     if isinstance(node, dict):
         keys = _sorted_keys(node)
         children = tuple(_walk(node[k], None if path is None else f"{path}[{k!r}]", allow, leaves, paths) for k in keys)
@@ -188,7 +207,13 @@ def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, l
         return TreeDef("dict", children, keys, type(node), sum(c.num_leaves for c in children), factory, tuple(node), True)
     if isinstance(node, list):
         children = tuple(_walk(v, None if path is None else f"{path}[{i}]", allow, leaves, paths) for i, v in enumerate(node))
-        return TreeDef("list", children, num_leaves=sum(c.num_leaves for c in children), has_dict=any(c.has_dict for c in children))
+        return TreeDef(
+            "list",
+            children,
+            num_leaves=sum(c.num_leaves for c in children),
+            has_dict=any(c.has_dict for c in children),
+            leaf_list=all(c is _LEAF for c in children),
+        )
     if isinstance(node, tuple):
         kind = "namedtuple" if _is_namedtuple(node) else "tuple"
         children = tuple(_walk(v, None if path is None else f"{path}[{i}]", allow, leaves, paths) for i, v in enumerate(node))
@@ -285,6 +310,8 @@ def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
 def _build(td: TreeDef, it: Iterator[Any]) -> Any:
     if td.kind == "leaf":
         return next(it)
+    if td.leaf_list:
+        return list(itertools.islice(it, td.num_leaves))
     kids = [_build(c, it) for c in td.children]
     if td.kind == "ndarray":
         return _build_ndarray(td, kids)
