@@ -69,7 +69,49 @@ UNARY = [
 ]
 
 
-@pytest.mark.parametrize("u", UNARY, ids=[u.name for u in UNARY])
+def _clip(x: float) -> float:
+    return min(max(x, -0.5), 0.7)
+
+
+def _inside(x: float) -> float:
+    return 1.0 if -0.5 <= x <= 0.7 else 0.0
+
+
+def _away(x: float, points: list[float]) -> bool:
+    return all(abs(x - p) > 1e-3 for p in points)
+
+
+def _not_whole(x: float, offset: float = 0.0) -> bool:
+    return abs((x - offset) - round(x - offset)) > 1e-3
+
+
+def _piecewise(name: str, fn: Callable[[Any], Any], ref: Callable[[float], float], d1: Callable[[float], float], d2: Callable[[float], float], ok: Callable[[float], bool]) -> Unary:
+    """A function built on a step or kink primitive, tested like the smooth ones away from its jumps (``ok``)."""
+    return Unary(name, fn, ref, d1, d2, floats(-4.0, 4.0).filter(ok))
+
+
+# Each step or kink primitive times a smooth factor, so that the derivatives
+# at orders 1 and 2 are not all zero and a wrong rule would show. They run
+# through the same tests as UNARY (test_unary_...), which are parametrized over both.
+PIECEWISE = [
+    _piecewise("floor", lambda x: tg.floor(x) * x * x, lambda x: math.floor(x) * x * x, lambda x: 2 * math.floor(x) * x, lambda x: 2.0 * math.floor(x), _not_whole),
+    _piecewise("ceil", lambda x: tg.ceil(x) * x * x, lambda x: math.ceil(x) * x * x, lambda x: 2 * math.ceil(x) * x, lambda x: 2.0 * math.ceil(x), _not_whole),
+    _piecewise("trunc", lambda x: tg.trunc(x) * x * x, lambda x: math.trunc(x) * x * x, lambda x: 2 * math.trunc(x) * x, lambda x: 2.0 * math.trunc(x), _not_whole),
+    _piecewise("round", lambda x: tg.round(x) * x * x, lambda x: round(x) * x * x, lambda x: 2 * round(x) * x, lambda x: 2.0 * round(x), lambda x: _not_whole(x, 0.5)),
+    _piecewise("sign", lambda x: tg.sign(x) * x * x, lambda x: math.copysign(x * x, x), lambda x: 2 * abs(x), lambda x: math.copysign(2.0, x), lambda x: abs(x) > 1e-3),
+    _piecewise("clip", lambda x: tg.clip(x, -0.5, 0.7) * x, lambda x: _clip(x) * x, lambda x: _inside(x) * x + _clip(x), lambda x: 2.0 * _inside(x), lambda x: _away(x, [-0.5, 0.7])),
+    _piecewise(
+        "where",
+        lambda x: tg.where(x > 0.2, tg.sin(x) * x, tg.exp(x)),
+        lambda x: math.sin(x) * x if x > 0.2 else math.exp(x),
+        lambda x: math.cos(x) * x + math.sin(x) if x > 0.2 else math.exp(x),
+        lambda x: 2 * math.cos(x) - math.sin(x) * x if x > 0.2 else math.exp(x),
+        lambda x: _away(x, [0.2]),
+    ),
+]
+
+
+@pytest.mark.parametrize("u", UNARY + PIECEWISE, ids=[u.name for u in UNARY + PIECEWISE])
 @settings(max_examples=15, deadline=None)
 @given(data=st.data())
 def test_unary_values_and_derivatives(u: Unary, data: st.DataObject) -> None:
@@ -85,7 +127,7 @@ def test_unary_values_and_derivatives(u: Unary, data: st.DataObject) -> None:
     assert close(tg.grad(lambda t: tg.jvp(u.fn, (t,), (1.0,))[1])(x), d2, abs_=1e-11)
 
 
-@pytest.mark.parametrize("u", UNARY, ids=[u.name for u in UNARY])
+@pytest.mark.parametrize("u", UNARY + PIECEWISE, ids=[u.name for u in UNARY + PIECEWISE])
 @settings(max_examples=8, deadline=None)
 @given(data=st.data())
 def test_unary_check_grads_second_order(u: Unary, data: st.DataObject) -> None:
@@ -242,70 +284,6 @@ def test_steps_are_floats_with_derivative_zero(fn: Callable[[Any], Any], ref: Ca
         assert tg.grad(lambda t: fn(t) * t)(x) == float(ref(x))
         assert tg.grad(tg.grad(lambda t: fn(t) * t * t))(x) == 2.0 * float(ref(x))
     assert fn(math.inf) == math.inf and fn(-math.inf) == -math.inf and math.isnan(fn(math.nan))
-
-
-def _clip(x: float) -> float:
-    return min(max(x, -0.5), 0.7)
-
-
-def _inside(x: float) -> float:
-    return 1.0 if -0.5 <= x <= 0.7 else 0.0
-
-
-def _away(x: float, points: list[float]) -> bool:
-    return all(abs(x - p) > 1e-3 for p in points)
-
-
-def _not_whole(x: float, offset: float = 0.0) -> bool:
-    return abs((x - offset) - round(x - offset)) > 1e-3
-
-
-@dataclass(frozen=True)
-class Piecewise:
-    """A function built on a piecewise primitive, with its derivatives where they exist."""
-
-    name: str
-    fn: Callable[[Any], Any]
-    ref: Callable[[float], float]
-    d1: Callable[[float], float]
-    d2: Callable[[float], float]
-    ok: Callable[[float], bool]  # away from the jumps and kinks
-
-
-# Each step or kink primitive times a smooth factor, so that the derivatives
-# at orders 1 and 2 are not all zero and a wrong rule would show.
-PIECEWISE = [
-    Piecewise("floor", lambda x: tg.floor(x) * x * x, lambda x: math.floor(x) * x * x, lambda x: 2 * math.floor(x) * x, lambda x: 2.0 * math.floor(x), _not_whole),
-    Piecewise("ceil", lambda x: tg.ceil(x) * x * x, lambda x: math.ceil(x) * x * x, lambda x: 2 * math.ceil(x) * x, lambda x: 2.0 * math.ceil(x), _not_whole),
-    Piecewise("trunc", lambda x: tg.trunc(x) * x * x, lambda x: math.trunc(x) * x * x, lambda x: 2 * math.trunc(x) * x, lambda x: 2.0 * math.trunc(x), _not_whole),
-    Piecewise("round", lambda x: tg.round(x) * x * x, lambda x: round(x) * x * x, lambda x: 2 * round(x) * x, lambda x: 2.0 * round(x), lambda x: _not_whole(x, 0.5)),
-    Piecewise("sign", lambda x: tg.sign(x) * x * x, lambda x: math.copysign(x * x, x), lambda x: 2 * abs(x), lambda x: math.copysign(2.0, x), lambda x: abs(x) > 1e-3),
-    Piecewise("clip", lambda x: tg.clip(x, -0.5, 0.7) * x, lambda x: _clip(x) * x, lambda x: _inside(x) * x + _clip(x), lambda x: 2.0 * _inside(x), lambda x: _away(x, [-0.5, 0.7])),
-    Piecewise(
-        "where",
-        lambda x: tg.where(x > 0.2, tg.sin(x) * x, tg.exp(x)),
-        lambda x: math.sin(x) * x if x > 0.2 else math.exp(x),
-        lambda x: math.cos(x) * x + math.sin(x) if x > 0.2 else math.exp(x),
-        lambda x: 2 * math.cos(x) - math.sin(x) * x if x > 0.2 else math.exp(x),
-        lambda x: _away(x, [0.2]),
-    ),
-]
-
-
-@pytest.mark.parametrize("p", PIECEWISE, ids=[p.name for p in PIECEWISE])
-@settings(max_examples=15, deadline=None)
-@given(x=floats(-4.0, 4.0))
-def test_piecewise_primitives_at_orders_1_and_2_in_both_modes(p: Piecewise, x: float) -> None:
-    assume(p.ok(x))
-    value, g = tg.value_and_grad(p.fn)(x)
-    assert close(value, p.ref(x), rel=1e-15, abs_=0.0)
-    assert close(g, p.d1(x)), (x, g, p.d1(x))
-    assert close(tg.jvp(p.fn, (x,), (1.0,))[1], p.d1(x))
-    d2 = p.d2(x)
-    assert close(tg.grad(tg.grad(p.fn))(x), d2, abs_=1e-11)
-    assert close(tg.jvp(tg.grad(p.fn), (x,), (1.0,))[1], d2, abs_=1e-11)
-    assert close(tg.grad(lambda t: tg.jvp(p.fn, (t,), (1.0,))[1])(x), d2, abs_=1e-11)
-    check_grads(p.fn, (x,), order=2, modes=("fwd", "rev"))
 
 
 def test_the_math_module_and_round_record_the_step_primitives() -> None:
