@@ -23,6 +23,7 @@ gradient can point at ``params[1]['w'][3][0]``.
 
 from __future__ import annotations
 
+import operator
 import random
 from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union
 
@@ -286,25 +287,41 @@ def softmax(xs: Sequence[Scalar]) -> list[Scalar]:
 
 
 def _check_class_labels(name: str, labels: Sequence[Any], num_classes: int) -> list[int]:
-    """Labels must be ints in range(num_classes), or floats holding one (``2.0``, as vmap's label columns do): they index the logits."""
-    found: list[Any] = [int(y) if y.__class__ is float and y.is_integer() else y for y in labels]
-    bad = [orig for orig, y in zip(labels, found) if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < num_classes]
+    """Labels must be class indices in range(num_classes): ints (NumPy's too), or floats holding
+    one (``2.0``, as vmap's label columns do). They index the logits."""
+    found = [_class_index(y) for y in labels]
+    bad = [orig for orig, y in zip(labels, found) if y is None or not 0 <= y < num_classes]
     if bad:
         distinct = sorted({repr(y) for y in bad})
         shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
         raise ValueError(
-            f"{name}: labels must be class indices, ints in {{0, ..., {num_classes - 1}}} "
+            f"{name}: labels must be class indices in {{0, ..., {num_classes - 1}}}, as ints or as floats holding one "
             f"(the logits have {num_classes} entries); found labels outside that: {{{shown}}}"
         )
-    return found
+    return found  # type: ignore[return-value]  # no None is left
+
+
+def _class_index(y: Any) -> Optional[int]:
+    """``y`` as a class index if it is a whole number (an int, np.int64, 2.0, np.float32(2)), else None."""
+    if isinstance(y, bool) or getattr(getattr(y, "dtype", None), "kind", None) == "b":
+        return None  # True is 1 to Python, but not a class label
+    try:
+        return operator.index(y)  # int, and NumPy's integer scalars
+    except TypeError:
+        pass
+    if isinstance(y, float) or getattr(getattr(y, "dtype", None), "kind", None) == "f":
+        value = float(y)
+        return int(value) if value.is_integer() else None
+    return None
 
 
 def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Union[int, Scalar]]) -> list[Scalar]:
     """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
 
     ``batch_logits[i]`` holds example i's unnormalised scores, one per class,
-    and ``labels[i]`` its class index (an int in ``0..K-1``, or a float
-    holding one, such as ``2.0``). Every example must have the same number K of classes. Under vmap a label may be a
+    and ``labels[i]`` its class index (an int in ``0..K-1``, NumPy's
+    integers included, or a float holding one, such as ``2.0``). Every
+    example must have the same number K of classes. Under vmap a label may be a
     batch of class indices (as floats): each example's logit is then chosen
     with :func:`tapegrad.where`.
     """
@@ -340,8 +357,8 @@ def cross_entropy(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Uni
 
     ``batch_logits`` is a sequence of examples, each a sequence of K logits
     (unnormalised log-probabilities), and ``labels[i]`` is example i's
-    class, an int in ``0..K-1``; for one example write
-    ``cross_entropy([logits], [label])``. Per example the loss is
+    class, an int in ``0..K-1`` (or a float holding one, NumPy's numbers
+    included); for one example write ``cross_entropy([logits], [label])``. Per example the loss is
     ``-log softmax(logits)[label]``, computed stably
     (:func:`cross_entropy_per_example` gives the terms).
     """
@@ -365,12 +382,15 @@ def sgd_step(params: T, grads: Any, lr: float) -> T:
     No state and no schedule: for momentum, Adam or a learning-rate schedule
     use the optimizers (:func:`sgd`, :func:`adam`, ...) instead.
     """
-    try:
-        return _descend(params, grads, float(lr))  # type: ignore[no-any-return]
-    except _NotPlain:
-        # Traced values, ints, tuples, arrays, or shapes that differ: the general
-        # walk handles the first and names the shapes for the last.
-        return tree_map(lambda p, g: p - lr * g, params, grads)
+    if lr.__class__ is float or lr.__class__ is int:
+        try:
+            return _descend(params, grads, float(lr))  # type: ignore[no-any-return]
+        except _NotPlain:
+            pass
+    # A traced or batched learning rate (jit, grad with respect to lr, vmap), a NumPy
+    # scalar, traced values, ints, tuples, arrays, or shapes that differ: the general
+    # walk handles all of them and names the shapes for the last.
+    return tree_map(lambda p, g: p - lr * g, params, grads)
 
 
 class _NotPlain(Exception):

@@ -79,6 +79,13 @@ def test_numpy_float_constants_are_keyed_by_their_bits() -> None:
     for _ in range(4):
         assert j(1.0, k=np.float64(float("nan"))) == 2.0
     assert j.stats.traces == traces + 1  # one entry for NaN, not one per call
+    # A float wider than Python's keeps its own value as its key: two values that
+    # round to the same Python float are still two constants.
+    a = np.longdouble(1.0)
+    b = a + np.finfo(np.longdouble).eps
+    if float(a) == float(b) and a != b:
+        g = tg.jit(lambda x, *, k: x * 2.0 if k > 1 else x)
+        assert (g(1.0, k=a), g(1.0, k=b)) == (1.0, 2.0)
 
 
 def test_the_cache_is_bounded_warns_once_and_can_be_cleared() -> None:
@@ -276,6 +283,34 @@ def test_a_default_or_partial_argument_left_to_the_function_warns() -> None:
         warnings.simplefilter("error")
         assert tg.jit(_loss_with_default)(1.0, [3.0]) == 3.0  # passed: an input, nothing frozen
         assert tg.jit(functools.partial(_loss_of, 2.0))([1.0, 2.0]) == 6.0  # a bound number is not data
+
+
+class _Model:
+    def loss(self, w: tg.Scalar, data: list[float] = BATCH_DEFAULT) -> tg.Scalar:
+        return sum(w * x for x in data) * 1.0
+
+
+def _scaled(fn: Callable[[tg.Scalar], tg.Scalar]) -> Callable[[tg.Scalar, float], tg.Scalar]:
+    """A user's decorator that adds a parameter of its own."""
+
+    @functools.wraps(fn)
+    def wrapper(x: tg.Scalar, scale: float) -> tg.Scalar:
+        return fn(x) * scale
+
+    return wrapper
+
+
+def test_defaults_are_matched_to_the_call_for_methods_and_decorators() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tg.jit(_Model().loss)(1.0, [3.0, 4.0]) == 7.0  # data passed: no warning
+    with pytest.warns(tg.JitWarning, match=r"_Model.loss reads the default argument 'data'"):
+        tg.jit(_Model().loss)(1.0)
+    # A decorator's own parameter is a valid static argument, and not a default of the function it wraps.
+    squared = _scaled(lambda x: x * x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tg.jit(squared, static_argnums=1)(3.0, 2.0) == 18.0
 
 
 # -- retracing is not silent ---------------------------------------------------------------

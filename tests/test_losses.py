@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import tapegrad as tg
 from tapegrad import Scalar, nn
+from tapegrad.core.batch import numpy_available
 from tapegrad.testing import check_grads
 from tapegrad.testing.strategies import floats
 
@@ -129,7 +130,7 @@ def test_cross_entropy_is_stable_at_1000() -> None:
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        ([0, 3], r"ints in \{0, \.\.\., 2\} \(the logits have 3 entries\); found labels outside that: \{3\}"),
+        ([0, 3], r"class indices in \{0, \.\.\., 2\}, as ints or as floats holding one \(the logits have 3 entries\); found labels outside that: \{3\}"),
         ([-1, 0], r"found labels outside that: \{-1\}"),
         ([1.5, 0], r"found labels outside that: \{1\.5\}"),
         ([3.0, 0], r"found labels outside that: \{3\.0\}"),
@@ -139,6 +140,21 @@ def test_cross_entropy_is_stable_at_1000() -> None:
 def test_cross_entropy_checks_its_labels(labels: list[Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         nn.cross_entropy([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]], labels)
+
+
+@pytest.mark.skipif(not numpy_available(), reason="NumPy is an optional extra")
+def test_numpy_labels_are_class_indices_too() -> None:
+    import numpy as np
+
+    rows = [[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]]
+    expected = nn.cross_entropy(rows, [2, 0])
+    labels: Any = np.array([2, 0])
+    assert nn.cross_entropy(rows, labels) == expected
+    labels = [np.float64(2.0), np.float32(0.0)]
+    assert nn.cross_entropy(rows, labels) == expected
+    labels = [np.bool_(True), 0]
+    with pytest.raises(ValueError, match=r"found labels outside that: \{(np\.)?True_?\}"):
+        nn.cross_entropy(rows, labels)
 
 
 def test_a_float_holding_a_class_index_is_that_class() -> None:

@@ -123,3 +123,25 @@ def test_sgd_step_equals_tree_map_on_any_tree(tree: Any, lr: float) -> None:
 def test_sgd_step_names_both_shapes_when_they_differ() -> None:
     with pytest.raises(ValueError, match=r"tree_map: tree 1 has shape \{'w': \[\*\]\}, but the first tree has shape \{'w': \[\*, \*\]\}"):
         nn.sgd_step({"w": [1.0, 2.0]}, {"w": [1.0]}, 0.1)
+
+
+def test_sgd_step_with_a_traced_or_batched_learning_rate() -> None:
+    # The learning rate may itself be traced (jit of a step that takes it, grad with
+    # respect to it) or batched (vmap over learning rates): the general walk takes those.
+    params: dict[str, Any] = {"w": [1.0, 2.0], "b": 0.5}
+    grads: dict[str, Any] = {"w": [0.5, -1.0], "b": 2.0}
+    assert tg.grad(lambda lr: nn.sgd_step(params, grads, lr)["b"])(0.1) == -2.0
+    step = tg.jit(lambda p, g, lr: nn.sgd_step(p, g, lr))
+    assert step(params, grads, 0.1) == step(params, grads, 0.1) == nn.sgd_step(params, grads, 0.1)
+    mapped = tg.vmap(lambda lr: nn.sgd_step(params, grads, lr)["b"], backend="python")([0.1, 0.2])
+    assert list(mapped) == [0.5 - 0.1 * 2.0, 0.5 - 0.2 * 2.0]
+
+
+def test_only_short_float_lists_share_their_shape() -> None:
+    # Sharing is for rows of data and weights; a long list must not stay in memory for good.
+    from tapegrad.core import tree
+
+    short = flatten([0.5] * 8, "t", with_paths=False)[1]
+    assert short is flatten([1.5] * 8, "t", with_paths=False)[1]
+    flatten([0.5] * (tree._SHARED_UP_TO + 1000), "t", with_paths=False)
+    assert tree._SHARED_UP_TO + 1000 not in tree._FLOAT_LISTS

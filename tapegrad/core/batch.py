@@ -261,7 +261,8 @@ def _by_primitive(name: str, args: tuple[Any, ...]) -> Any:
             return NotImplemented
     if not _BY_NAME:
         _BY_NAME.update((p.name, p) for p in PRIMITIVES if p.builtin)
-    return evaluate_batch(_BY_NAME[name], args)
+    # Plain floats, as the traced path gives (an np.float64 would otherwise land in the batch's list).
+    return evaluate_batch(_BY_NAME[name], [a if isinstance(a, Batch) else float(a) for a in args])
 
 
 def _comparison_text(op: str, other: Any, reflected: bool) -> str:

@@ -151,14 +151,20 @@ class _BadLeaf(TypeError):
 # garbage collection instead of being freed at once.
 
 
-_FLOAT_LISTS: dict[int, TreeDef] = {}  # the shape of a list of n floats, by n
+# The shape of a list of n floats, shared for n up to _SHARED_UP_TO (rows of
+# data and weights are short; sharing every length ever seen would keep an
+# n-tuple per length alive for good).
+_SHARED_UP_TO = 64
+_FLOAT_LISTS: dict[int, TreeDef] = {}
 _FLOAT_ONLY = {float}
 
 
 def _float_list(n: int) -> TreeDef:
     shape = _FLOAT_LISTS.get(n)
     if shape is None:
-        shape = _FLOAT_LISTS[n] = TreeDef("list", (_LEAF,) * n, num_leaves=n, leaf_list=True)
+        shape = TreeDef("list", (_LEAF,) * n, num_leaves=n, leaf_list=True)
+        if n <= _SHARED_UP_TO:
+            _FLOAT_LISTS[n] = shape
     return shape
 
 

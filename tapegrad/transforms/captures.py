@@ -23,6 +23,7 @@ of functions; the README's "what jit assumes" says so.
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 from typing import Any, Callable, Iterator
 
@@ -86,13 +87,23 @@ def _is_ours(fn: Any) -> bool:
     return module == "tapegrad" or module.startswith("tapegrad.")
 
 
+def unwrap_transforms(f: Any) -> Any:
+    """``f`` without tapegrad's own transform wrappers (grad, jit, ...), which pass every argument through.
+
+    A user's decorator (``functools.wraps``) is not unwrapped: its
+    arguments need not be the wrapped function's.
+    """
+    while type(f).__module__.startswith("tapegrad.") and hasattr(f, "__wrapped__"):
+        f = f.__wrapped__
+    return f
+
+
 def _bound(f: Any, n_args: int, passed: frozenset[str]) -> Iterator[tuple[str, str, Any]]:
     """(kind, name, value) for what a call of ``f`` with ``n_args`` positional arguments and the
     keywords ``passed`` takes from ``f`` itself: arguments bound by functools.partial, and
     the defaults of the parameters the call leaves out."""
     while True:
-        while hasattr(f, "__wrapped__"):
-            f = f.__wrapped__
+        f = unwrap_transforms(f)
         if not isinstance(f, functools.partial):
             break
         for k, value in enumerate(f.args):
@@ -103,6 +114,11 @@ def _bound(f: Any, n_args: int, passed: frozenset[str]) -> Iterator[tuple[str, s
         n_args += len(f.args)
         passed = passed | frozenset(f.keywords)
         f = f.func
+    if hasattr(f, "__wrapped__"):
+        return  # someone else's decorator: which of its arguments reach f is unknown
+    if inspect.ismethod(f):
+        n_args += 1  # the bound instance is f's first positional argument
+        f = f.__func__
     code = getattr(f, "__code__", None)
     if not isinstance(code, types.CodeType):
         return

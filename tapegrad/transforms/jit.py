@@ -41,7 +41,7 @@ from tapegrad.core.traced import Traced
 from tapegrad.core.tree import TreeDef, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
 from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
-from tapegrad.transforms.captures import frozen_containers
+from tapegrad.transforms.captures import frozen_containers, unwrap_transforms
 from tapegrad.core.traced import Scalar
 from tapegrad.transforms.grad import (
     Gradient,
@@ -97,16 +97,18 @@ def _constant_key(value: Any) -> Hashable:
     cls = value.__class__
     if cls is float:
         return (float, value.hex())
-    if isinstance(value, float) or getattr(getattr(value, "dtype", None), "kind", None) == "f":
-        # A float subclass or a NumPy float scalar (np.float64 is one, np.float32 is
-        # not): keyed by its exact bits too, so -0.0 is not 0.0 and NaN is one key.
-        return (cls, float(value).hex())
     if cls in (tuple, list, frozenset, set):
         items = sorted(value, key=repr) if cls in (frozenset, set) else value
         return (cls, tuple(_constant_key(v) for v in items))
     if cls is dict:
         return (dict, tuple((_constant_key(k), _constant_key(v)) for k, v in value.items()))
-    hash(value)  # raises TypeError for an unhashable constant
+    hash(value)  # raises TypeError for an unhashable constant (a NumPy array among them)
+    dtype = getattr(value, "dtype", None)
+    if getattr(dtype, "kind", None) == "f" and getattr(dtype, "itemsize", 16) <= 8:
+        # A NumPy float scalar (np.float64, np.float32, np.float16): keyed by its
+        # exact bits too, so -0.0 is not 0.0 and a NaN is one key. A float of more
+        # precision than Python's (np.longdouble) keeps its own value as its key.
+        return (cls, float(value).hex())
     return (cls, value)
 
 
@@ -507,7 +509,9 @@ def jit(f: Callable[..., Any], backend: str = "auto", static_argnums: Union[int,
 def _check_static_argnums(f: Callable[..., Any], nums: tuple[int, ...]) -> None:
     """Refuse a static argument number that names no parameter of ``f`` (a typo, or a miscount)."""
     try:
-        params = list(inspect.signature(f).parameters.values())
+        # The call's own signature: through tapegrad's transforms (they pass every
+        # argument on), but not through a user's decorator, which may take others.
+        params = list(inspect.signature(unwrap_transforms(f), follow_wrapped=False).parameters.values())
     except (TypeError, ValueError):
         return  # no signature to check against (some builtins)
     if any(p.kind is p.VAR_POSITIONAL for p in params):
