@@ -40,7 +40,7 @@ import operator
 import threading
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
-from tapegrad.core.primitive import PRIMITIVES, Primitive
+from tapegrad.core.primitive import BUILTIN_NAMED, Primitive
 
 # NumPy is optional, and imported only when a numpy batch is first made, so
 # that ``import tapegrad`` stays fast and works without it.
@@ -251,18 +251,13 @@ def floordiv_message(what: str) -> str:
     )
 
 
-_BY_NAME: dict[str, Primitive] = {}
-
-
 def _by_primitive(name: str, args: tuple[Any, ...]) -> Any:
     """``args`` (at least one a batch) through the built-in primitive ``name``, example by example."""
     for a in args:
         if not isinstance(a, (Batch, int, float)) or isinstance(a, bool):
             return NotImplemented
-    if not _BY_NAME:
-        _BY_NAME.update((p.name, p) for p in PRIMITIVES if p.builtin)
     # Plain floats, as the traced path gives (an np.float64 would otherwise land in the batch's list).
-    return evaluate_batch(_BY_NAME[name], [a if isinstance(a, Batch) else float(a) for a in args])
+    return evaluate_batch(BUILTIN_NAMED[name], [a if isinstance(a, Batch) else float(a) for a in args])
 
 
 def _comparison_text(op: str, other: Any, reflected: bool) -> str:
@@ -272,12 +267,8 @@ def _comparison_text(op: str, other: Any, reflected: bool) -> str:
 
 # -- the Python back end ----------------------------------------------------------------------
 
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": operator.truediv,
-    "**": operator.pow,
+# Python's comparison operators by symbol (traced.compare uses them on plain numbers too).
+COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
@@ -285,7 +276,15 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_COMPARISONS = frozenset(("<", "<=", ">", ">=", "==", "!="))
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "**": operator.pow,
+    **COMPARE_OPS,
+}
+_COMPARISONS = frozenset(COMPARE_OPS)
 
 
 # op -> (batch op number, number op batch), as list comprehensions.

@@ -95,6 +95,9 @@ class Primitive:
 
 
 PRIMITIVES: list[Primitive] = []
+# The built-in primitives by name (``mod``, ``floor``, ``asin``): how operators
+# on batches and NumPy's ufuncs find the row they mean.
+BUILTIN_NAMED: dict[str, Primitive] = {}
 # The rules as they were given, one tuple per primitive: strings for the
 # built-ins, callables (or None) for custom primitives.
 RULES: list[tuple[RuleSpec, ...]] = []
@@ -181,6 +184,8 @@ def register(
     )
     PRIMITIVES.append(prim)
     RULES.append(tuple(missing_rule(prim, k) for k in range(rule_count(arity))))
+    if builtin:
+        BUILTIN_NAMED[name] = prim
     return prim
 
 

@@ -18,12 +18,11 @@ a one-argument primitive on a traced scalar. Everything else takes
 
 from __future__ import annotations
 
-import operator
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
-from tapegrad.core.batch import ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch, floordiv_message
-from tapegrad.core.primitive import Primitive
-from tapegrad.core.rule_table import BUILTINS, COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
+from tapegrad.core.batch import COMPARE_OPS, ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch, floordiv_message
+from tapegrad.core.primitive import BUILTIN_NAMED, Primitive
+from tapegrad.core.rule_table import COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
 from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
 
 # Primitives that never broadcast their operands: the sums over a batch take
@@ -323,16 +322,6 @@ class Traced(Handle):
 Scalar = Union[float, Traced]
 """What users annotate with: a plain float, or a scalar traced on a tape."""
 
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-
-
 def _is_scalar(x: object) -> bool:
     return x.__class__ is Traced or isinstance(x, (int, float, Batch, BoolBatch))
 
@@ -393,10 +382,9 @@ def array_ufunc(ufunc: Any, method: str, inputs: Sequence[Any], kwargs: dict[str
         if name in _UFUNC_COMPARISONS and len(args) == 2:
             return compare(_UFUNC_COMPARISONS[name], args[0], args[1])
         wanted = _UFUNC_ALIASES.get(name, name)
-        if wanted not in _NOT_UFUNCS:
-            for prim in BUILTINS:
-                if prim.name == wanted and prim.arity == len(args):
-                    return bind(prim, args)
+        prim = BUILTIN_NAMED.get(wanted)
+        if prim is not None and wanted not in _NOT_UFUNCS and prim.arity == len(args):
+            return bind(prim, args)
     shown = "an array" if any(a is None for a in args) else "a traced scalar"
     raise TypeError(
         f"numpy.{name}{'' if method == '__call__' else '.' + method} on {shown}: tapegrad records NumPy ufuncs only "
@@ -524,7 +512,7 @@ def compare(op: str, a: Scalar, b: Scalar) -> Any:
         return BoolBatch(mask, text)
     top = _innermost(op, (a, b))
     if top is None:
-        return _COMPARE[op](a, b)
+        return COMPARE_OPS[op](a, b)
     av = a._v if isinstance(a, Traced) and a._t is top else a
     bv = b._v if isinstance(b, Traced) and b._t is top else b
     outcome = compare(op, av, bv)
