@@ -75,6 +75,40 @@ class Dialect:
         return bytes(out)
 
 
+class Operands:
+    """A program's constant pool and its register loads and stores, in one instruction set.
+
+    Every version's assembler (this module's and 3.10's) starts from it:
+    :meth:`load` pushes an operand (a register, or a constant of the
+    program), :meth:`const` pushes any constant, ``stores[r]`` pops into
+    register r. ``consts`` is the finished code object's constant tuple.
+    """
+
+    def __init__(self, program: Program, instr: Callable[..., bytes]) -> None:
+        self.consts: list[Any] = [None]
+        self._const_bytes: dict[tuple[str, Any], bytes] = {}
+        self._instr = instr
+        number = program.local_numbers()
+        self.loads = [instr("LOAD_FAST", k) for k in number]
+        self.stores = [instr("STORE_FAST", k) for k in number]
+        self._program_consts = program.consts
+
+    def const(self, value: Any) -> bytes:
+        """LOAD_CONST of ``value``, adding it to the pool the first time."""
+        # Key floats by repr so that 0.0 and -0.0 (equal, same hash) stay
+        # distinct constants; other objects by identity.
+        key = ("f", repr(value)) if value.__class__ is float else ("o", id(value))
+        b = self._const_bytes.get(key)
+        if b is None:
+            self.consts.append(value)
+            b = self._const_bytes[key] = self._instr("LOAD_CONST", len(self.consts) - 1)
+        return b
+
+    def load(self, a: Operand) -> bytes:
+        """The code that pushes operand ``a``."""
+        return self.loads[a] if a >= 0 else self.const(self._program_consts[~a])
+
+
 def assemble(program: Program, dialect: Dialect) -> Replay:
     """Build ``replay`` as a code object of the running interpreter, in ``dialect``.
 
@@ -84,26 +118,8 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
     passes on the stack (``r9 = r4 + r7 * r8``).
     """
     instr = dialect.instr
-    consts: list[Any] = [None]
-    const_bytes: dict[tuple[str, Any], bytes] = {}
-
-    def load_const(value: Any) -> bytes:
-        # Key floats by repr so that 0.0 and -0.0 (equal, same hash) stay
-        # distinct constants; other objects by identity.
-        key = ("f", repr(value)) if value.__class__ is float else ("o", id(value))
-        b = const_bytes.get(key)
-        if b is None:
-            consts.append(value)
-            b = const_bytes[key] = instr("LOAD_CONST", len(consts) - 1)
-        return b
-
-    number = program.local_numbers()
-    loads = [instr("LOAD_FAST", k) for k in number]
-    stores = [instr("STORE_FAST", k) for k in number]
-    program_consts = program.consts
-
-    def load(a: Operand) -> bytes:
-        return loads[a] if a >= 0 else load_const(program_consts[~a])
+    ops = Operands(program, instr)
+    load, load_const, stores = ops.load, ops.const, ops.stores
 
     # How each primitive is emitted, decided once per primitive from its row.
     lowered = [lowering(p) for p in PRIMITIVES]
@@ -211,7 +227,7 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
         max(len(program.inputs), max_depth) + 2,  # stacksize: the unpack, or the deepest expression
         _CO_OPTIMIZED_NEWLOCALS,
         code_bytes,
-        tuple(consts),
+        tuple(ops.consts),
         (),  # names: no globals are read
         varnames,
         "<tapegrad jit>",

@@ -22,6 +22,7 @@ import types
 from typing import Any
 
 from tapegrad.core.primitive import PRIMITIVES
+from tapegrad.interpret.assembler import Operands
 from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
 
 VERSION = (3, 10)
@@ -62,26 +63,8 @@ def assemble(program: Program) -> Replay:
     """
     if not (sys.implementation.name == "cpython" and sys.version_info[:2] == VERSION):
         raise RuntimeError("this assembler targets CPython 3.10; use backend='source'")
-    consts: list[Any] = [None]
-    const_bytes: dict[tuple[str, Any], bytes] = {}
-
-    def load_const(value: Any) -> bytes:
-        # Key floats by repr so that 0.0 and -0.0 (equal, same hash) stay
-        # distinct constants; other objects by identity.
-        key = ("f", repr(value)) if value.__class__ is float else ("o", id(value))
-        b = const_bytes.get(key)
-        if b is None:
-            consts.append(value)
-            b = const_bytes[key] = _instr("LOAD_CONST", len(consts) - 1)
-        return b
-
-    number = program.local_numbers()
-    loads = [_instr("LOAD_FAST", k) for k in number]
-    stores = [_instr("STORE_FAST", k) for k in number]
-    program_consts = program.consts
-
-    def load(a: Operand) -> bytes:
-        return loads[a] if a >= 0 else load_const(program_consts[~a])
+    ops = Operands(program, _instr)
+    load, load_const, stores = ops.load, ops.const, ops.stores
 
     lowered = [lowering(p) for p in PRIMITIVES]
     binary = {p.id: _instr(_BINARY[low.op]) for p, low in zip(PRIMITIVES, lowered) if low.kind == "binary"}
@@ -201,7 +184,7 @@ def assemble(program: Program) -> Replay:
     template = compile("def replay(x): pass", "<tapegrad jit>", "exec").co_consts[0]
     code = template.replace(
         co_code=code_bytes,
-        co_consts=tuple(consts),
+        co_consts=tuple(ops.consts),
         co_names=(),
         co_varnames=varnames,
         co_nlocals=len(varnames),
