@@ -11,10 +11,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
@@ -22,6 +22,8 @@ from tapegrad.core.tape import Tape
 from tapegrad.interpret import generate
 from tapegrad.interpret.sweep import reference_reverse_sweep, reverse_sweep
 from tapegrad.testing.strategies import Expression, expressions, floats
+
+from sweep_helpers import record, zero
 
 
 def test_the_generated_file_is_current() -> None:
@@ -51,22 +53,12 @@ def test_each_generated_branch_names_its_rule() -> None:
     assert "# relu: d/dx = g * step(x)" in text
 
 
-def _record(expr: Expression, xs: Sequence[float]) -> tuple[Tape, int]:
-    with Tape() as tape:
-        out = expr([tg.Traced.input(tape, x) for x in xs])
-    assume(isinstance(out, tg.Traced))  # a constant formula has nothing to sweep
-    assert isinstance(out, tg.Traced)
-    return tape, out.index
-
-
-def _zero(a: Any) -> Any:
-    return 0.0 if a is None else a
 
 
 @settings(max_examples=60)
 @given(expressions(n_vars=3, smooth=False), st.lists(floats(), min_size=3, max_size=3), floats())
 def test_generated_loops_equal_the_reference(expr: Expression, xs: list[float], seed: float) -> None:
-    tape, out = _record(expr, xs)
+    tape, out = record(expr, xs)
     reference = reference_reverse_sweep(tape, [(out, seed)])
     # The general loop computes exactly what the reference does, in the same order.
     tape._flat = False
@@ -77,7 +69,7 @@ def test_generated_loops_equal_the_reference(expr: Expression, xs: list[float], 
     assert general == reference
     # The flat loop may leave None where a zero would only have sent zeros on.
     flat = reverse_sweep(tape, [(out, seed)])
-    assert [_zero(a) for a in flat] == [_zero(a) for a in reference]
+    assert [zero(a) for a in flat] == [zero(a) for a in reference]
 
 
 def test_grad_of_grad_through_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,7 +99,7 @@ def test_the_environment_variable_selects_the_reference(monkeypatch: pytest.Monk
     assert calls == [2]
 
 
-def test_the_reference_names_the_failing_record() -> None:
+def test_the_reference_names_the_failingrecord() -> None:
     with Tape() as tape:
         x = tg.Traced.input(tape, 0.0)
         out = tg.sqrt(x)

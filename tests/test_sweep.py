@@ -13,10 +13,10 @@ from __future__ import annotations
 import inspect
 import math
 import threading
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
@@ -26,13 +26,8 @@ from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_
 from tapegrad.interpret.sweep import reverse_sweep
 from tapegrad.testing.strategies import Expression, expressions, floats
 
+from sweep_helpers import record, zero
 
-def _record(expr: Expression, xs: Sequence[float]) -> tuple[Tape, int]:
-    with Tape() as tape:
-        out = expr([tg.Traced.input(tape, x) for x in xs])
-    assume(isinstance(out, tg.Traced))  # a constant formula has nothing to sweep
-    assert isinstance(out, tg.Traced)
-    return tape, out.index
 
 
 def _general_sweep(tape: Tape, seeds: list[tuple[int, Any]]) -> list[Any]:
@@ -46,7 +41,7 @@ def _general_sweep(tape: Tape, seeds: list[tuple[int, Any]]) -> list[Any]:
 @settings(max_examples=60)
 @given(expressions(n_vars=3, smooth=False), st.lists(floats(), min_size=3, max_size=3), floats())
 def test_flat_and_general_loops_give_identical_adjoints(expr: Expression, xs: list[float], seed: float) -> None:
-    tape, out = _record(expr, xs)
+    tape, out = record(expr, xs)
     assert tape.flat
     flat = reverse_sweep(tape, [(out, seed)])
     general = _general_sweep(tape, [(out, seed)])
@@ -54,14 +49,14 @@ def test_flat_and_general_loops_give_identical_adjoints(expr: Expression, xs: li
     # The flat loop also skips records whose adjoint is exactly 0.0, so it
     # may leave None where the general loop sent zeros on; every other
     # adjoint is the same float.
-    assert [_zero(a) for a in flat] == [_zero(a) for a in general]
+    assert [zero(a) for a in flat] == [zero(a) for a in general]
     assert all(a is None or isinstance(a, float) for a in flat)
 
 
 @settings(max_examples=40)
 @given(expressions(n_vars=3, smooth=False), st.lists(floats(), min_size=3, max_size=3), floats())
 def test_inputs_only_keeps_the_inputs_adjoints_and_drops_the_rest(expr: Expression, xs: list[float], seed: float) -> None:
-    tape, out = _record(expr, xs)
+    tape, out = record(expr, xs)
     tape._flat = False  # the general loop is the one that drops adjoints
     try:
         full = reverse_sweep(tape, [(out, seed)])
@@ -73,9 +68,6 @@ def test_inputs_only_keeps_the_inputs_adjoints_and_drops_the_rest(expr: Expressi
     assert [lean[i] for i in inputs] == [full[i] for i in inputs]
     assert all(lean[i] is None for i in range(len(tape)) if i not in inputs)
 
-
-def _zero(a: Any) -> Any:
-    return 0.0 if a is None else a
 
 
 def test_a_relu_that_is_off_cuts_the_sweep_on_a_flat_tape() -> None:
