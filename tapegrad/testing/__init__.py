@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from typing import Any, Callable, Optional, Sequence, Union
 
 from tapegrad.core.tree import flatten, unflatten
+from tapegrad.testing.checks import dot_test, localize_forward, localize_reverse, passed_line
 from tapegrad.transforms.grad import jvp, vjp
 
 __all__ = ["check_grads", "numerical_jvp"]
@@ -46,11 +48,12 @@ def _close(analytic: float, numeric: float, rtol: float, atol: float) -> bool:
     return abs(analytic - numeric) <= atol + rtol * abs(numeric)
 
 
-def _fail(what: str, order: int, analytic: Any, numeric: Any, args: Any, rtol: float, atol: float) -> AssertionError:
+def _fail(what: str, order: int, analytic: Any, numeric: Any, args: Any, rtol: float, atol: float, details: Sequence[str] = ()) -> AssertionError:
     return AssertionError(
         f"check_grads: {what} of order {order} disagrees with central differences\n"
         f"  analytic: {analytic!r}\n  numeric:  {numeric!r}\n"
-        f"  at args {args!r}\n  (tolerance: atol={atol}, rtol={rtol})"
+        + "".join(line + "\n" for line in details)
+        + f"  at args {args!r}\n  (tolerance: atol={atol}, rtol={rtol})"
     )
 
 
@@ -149,7 +152,16 @@ def check_grads(
                 call[n] = a
             return f(*call)
 
-    _check(g, tuple(full[n] for n in nums), order, order, tuple(modes), eps, rtol, atol, random.Random(seed))
+    _check(g, tuple(full[n] for n in nums), order, order, tuple(modes), eps, rtol, atol, random.Random(seed), _labels(f, nums), [])
+
+
+def _labels(f: Callable[..., Any], nums: Sequence[int]) -> list[str]:
+    """How a report names the checked arguments: ``argument 1 (y)``."""
+    try:
+        params = [p.name for p in inspect.signature(f).parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return [f"argument {n} ({params[n]})" if n < len(params) else f"argument {n}" for n in nums]
 
 
 def _check(
@@ -162,16 +174,25 @@ def _check(
     rtol: float,
     atol: float,
     rng: random.Random,
+    labels: Sequence[str],
+    passed: list[str],
 ) -> None:
     level = top - order + 1
     u = tuple(_random_like(a, rng) for a in args)
     numeric = numerical_jvp(f, args, u, eps)
+
+    def along(direction: tuple[Any, ...]) -> list[float]:
+        return numerical_jvp(f, args, direction, eps)
+
+    tangent: Any = None
     if "fwd" in modes:
         _, tangent = jvp(f, args, u)
         analytic, _, _ = flatten(tangent, "tangent", with_paths=False)
         for a, n in zip(analytic, numeric):
             if not _close(a, n, rtol, atol):
-                raise _fail("forward-mode derivative (jvp)", level, analytic, numeric, args, rtol, atol)
+                details = localize_forward(f, args, u, along, rtol, atol, labels) + [passed_line(passed)]
+                raise _fail("forward-mode derivative (jvp)", level, analytic, numeric, args, rtol, atol, details)
+        passed.append(f"jvp against central differences (order {level})")
     if "rev" in modes:
         out, vjp_fn = vjp(f, *args)
         w = _random_like(out, rng)
@@ -180,7 +201,12 @@ def _check(
         lhs = _dot(flatten(pulled, "vjp", with_paths=False)[0], flatten(u, "u", with_paths=False)[0])
         rhs = _dot(wl, numeric)
         if not _close(lhs, rhs, rtol, atol):
-            raise _fail("reverse-mode derivative <vjp(w), u> vs <w, jvp(u)>", level, lhs, rhs, args, rtol, atol)
+            details = localize_reverse(pulled, u, wl, along, rtol, atol, labels) + [passed_line(passed)]
+            raise _fail("reverse-mode derivative <vjp(w), u> vs <w, jvp(u)>", level, lhs, rhs, args, rtol, atol, details)
+        passed.append(f"vjp against central differences (order {level})")
+        if "fwd" in modes:
+            dot_test(f, args, u, w, tangent, pulled, level, labels, passed)
+            passed.append(f"dot-product test <w, jvp(u)> = <vjp(w), u> (order {level})")
     if order > 1:
         n = len(args)
         if "fwd" in modes:
@@ -188,7 +214,8 @@ def _check(
             def tangent_of(*a: Any) -> Any:
                 return jvp(f, a[:n], a[n:])[1]
 
-            _check(tangent_of, args + u, order - 1, top, modes, eps, rtol, atol, rng)
+            tangent_labels = list(labels) + [f"the tangent of {label}" for label in labels]
+            _check(tangent_of, args + u, order - 1, top, modes, eps, rtol, atol, rng, tangent_labels, passed)
         if "rev" in modes:
             # The pulled-back cotangent as a function of the point and the cotangent.
             def pullback(*a: Any) -> Any:
@@ -196,4 +223,4 @@ def _check(
 
             out = f(*args)
             w = _random_like(out, rng)
-            _check(pullback, args + (w,), order - 1, top, modes, eps, rtol, atol, rng)
+            _check(pullback, args + (w,), order - 1, top, modes, eps, rtol, atol, rng, list(labels) + ["the output cotangent"], passed)
