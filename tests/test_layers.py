@@ -197,3 +197,12 @@ def test_relative_and_subpackage_imports_are_seen(tmp_path: Path) -> None:
     found = {target for target, _ in _imports("tapegrad.core.tape", fake, modules)}
     assert found == {"tapegrad.transforms.grad", "tapegrad.transforms", "tapegrad.core.records"}
     assert layer("tapegrad.transforms") > layer("tapegrad.core.tape")
+
+
+def test_the_gradient_checkers_sit_above_the_transforms_they_check() -> None:
+    # linearize and checkpoint are transforms; the checkers (dot-product test,
+    # Taylor test, per-example gradients) are library code built on them.
+    for name in ("tapegrad.transforms.linearize", "tapegrad.transforms.checkpoint"):
+        assert layer(name) == SUBPACKAGE_LAYERS["tapegrad.transforms"]
+    for name in ("tapegrad.testing.checks", "tapegrad.testing.taylor", "tapegrad.testing.per_example"):
+        assert name in _modules() and layer(name) == TOP_LAYER

@@ -1,6 +1,15 @@
-"""Helpers for testing derivatives: :func:`check_grads`, plus hypothesis strategies.
+"""Helpers for testing derivatives: :func:`check_grads`, :func:`taylor_test`, per-example checks, strategies.
 
-``check_grads`` needs nothing beyond tapegrad. The strategies live in
+* :func:`check_grads` compares forward and reverse mode with central
+  differences and with each other (the exact dot-product test of
+  :mod:`tapegrad.testing.checks`), to any order.
+* :func:`taylor_test` (:mod:`tapegrad.testing.taylor`) tests a gradient,
+  tapegrad's or a hand-derived one, by the convergence order of the Taylor
+  remainder, with no step size to tune.
+* :func:`check_per_example_grads` (:mod:`tapegrad.testing.per_example`)
+  compares ``vmap(grad(f))`` with the loop of ``grad(f)``.
+
+These need nothing beyond tapegrad. The strategies live in
 :mod:`tapegrad.testing.strategies`, which imports hypothesis; importing
 ``tapegrad`` or ``tapegrad.testing`` does not.
 """
@@ -14,9 +23,11 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from tapegrad.core.tree import flatten, unflatten
 from tapegrad.testing.checks import dot_test, localize_forward, localize_reverse, passed_line
+from tapegrad.testing.per_example import check_per_example_grads
+from tapegrad.testing.taylor import TaylorResult, taylor_test
 from tapegrad.transforms.grad import jvp, vjp
 
-__all__ = ["check_grads", "numerical_jvp"]
+__all__ = ["TaylorResult", "check_grads", "check_per_example_grads", "numerical_jvp", "taylor_test"]
 
 
 def _random_like(tree: Any, rng: random.Random) -> Any:
@@ -121,6 +132,13 @@ def check_grads(
     is deterministic): forward mode (``"fwd"``) must match the numerical
     directional derivative; reverse mode (``"rev"``) must satisfy
     ``<vjp(w), u> == <w, jvp(u)>`` for a random output cotangent ``w``.
+    With both modes, the dot-product test then compares ``<w, jvp(u)>``
+    with ``<vjp(w), u>`` exactly: they are the same sum of products of
+    partial derivatives, so they must agree to rounding (a bound computed
+    from the absolute values of the partials), which catches a forward rule
+    and a reverse rule that disagree far below any finite-difference
+    tolerance. A failure says which check failed, along which argument, by
+    how much, and which checks passed before it.
 
     For ``order > 1`` the same checks run on the derivative functions
     themselves, recursively, and those are functions of the tangent ``u``
