@@ -73,6 +73,7 @@ from tapegrad.core.tree import (
     tree_unflatten,
     tree_zeros_like,
 )
+from tapegrad.transforms.checkpoint import checkpoint
 from tapegrad.transforms.custom import PrimitiveFunction, defjvp, defvjp, primitive
 from tapegrad.transforms.grad import (
     Gradient,
@@ -91,6 +92,7 @@ from tapegrad.transforms.grad import (
     vjp,
 )
 from tapegrad.transforms.jit import Jitted, JitWarning, jit
+from tapegrad.transforms.linearize import linearize
 from tapegrad.transforms.vmap import batch, mean, sum, vmap  # noqa: A004 - tapegrad.sum, like numpy.sum
 from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch
 from tapegrad.core.tree import BatchedResult
@@ -132,6 +134,7 @@ __all__ = [
     "atan2",
     "atanh",
     "ceil",
+    "checkpoint",
     "clip",
     "cos",
     "cosh",
@@ -153,6 +156,7 @@ __all__ = [
     "jacobian",
     "jit",
     "jvp",
+    "linearize",
     "log",
     "log10",
     "log1p",

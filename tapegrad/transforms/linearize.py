@@ -28,6 +28,7 @@ from tapegrad.core.tape import Tape
 from tapegrad.core.tree import TreeDef, flatten, unflatten
 from tapegrad.interpret.rules import apply_rule, checked, in_record, tangent_functions
 from tapegrad.interpret.sweep import VARIADIC_IDS, needed_by
+from tapegrad.transforms.checkpoint import CALL_IDS, OUTPUT_P, output_entries
 from tapegrad.transforms.grad import _fname, _optional_argnums, _trace_all
 
 
@@ -60,8 +61,14 @@ class LinearProgram:
         needed = needed_by(tape, outputs)
         input_id = input_p.id
         rows: list[tuple[int, tuple[tuple[int, Any], ...]]] = []
+        jacobians: dict[int, list[list[Any]]] = {}
         for i, op in enumerate(tape._ops):
-            if op == input_id or not needed[i]:
+            if op == input_id or not needed[i] or op in CALL_IDS:
+                continue
+            if op == OUTPUT_P.id:
+                # A checkpointed call hands tangents from its call record to its outputs as a
+                # whole, not argument by argument: its outputs read the traced leaves directly here.
+                rows.append((i, output_entries(tape, i, jacobians)))
                 continue
             refs = tape.refs(i)
             args = [tape._value(r) for r in refs]
