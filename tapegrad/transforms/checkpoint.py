@@ -78,10 +78,7 @@ class _Call(float):
 
     def arguments(self, moving: Sequence[Any]) -> list[Any]:
         """The arguments of ``f``, with ``moving`` in place of the traced leaves."""
-        leaves = {n: list(a.leaves) for n, a in enumerate(self.args) if isinstance(a, _Held)}
-        for (n, k), value in zip(self.paths, moving):
-            leaves[n][k] = value
-        return [unflatten(a.treedef, leaves[n]) if isinstance(a, _Held) else a for n, a in enumerate(self.args)]
+        return _arguments(self.args, self.paths, moving)
 
     def function(self) -> Callable[..., list[Any]]:
         """``f`` as a function of the traced leaves alone, returning its output's leaves."""
@@ -156,6 +153,14 @@ class _Output(float):
         self = super().__new__(cls, float(k))
         self.call, self.k = call, k
         return self
+
+
+def _arguments(held: Sequence[Any], paths: Sequence[tuple[int, int]], moving: Sequence[Any]) -> list[Any]:
+    """The arguments ``held`` stands for, with ``moving`` at ``paths`` (argument, leaf)."""
+    leaves = {n: list(a.leaves) for n, a in enumerate(held) if isinstance(a, _Held)}
+    for (n, k), value in zip(paths, moving):
+        leaves[n][k] = value
+    return [unflatten(a.treedef, leaves[n]) if isinstance(a, _Held) else a for n, a in enumerate(held)]
 
 
 def _leaves(out: Any, fn: Callable[..., Any]) -> tuple[list[Any], TreeDef]:
@@ -250,22 +255,21 @@ def checkpoint(f: F) -> F:
         if top is None or top.jit:
             # Nothing to save: no tape, or a jit tape, whose replay is straight-line code anyway.
             return f(*args, **kwargs)
-        call = _Call(0)
-        call.fn, call.kwargs, call.args = f, kwargs, held
-        call.paths = [(n, k) for n, a in enumerate(held) if isinstance(a, _Held) for k, v in enumerate(a.leaves) if v.__class__ is Traced and v._t is top]
-        moving = [held[n].leaves[k] for n, k in call.paths]
-        call.moving = tuple(v._v for v in moving)
+        paths = [(n, k) for n, a in enumerate(held) if isinstance(a, _Held) for k, v in enumerate(a.leaves) if v.__class__ is Traced and v._t is top]
+        moving = [held[n].leaves[k] for n, k in paths]
+        values = tuple(v._v for v in moving)
         # f runs one tape level down, on the numbers under the traced leaves (an outer tape, if
         # any, records that run: checkpointed again, so it keeps no more than this one).
         before = len(top._ops)
-        leaves, out_td = _leaves(checkpointed(*call.arguments(call.moving), **kwargs), f)
+        leaves, out_td = _leaves(checkpointed(*_arguments(held, paths, values), **kwargs), f)
         if len(top._ops) != before or any(v.__class__ is Traced and v._t is top for v in leaves):
             raise TypeError(
                 f"checkpoint({name}): the function reads a value that {top.name} traces through a closure or a global, "
                 "not through its arguments, so its records cannot be left off that tape and recomputed later; "
                 f"pass the value as an argument, e.g. checkpoint({name})(params, x)"
             )
-        call.n_out = len(leaves)
+        call = _Call(len(leaves))
+        call.fn, call.kwargs, call.args, call.paths, call.moving = f, kwargs, held, paths, values
         refs = (top.const_ref(call), *[v._i for v in moving])
         index = top.append(_call_primitive(len(moving)).id, refs, 0.0)
         traced = [make_traced(top, top.append(OUTPUT_P.id, (index, top.const_ref(_Output(call, k))), v), v) for k, v in enumerate(leaves)]
