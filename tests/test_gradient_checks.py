@@ -118,7 +118,7 @@ def test_the_failure_names_the_argument_whose_rule_is_wrong() -> None:
     assert "along argument 0 (x) alone" in message and "along argument 1 (y) alone" in message
     x_line = next(line for line in message.splitlines() if "argument 0 (x) alone" in line)
     y_line = next(line for line in message.splitlines() if "argument 1 (y) alone" in line)
-    assert x_line.endswith("agree") and "DISAGREE" in y_line, message
+    assert x_line.endswith("agrees") and "DISAGREES" in y_line, message
 
 
 def test_a_central_difference_failure_names_the_argument_and_what_passed() -> None:

@@ -115,7 +115,7 @@ def dot_test(
             lk = dot(w_leaves, leaves(jvp(f, args, uk)[1], "tangent"))
             rk = dot(leaves(pulled[k], "vjp"), leaves(u[k], "u"))
             tk = rounding_tolerance(f, args, uk, w_leaves)
-            verdict = "agree" if abs(lk - rk) <= tk else f"DISAGREE by {abs(lk - rk):.3g} (rounding allows {tk:.3g})"
+            verdict = "agrees" if abs(lk - rk) <= tk else f"DISAGREES by {abs(lk - rk):.3g} (rounding allows {tk:.3g})"
             lines.append(f"  along {label} alone: {_g(lk)} vs {_g(rk)}: {verdict}")
     lines.append(passed_line(passed))
     lines.append(
