@@ -267,6 +267,21 @@ def test_higher_order_remainders_pass_and_kinks_fail() -> None:
     assert kink.status == "failed" and "not differentiable" in kink.reason
 
 
+@settings(max_examples=25)
+@given(expr=expressions(n_vars=3, max_depth=5), a=floats(), b=floats(), c=floats(), seed=st.integers(0, 2**16))
+def test_a_right_gradient_never_fails_the_taylor_test(expr: Any, a: float, b: float, c: float, seed: int) -> None:
+    # tapegrad's gradients of random smooth programs: passed, or (constant, linear, very flat) inconclusive
+    result = taylor_test(expr, ([a, b, c],), seed=seed)
+    assert result.status in ("passed", "inconclusive"), (expr, str(result))
+    if result.inconclusive:
+        assert "rounding" in result.reason or "exactly 0" in result.reason
+
+
+def test_exactly_zero_remainders_are_inconclusive() -> None:
+    result = taylor_test(lambda x: 0.0 * x, (0.5,))
+    assert result.inconclusive and "exactly 0" in result.reason
+
+
 def test_the_result_is_frozen_and_prints_its_table() -> None:
     result = taylor_test(with_exp(EXP_RIGHT), ([0.3, 0.5],))
     assert isinstance(result, TaylorResult)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import tapegrad as tg
 from tapegrad import Scalar
 from tapegrad.testing import check_grads
-from tapegrad.testing.strategies import expressions, floats
+from tapegrad.testing.strategies import Expression, expressions, floats
 
 
 def flat(tree: Any) -> list[float]:
@@ -156,6 +156,22 @@ def test_checkpoint_gives_the_same_gradients_and_higher_derivatives() -> None:
     many = tg.jacobian(lambda p: [chain(p, True), chain(p, True, blocks=2)], mode="rev")(P)
     assert flat(many) == pytest.approx(flat(tg.jacobian(lambda p: [chain(p, False), chain(p, False, blocks=2)], mode="rev")(P)), rel=1e-13)
     check_grads(f, (P,), order=2)
+
+
+@settings(max_examples=25)
+@given(expr=expressions(n_vars=2, max_depth=4), a=floats(), b=floats())
+def test_checkpoint_of_random_programs_has_the_dense_derivatives(expr: Expression, a: float, b: float) -> None:
+    ck = tg.checkpoint(expr)
+
+    def with_ck(x: Sequence[Scalar]) -> Scalar:
+        return ck(x) * x[0] + tg.sin(ck([x[1], x[0]]))
+
+    def without(x: Sequence[Scalar]) -> Scalar:
+        return expr(x) * x[0] + tg.sin(expr([x[1], x[0]]))
+
+    assert with_ck([a, b]) == without([a, b])
+    assert tg.grad(with_ck)([a, b]) == pytest.approx(tg.grad(without)([a, b]), rel=1e-12, abs=1e-12)
+    assert flat(tg.hessian(with_ck)([a, b])) == pytest.approx(flat(tg.hessian(without)([a, b])), rel=1e-10, abs=1e-10)
 
 
 def test_checkpoint_keeps_two_records_per_call_plus_one_per_output() -> None:

@@ -192,6 +192,13 @@ def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv:
     def result(status: str, order: Optional[float], reason: str) -> TaylorResult:
         return TaylorResult(status, order, reason, hs, tuple(rs), tuple(orders), tuple(usable), gv)
 
+    if all(r == 0.0 for r in rs):
+        return result(
+            "inconclusive",
+            None,
+            "every remainder is exactly 0: f is constant or linear along the direction (or the gradient matches f's "
+            "rounding exactly), so a right and a wrong gradient look alike. Try another point or direction.",
+        )
     if len(run) < 3:
         return result(
             "inconclusive",
