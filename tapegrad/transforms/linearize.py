@@ -122,6 +122,8 @@ class LinearProgram:
         for i, entries in self.rows:
             acc = 0.0
             for r, p in entries:
+                if tan[r] == 0.0:
+                    continue  # nothing reaches this partial (a rule that failed here is never used)
                 if p.__class__ is _Failed:
                     return [float("inf")] * len(self.outputs)
                 acc += abs(float(p)) * tan[r]
