@@ -61,16 +61,26 @@ def test_reference_pages_use_only_the_public_api() -> None:
 
 
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+LINKING_PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(DOCS.rglob("*.md")), *sorted((ROOT / "benchmarks").glob("*.md"))]
 
 
-@pytest.mark.parametrize("page", [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(DOCS.rglob("*.md"))], ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.parametrize("page", LINKING_PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_relative_links_point_at_files_that_exist(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
     for target in _LINK.findall(text):
         if re.match(r"[a-z]+:", target) or target.startswith("#"):
             continue  # a web address or an anchor on the same page
-        path = (page.parent / target.split("#")[0]).resolve()
+        file, _, anchor = target.partition("#")
+        path = (page.parent / file).resolve()
         assert path.exists(), f"{page.relative_to(ROOT)} links to {target}, which does not exist"
+        if anchor and path.suffix == ".md":
+            assert anchor in _anchors(path), f"{page.relative_to(ROOT)} links to {target}, but {file} has no such heading"
+
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
 # -- the conventions themselves, on small documents, so that a slip cannot make the checks vacuous
