@@ -24,14 +24,15 @@ inputs are ``v0, v1, ...`` where the textbooks number them ``v-1, v0``).
 
 Usage: ``print(wengert_table(f, 2.0, 5.0))`` for a function, or
 ``table_rows(tape, adjoints)`` for the numbers as data
-(``examples/wengert_table.py`` is the worked example).
+(``examples/wengert_table.py`` is the worked example);
+``reverse_adjoints(tape)`` gives the adjoints themselves.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import attrs
 
@@ -185,6 +186,36 @@ def output_adjoints(tape: Tape) -> list[Optional[float]]:
         return [None] * len(tape)
     # Every zero is propagated, so that each adjoint's sum lists all its terms.
     return normalize_adjoints(tape, reverse_sweep(tape, [(out.index, 1.0)], skip_zeros=False))
+
+
+def reverse_adjoints(tape: Tape, seeds: Optional[Iterable[tuple[int, Any]]] = None, *, skip_zeros: bool = True) -> list[Any]:
+    """The reverse sweep's adjoint of every record of ``tape``: what :func:`tapegrad.grad` computes, record by record.
+
+    ``seeds`` pairs record indices with cotangents (the same index twice
+    adds); by default the tape's single output is seeded with 1.0. Returns
+    a list indexed like the records: each record's adjoint (a float, or a
+    :class:`tapegrad.Batch` per example on a tape recorded under vmap), or
+    None where no cotangent reaches it. On a tape no outer transform traces,
+    an adjoint of exactly 0.0 sends nothing on, as in ``grad``; with
+    ``skip_zeros=False`` every zero is propagated, so each sum in the
+    adjoint table shows all its terms.
+    """
+    n = len(tape)
+    if seeds is None:
+        outs = tape.outputs
+        if len(outs) != 1:
+            raise ValueError(
+                f"reverse_adjoints: {tape.name} has {len(outs)} outputs; pass seeds=[(record index, cotangent), ...] "
+                "to say which to sweep back from"
+            )
+        if not isinstance(outs[0], Var):  # the function ignored its inputs: every adjoint is zero
+            return [None] * n
+        seeds = [(outs[0].index, 1.0)]
+    pairs = list(seeds)
+    bad = [i for i, _ in pairs if not (isinstance(i, int) and 0 <= i < n)]
+    if bad:
+        raise ValueError(f"reverse_adjoints: seeds name record(s) {bad}, but {tape.name} has records 0 to {n - 1}")
+    return reverse_sweep(tape, pairs, skip_zeros=skip_zeros)
 
 
 def normalize_adjoints(tape: Tape, adjoints: Adjoints) -> list[Optional[float]]:
@@ -373,6 +404,7 @@ __all__ = [
     "local_partial",
     "normalize_adjoints",
     "output_adjoints",
+    "reverse_adjoints",
     "side_by_side",
     "table_rows",
     "wengert_table",

@@ -11,43 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
+from doc_blocks import PUBLIC_MODULES, Block, parse_blocks, tapegrad_imports
+
 TUTORIAL = Path(__file__).resolve().parent.parent / "docs" / "tutorial.md"
-_OPEN = re.compile(r"^```([\w+-]*)\s*$")
-
-
-class Block(NamedTuple):
-    """A fenced code block: its info string ("" for a plain fence), text, and first line number."""
-
-    lang: str
-    text: str
-    line: int
-
-
-def parse_blocks(markdown: str) -> list[Block]:
-    """The fenced blocks of a Markdown document, in order."""
-    blocks: list[Block] = []
-    lang: str | None = None
-    start = 0
-    body: list[str] = []
-    for n, line in enumerate(markdown.splitlines(), start=1):
-        if lang is None:
-            m = _OPEN.match(line)
-            if m:
-                lang, start, body = m.group(1), n, []
-        elif line.strip() == "```":
-            blocks.append(Block(lang, "\n".join(body) + "\n" if body else "", start))
-            lang = None
-        else:
-            body.append(line)
-    if lang is not None:
-        raise ValueError(f"unclosed code fence opened at line {start}")
-    return blocks
 
 
 def test_parse_blocks_pairs_code_and_output() -> None:
@@ -64,7 +35,7 @@ def test_tutorial_blocks_run_and_print_what_the_text_says() -> None:
     # The tutorial must cover the tape, the sweep, grad of grad and training.
     assert len(python) >= 8
     source = "".join(b.text for b in python)
-    for needle in ("tg.trace(f)", "reverse_sweep", "tg.grad(tg.grad(", "nn.sgd_step", "make_moons"):
+    for needle in ("tg.trace(f)", "reverse_adjoints", "tg.grad(tg.grad(", "nn.sgd_step", "make_moons"):
         assert needle in source, needle
 
     namespace: dict[str, Any] = {"__name__": "tutorial"}
@@ -91,3 +62,11 @@ def test_tutorial_blocks_run_and_print_what_the_text_says() -> None:
         else:
             assert printed == "", f"docs/tutorial.md line {block.line} prints output that is not shown in the tutorial"
     assert checked >= 8
+
+
+def test_the_tutorial_uses_only_the_public_api() -> None:
+    blocks = parse_blocks(TUTORIAL.read_text(encoding="utf-8"))
+    code = "".join(b.text for b in blocks if b.lang == "python")
+    private = sorted(m for m in tapegrad_imports(code) if m not in PUBLIC_MODULES)
+    assert not private, f"docs/tutorial.md imports tapegrad's internals {private}; use the public modules {sorted(PUBLIC_MODULES)}"
+

@@ -32,6 +32,7 @@ from tapegrad.tables import (
     local_partial,
     normalize_adjoints,
     output_adjoints,
+    reverse_adjoints,
     side_by_side,
     table_rows,
     wengert_table,
@@ -332,3 +333,55 @@ def test_wengert_example_prints_the_hand_checks() -> None:
     for label, value in expected:
         numbers = _numbers_after(label, out)
         assert numbers and all(n == pytest.approx(value, rel=1e-15) for n in numbers), (label, numbers)
+
+
+# -- reverse_adjoints: the sweep's adjoints through the public API ----------------------
+
+
+def test_reverse_adjoints_are_the_hand_derived_partials_and_grads() -> None:
+    tape = tg.trace(f)(2.0, 5.0)
+    adj = reverse_adjoints(tape)
+    assert len(adj) == len(tape)
+    assert adj[0] == 1 / 2.0 + 5.0 and adj[1] == 2.0 - math.cos(5.0)  # df/dx1, df/dx2 by hand
+    assert (adj[0], adj[1]) == tg.grad(f, argnums=(0, 1))(2.0, 5.0)
+    assert adj == reverse_sweep(tape, [(len(tape) - 1, 1.0)])
+    # An explicit seed scales every adjoint linearly.
+    doubled = reverse_adjoints(tape, [(len(tape) - 1, 2.0)])
+    assert doubled[:2] == [2.0 * adj[0], 2.0 * adj[1]]
+
+
+def test_reverse_adjoints_skip_zeros_only_when_asked() -> None:
+    def g(x: tg.Scalar) -> tg.Scalar:
+        return tg.relu(x * -1.0 * 2.0) * 3.0 + x  # the relu is off at x = 2: its input's adjoint is 0.0
+
+    tape = tg.trace(g)(2.0)
+    skipped = reverse_adjoints(tape)
+    kept = reverse_adjoints(tape, skip_zeros=False)
+    relu = next(r.index for r in tape.records if r.primitive.name == "relu")
+    assert skipped[relu - 1] == kept[relu - 1] == 0.0  # what the relu sends back
+    # The record only that zero reaches (x * -1) gets nothing when zeros are skipped.
+    assert skipped[relu - 2] is None and kept[relu - 2] == 0.0
+    assert skipped[0] == kept[0] == 1.0 == tg.grad(g)(2.0)
+
+
+def test_reverse_adjoints_under_vmap_are_per_example_batches() -> None:
+    X = tg.batch([1.0, 2.0, 3.0], "python")
+    tape = tg.trace(lambda w, X: tg.mean(tg.vmap(lambda w, x: w * x, in_axes=(None, 0))(w, X)))(2.0, X)
+    adj = reverse_adjoints(tape)
+    broadcast = next(r.index for r in tape.records if r.primitive.name == "broadcast")
+    assert isinstance(adj[broadcast], tg.Batch)
+    assert [round(v, 12) for v in adj[broadcast].values()] == [round(x / 3, 12) for x in (1.0, 2.0, 3.0)]
+    assert adj[0] == pytest.approx(2.0, rel=1e-15)  # the mean of the x values: d/dw mean(w x)
+
+
+def test_reverse_adjoints_refuses_ambiguous_or_wrong_seeds() -> None:
+    two = tg.trace(lambda x: [x * 2.0, x * 3.0])(1.0)
+    with pytest.raises(ValueError, match="2 outputs; pass seeds"):
+        reverse_adjoints(two)
+    assert reverse_adjoints(two, [(1, 1.0), (2, 1.0)])[0] == 5.0
+    with pytest.raises(ValueError, match=r"record\(s\) \[7\].*records 0 to 2"):
+        reverse_adjoints(two, [(7, 1.0)])
+    with pytest.raises(ValueError, match=r"record\(s\) \[-1\]"):
+        reverse_adjoints(two, [(-1, 1.0)])
+    constant = tg.trace(lambda x: 4.0)(1.0)
+    assert reverse_adjoints(constant) == [None] * len(constant)
