@@ -66,7 +66,7 @@ LINKING_PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(DOCS.rglo
 
 @pytest.mark.parametrize("page", LINKING_PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_relative_links_point_at_files_that_exist(page: Path) -> None:
-    text = page.read_text(encoding="utf-8")
+    text = _prose(page.read_text(encoding="utf-8"))
     for target in _LINK.findall(text):
         if re.match(r"[a-z]+:", target) or target.startswith("#"):
             continue  # a web address or an anchor on the same page
@@ -77,13 +77,27 @@ def test_relative_links_point_at_files_that_exist(page: Path) -> None:
             assert anchor in _anchors(path), f"{page.relative_to(ROOT)} links to {target}, but {file} has no such heading"
 
 
+def _unfenced(text: str) -> str:
+    """The page without its fenced code blocks (where a ``# comment`` is no heading)."""
+    return re.sub(r"^```.*?^```[ \t]*$", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def _prose(text: str) -> str:
+    """The page without fenced blocks and inline code, where `a[1](x)` is code, not a link."""
+    return re.sub(r"`[^`\n]*`", "", _unfenced(text))
+
+
 def _anchors(page: Path) -> set[str]:
     """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
-    headings = re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), re.MULTILINE)
+    headings = re.findall(r"^#+ (.+)$", _unfenced(page.read_text(encoding="utf-8")), re.MULTILINE)
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
 # -- the conventions themselves, on small documents, so that a slip cannot make the checks vacuous
+
+
+def test_links_inside_code_are_not_links() -> None:
+    assert _LINK.findall(_prose("[a](x.md)\n```python\nf[1](2.0)\n```\n`g[0](1)` [b](y.md)\n")) == ["x.md", "y.md"]
 
 
 def test_a_requires_marker_belongs_to_the_next_block_only() -> None:
