@@ -45,7 +45,7 @@ def load(spec: str) -> Callable[..., Any]:
         obj = getattr(obj, part)
     if not callable(obj):
         raise SystemExit(f"explore: {spec} is a {type(obj).__name__}, not a function")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def _floats(value: Any) -> Any:

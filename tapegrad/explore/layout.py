@@ -84,11 +84,11 @@ def _place(boxes: Sequence[Box], parents: dict[str, list[str]]) -> tuple[dict[st
         members = columns[col]
         if col > 0:
 
-            def height(b: Box) -> float:
+            def parents_y(b: Box) -> float:
                 ys = [y[p] for p in parents.get(b.key, ()) if p in y]
                 return sum(ys) / len(ys) if ys else middle
 
-            members = sorted(members, key=height)  # stable: ties keep tape order
+            members = sorted(members, key=parents_y)  # stable: ties keep tape order
         top = middle - (len(members) - 1) * ROW / 2
         for j, b in enumerate(members):
             y[b.key] = top + j * ROW
@@ -101,13 +101,13 @@ def _place(boxes: Sequence[Box], parents: dict[str, list[str]]) -> tuple[dict[st
 def _drawing(boxes: list[Box], box_of: list[str], records: Sequence[Record], single: bool) -> Drawing:
     counts: dict[tuple[str, str], int] = {}
     for r in records:
-        for a in dict.fromkeys(r.inputs):
-            edge = (box_of[a], box_of[r.index])
+        for arg in dict.fromkeys(r.inputs):
+            edge = (box_of[arg], box_of[r.index])
             if edge[0] != edge[1]:
                 counts[edge] = counts.get(edge, 0) + 1
     parents: dict[str, list[str]] = {}
-    for a, b in counts:
-        parents.setdefault(b, []).append(a)
+    for source, target in counts:
+        parents.setdefault(target, []).append(source)
     pos, width, height = _place(boxes, parents)
     edges = tuple((a, b, n) for (a, b), n in counts.items())
     return Drawing(tuple(boxes), pos, edges, tuple(box_of), width, height, single)
@@ -179,7 +179,7 @@ def _edge_path(a: tuple[float, float], b: tuple[float, float]) -> str:
 def svg(drawing: Drawing, sweeps: Sweeps, digits: int) -> str:
     """The drawing as an inline ``<svg>`` element (its boxes start with the forward values hidden)."""
     out = [
-        f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" width="{drawing.width:.0f}" height="{drawing.height:.0f}" '
+        f'<svg id="graph" width="{drawing.width:.0f}" height="{drawing.height:.0f}" '
         f'viewBox="0 0 {drawing.width:.0f} {drawing.height:.0f}" role="img" aria-label="computation graph">',
         '<defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" markerUnits="userSpaceOnUse" orient="auto">'
         '<path d="M0,0 L8,4 L0,8 z" class="arrowhead"/></marker></defs>',

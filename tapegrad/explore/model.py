@@ -163,8 +163,11 @@ def _reverse_steps(rows: Sequence[Row], records: Sequence[Record], by_source: di
         elif not terms:
             text = f"{bar} = {fmt(row.adjoint, digits)}; nothing flows back from v{i} (constants, or zero derivatives)"
         else:
-            sent = "; ".join(f"v{BAR}{t.target} += {_term(bar, t.partial)} = {fmt(t.value, digits)}" for t in terms)
-            text = f"{bar} = {fmt(row.adjoint, digits)}; {sent}"
+            sent = "; ".join(
+                f"v{BAR}{t.target} += {_term(bar, t.partial)} = {fmt(t.value, digits)}, so v{BAR}{t.target} = {fmt(t.after, digits)}"
+                for t in terms
+            )
+            text = f"{bar} = {fmt(row.adjoint, digits)} is complete; {sent}"
         steps.append(Step("reverse", i, (i,), terms, text))
     return steps
 
