@@ -7,6 +7,7 @@ shows; this file checks what tapegrad puts into it.
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import math
 import random
@@ -22,6 +23,8 @@ from tapegrad.explore import Explorer, model
 from tapegrad.interpret import sweep
 from tapegrad.explore.__main__ import main
 from tapegrad.tables import output_adjoints, table_rows
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def baydin(x1: tg.Scalar, x2: tg.Scalar) -> tg.Scalar:
@@ -217,3 +220,24 @@ def test_the_command_line_writes_a_page(tmp_path: Path, capsys: pytest.CaptureFi
         main([f"{source}:g", "1"])
     with pytest.raises(SystemExit, match="cannot read"):
         main([f"{source}:f", "two", "5"])
+
+
+def test_the_example_writes_its_three_pages(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("tapegrad_explore_example", ROOT / "examples" / "explore.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    pages = example.write_pages(tmp_path, points=2)
+    assert [p.name for p in pages] == ["expression.html", "neuron.html", "moons.html"]
+    singles = [json.loads(re.findall(r'id="tape-data">(.*?)</script>', p.read_text(encoding="utf-8"), re.S)[0])["single"] for p in pages]
+    assert singles == [True, True, False]  # the moons loss is collapsed
+    neuron_page = pages[1].read_text(encoding="utf-8")
+    # micrograd's own gradients for the same neuron (its weights after random.seed(1337)).
+    engine = pytest.importorskip("micrograd.engine", reason="micrograd (the bench extra) is the oracle here")
+    rng = random.Random(1337)
+    w = [engine.Value(rng.uniform(-1.0, 1.0)) for _ in range(2)]
+    b = engine.Value(0.0)
+    out = (b + w[0] * 1.0 + w[1] * -2.0).relu()
+    out.backward()
+    expected = f"∂y/∂params['b'] = {b.grad:.6g}, ∂y/∂params['w'][0] = {w[0].grad:.6g}, ∂y/∂params['w'][1] = {w[1].grad:.6g}"
+    assert html.escape(expected) in neuron_page and f"output v9 = {out.data:.6g}" in neuron_page

@@ -31,7 +31,7 @@ from tapegrad.core.records import Record
 from tapegrad.explore.model import BAR, Sweeps, fmt
 
 WIDTH, HEIGHT = 150, 58  # one box
-COLUMN, ROW = 206, 72  # distance between columns and between boxes in a column
+COLUMN, ROW = 192, 70  # distance between columns and between boxes in a column
 MARGIN = 16
 _EXPRESSION_CHARS = 22
 
@@ -164,7 +164,7 @@ def collapsed(sweeps: Sweeps, records: Sequence[Record], by: str) -> Drawing:
             title, detail = f"v{first.index} · {titles[key]}", _short(sweeps.rows[first.index].expression)
         else:
             title = titles[key] if key.startswith("group:") else f"{n} × {titles[key]}"
-            detail = f"{n} records, v{idx[0]} … v{idx[-1]}"
+            detail = f"{n} records"
         boxes.append(Box(ids[key], column[ids[key]], tuple(idx), title, detail, kind))
     return _drawing(boxes, box_of, records, single=False)
 
@@ -186,7 +186,7 @@ def svg(drawing: Drawing, sweeps: Sweeps, digits: int) -> str:
         '<g class="edges">',
     ]
     for a, b, n in drawing.edges:
-        width = 1.2 + math.log2(n) if n > 1 else 1.2
+        width = min(5.0, 1.2 + math.log2(n) / 2)
         out.append(
             f'<path class="edge" data-from="{a}" data-to="{b}" d="{_edge_path(drawing.positions[a], drawing.positions[b])}" '
             f'style="stroke-width:{width:.1f}" marker-end="url(#arrow)"/>'

@@ -103,7 +103,9 @@
   }
   function fit() {
     const svg = $("graph"), box = $("graph-box");
-    zoom(Math.min(1.5, (box.clientWidth - 8) / svg.viewBox.baseVal.width, (box.clientHeight - 8) / svg.viewBox.baseVal.height));
+    // As large as fits, but never so small that the text cannot be read: then scroll.
+    const room = Math.min((box.clientWidth - 8) / svg.viewBox.baseVal.width, (Math.min(window.innerHeight * 0.74, 680) - 8) / svg.viewBox.baseVal.height);
+    zoom(Math.max(0.6, Math.min(1.3, room)));
   }
 
   $("first").addEventListener("click", () => show(0));
@@ -116,7 +118,11 @@
   $("zoom-in").addEventListener("click", () => zoom(scale * 1.25));
   $("zoom-out").addEventListener("click", () => zoom(scale / 1.25));
   $("zoom-fit").addEventListener("click", fit);
-  rows.forEach((r, i) => r.addEventListener("click", () => show(i + 1)));
+  // A click on a row shows its forward step; on its adjoint, its reverse step.
+  rows.forEach((r, i) => r.addEventListener("click", (e) => {
+    const cell = e.target.closest("td");
+    show(cell && cell.cellIndex >= 3 ? 2 * n + 1 - i : i + 1);
+  }));
   document.addEventListener("keydown", (e) => {
     if (e.target && e.target.tagName === "INPUT" && e.target.type !== "range") return;
     const go = { ArrowRight: state + 1, ArrowDown: state + 1, ArrowLeft: state - 1, ArrowUp: state - 1, Home: 0, End: steps.length - 1 }[e.key];

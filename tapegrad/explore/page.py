@@ -57,8 +57,9 @@ def _table(sweeps: Sweeps, records: Sequence[Record]) -> str:
         user = "" if row.user_name is None else f' <span class="user">({escape(row.user_name)})</span>'
         lines.append(
             f'<tr id="r{row.index}" data-record="{row.index}"><td>{escape(row.name)}{user}</td>'
-            f"<td>{escape(row.expression)}</td><td class=\"num\"></td>"
-            f'<td class="sep">{escape(row.adjoint_expression)}</td><td class="num"></td></tr>'
+            f'<td><span class="clip" title="{escape(row.expression)}">{escape(row.expression)}</span></td><td class="num"></td>'
+            f'<td class="sep"><span class="clip" title="{escape(row.adjoint_expression)}">{escape(row.adjoint_expression)}</span></td>'
+            '<td class="num"></td></tr>'
         )
     lines.append("</tbody></table>")
     return "\n".join(lines)
@@ -69,14 +70,14 @@ def _summary(sweeps: Sweeps, records: Sequence[Record], digits: int) -> str:
     parts = [f"{len(records)} records, {len(inputs)} input{'s' if len(inputs) != 1 else ''}"]
     if sweeps.output is not None:
         parts.append(f"output v{sweeps.output} = {fmt(sweeps.rows[sweeps.output].value, digits)}")
-        shown = ", ".join(f"∂y/∂{r.label or f'v{r.index}'} = {fmt(sweeps.rows[r.index].adjoint, digits)}" for r in inputs[:4])
-        parts.append(shown + (", …" if len(inputs) > 4 else ""))
+        shown = ", ".join(f"∂y/∂{r.label or f'v{r.index}'} = {fmt(sweeps.rows[r.index].adjoint, digits)}" for r in inputs[:3])
+        parts.append(shown + (f", … ({len(inputs)} inputs)" if len(inputs) > 3 else ""))
     return " · ".join(parts)
 
 
 def render(title: str, sweeps: Sweeps, records: Sequence[Record], drawing: Drawing, digits: int, note: Optional[str] = None) -> str:
     """The whole page as one string of HTML."""
-    view = "one box per record" if drawing.single else "collapsed: one box per cluster of records"
+    view = "one box per record" if drawing.single else "collapsed: a box per cluster"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -95,7 +96,7 @@ def render(title: str, sweeps: Sweeps, records: Sequence[Record], drawing: Drawi
 <div id="explain"></div>
 </div>
 <main>
-<section class="panel"><h2>Computation graph <span class="note">({view}; inputs left, output right)</span>
+<section class="panel"><h2>Computation graph <span class="note">({view}, inputs left)</span>
 <button id="zoom-out" title="zoom out">−</button><button id="zoom-in" title="zoom in">+</button><button id="zoom-fit" title="fit">fit</button></h2>
 <div id="graph-box">
 {svg(drawing, sweeps, digits)}
