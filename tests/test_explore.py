@@ -241,3 +241,9 @@ def test_the_example_writes_its_three_pages(tmp_path: Path) -> None:
     out.backward()
     expected = f"∂y/∂params['b'] = {b.grad:.6g}, ∂y/∂params['w'][0] = {w[0].grad:.6g}, ∂y/∂params['w'][1] = {w[1].grad:.6g}"
     assert html.escape(expected) in neuron_page and f"output v9 = {out.data:.6g}" in neuron_page
+
+
+def test_a_jitted_function_shows_the_same_tape_and_a_vmapped_one_is_refused() -> None:
+    assert tg.explore(tg.jit(baydin))(2.0, 5.0).sweeps.rows == tg.explore(baydin)(2.0, 5.0).sweeps.rows
+    with pytest.raises(ValueError, match="one example"):
+        tg.explore(lambda w: tg.mean(tg.vmap(lambda x: x * w)([1.0, 2.0])))(3.0)

@@ -102,7 +102,8 @@ def _browser() -> Any:
 
 def test_the_page_steps_through_both_sweeps_in_chromium(tmp_path: Path) -> None:
     sync_api = _browser()
-    page_file = tg.explore(f)(2.0, 5.0).save(tmp_path / "explorer.html")
+    title = "f(x1, x2) = ln(x1) + x1 x2 − sin(x2) at (2, 5)"
+    page_file = tg.explore(f, title=title)(2.0, 5.0).save(tmp_path / "explorer.html")
     url = page_file.resolve().as_uri()
     requests: list[str] = []
     errors: list[str] = []
@@ -165,7 +166,8 @@ def test_the_page_steps_through_both_sweeps_in_chromium(tmp_path: Path) -> None:
             for _ in range(4):
                 page.click("#next")
             shot = tmp_path / "explorer.png"
-            page.screenshot(path=str(shot))
+            page.set_viewport_size({"width": 1280, "height": 480})
+            page.screenshot(path=str(shot), full_page=True)
             print(f"screenshot of the explorer: {shot}")
             copy_to = os.environ.get("TAPEGRAD_EXPLORER_SCREENSHOT")
             if copy_to:

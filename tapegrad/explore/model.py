@@ -176,13 +176,14 @@ def build(tape: Tape, output: Optional[int] = None, digits: int = 6) -> Sweeps:
     """The rows and the steps of ``tape``, the reverse sweep seeded with 1 at the chosen output."""
     records = tape.records
     out = seeded_output(tape, output)
+    log: list[SweepTerm] = []
     if out is None:
-        adjoints: list[Optional[float]] = [None] * len(records)
-        log: list[SweepTerm] = []
+        rows = tuple(table_rows(tape, [None] * len(records)))
     else:
-        # The tables' adjoints: the generated sweep, with every zero propagated.
+        # The tables' rows and adjoints: the generated sweep, with every zero
+        # propagated (table_rows also refuses a tape of batches, from vmap).
         adjoints = normalize_adjoints(tape, reverse_sweep(tape, [(out, 1.0)], skip_zeros=False))
-        log = []
+        rows = tuple(table_rows(tape, adjoints))
         reference = normalize_adjoints(tape, reference_reverse_sweep(tape, [(out, 1.0)], log))
         wrong = [i for i, (a, b) in enumerate(zip(adjoints, reference)) if not _same(a, b)]
         if wrong:
@@ -190,7 +191,6 @@ def build(tape: Tape, output: Optional[int] = None, digits: int = 6) -> Sweeps:
                 f"the reverse sweep and its reference disagree on {tape.name} at record(s) {wrong[:5]} "
                 f"({adjoints[wrong[0]]!r} against {reference[wrong[0]]!r}); please report this as a bug"
             )
-    rows = tuple(table_rows(tape, adjoints))
     start = Step("start", None, (), (), "Nothing is evaluated yet: press → to run the forward sweep one record at a time")
     steps = [start, *_forward_steps(rows, records, digits)]
     if out is None:

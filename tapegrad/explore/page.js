@@ -115,9 +115,12 @@
   $("reverse").addEventListener("click", () => show(n + 1));
   $("slider").max = String(steps.length - 1);
   $("slider").addEventListener("input", (e) => show(Number(e.target.value)));
-  $("zoom-in").addEventListener("click", () => zoom(scale * 1.25));
-  $("zoom-out").addEventListener("click", () => zoom(scale / 1.25));
-  $("zoom-fit").addEventListener("click", fit);
+  // The graph follows its panel's width until the reader zooms by hand.
+  let fitted = true;
+  $("zoom-in").addEventListener("click", () => { fitted = false; zoom(scale * 1.25); });
+  $("zoom-out").addEventListener("click", () => { fitted = false; zoom(scale / 1.25); });
+  $("zoom-fit").addEventListener("click", () => { fitted = true; fit(); });
+  if (window.ResizeObserver) new ResizeObserver(() => { if (fitted) fit(); }).observe($("graph-box"));
   // A click on a row shows its forward step; on its adjoint, its reverse step.
   rows.forEach((r, i) => r.addEventListener("click", (e) => {
     const cell = e.target.closest("td");
@@ -131,6 +134,6 @@
       show(go);
     }
   });
-  fit();
   show(0);
+  fit();
 })();

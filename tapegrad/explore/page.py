@@ -92,8 +92,8 @@ def render(title: str, sweeps: Sweeps, records: Sequence[Record], drawing: Drawi
 <button id="reverse" title="skip to the start of the reverse sweep">to the reverse sweep</button>
 <input id="slider" type="range" min="0" value="0" aria-label="step">
 <span id="phase" class="phase start">Start</span><span id="counter"></span><span id="now" data-record="" data-phase="start"></span>
-<span class="legend"><span class="l-current">current record</span><span class="l-reads">reads</span><span class="l-adds">adds to</span></span>
-<div id="explain"></div>
+<div class="explain-row"><span id="explain"></span>
+<span class="legend"><span class="l-current">current record</span><span class="l-reads">reads</span><span class="l-adds">adds to</span></span></div>
 </div>
 <main>
 <section class="panel"><h2>Computation graph <span class="note">({view}, inputs left)</span>
