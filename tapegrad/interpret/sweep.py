@@ -43,10 +43,8 @@ cotangent ``d`` it sends, and ``r``'s adjoint after adding it."""
 def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], log: Optional[list[SweepTerm]] = None) -> list[Any]:
     """The reverse sweep, written plainly: the oracle for the generated loops.
 
-    Returns each record's adjoint (None where no cotangent reaches it).
-    Given a list as ``log``, it appends one :data:`SweepTerm` per term the
-    sweep adds, in the order it adds them: how the explorer
-    (:mod:`tapegrad.explore`) replays the sweep one record at a time.
+    Returns each record's adjoint (None where no cotangent reaches it); a ``log``
+    list gets one :data:`SweepTerm` per term added, in order (the explorer's steps).
     """
     adj: list[Any] = [None] * len(tape)
     for ref, ct in seeds:  # the cotangents of the outputs (constants, ref < 0, have none)
