@@ -247,3 +247,20 @@ def test_a_jitted_function_shows_the_same_tape_and_a_vmapped_one_is_refused() ->
     assert tg.explore(tg.jit(baydin))(2.0, 5.0).sweeps.rows == tg.explore(baydin)(2.0, 5.0).sweeps.rows
     with pytest.raises(ValueError, match="one example"):
         tg.explore(lambda w: tg.mean(tg.vmap(lambda x: x * w)([1.0, 2.0])))(3.0)
+
+
+def test_python_dash_m_runs_the_package_and_tg_explore_stays_the_function(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import tapegrad.explore.layout  # importing a submodule must not rebind tapegrad.explore
+
+    assert callable(tg.explore) and tg.explore.__module__ == "tapegrad.explore"
+    source = tmp_path / "mine.py"
+    source.write_text("import tapegrad as tg\n\ndef f(x):\n    return tg.sin(x) * x\n")
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "tapegrad.explore", f"{source}:f", "0.5", "--out", str(tmp_path / "p.html")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("wrote ") and "3 records, 7 steps" in done.stdout  # x, sin(x), their product

@@ -30,8 +30,8 @@ import attrs
 from tapegrad.core.records import Record
 from tapegrad.explore.model import BAR, Sweeps, fmt
 
-WIDTH, HEIGHT = 150, 58  # one box
-COLUMN, ROW = 192, 70  # distance between columns and between boxes in a column
+WIDTH, HEIGHT = 160, 58  # one box
+COLUMN, ROW = 200, 70  # distance between columns and between boxes in a column
 MARGIN = 16
 _EXPRESSION_CHARS = 22
 
@@ -71,30 +71,35 @@ def _kind(record: Record, output: Optional[int]) -> str:
     return "input" if record.primitive.name == "input" else "op"
 
 
+def _spread(wanted: Sequence[float]) -> list[float]:
+    """Heights as close to ``wanted`` (sorted) as boxes a row apart allow, none above the margin."""
+    out: list[float] = []
+    for w in wanted:
+        out.append(max(w, MARGIN if not out else out[-1] + ROW))
+    # Pushing boxes down moved the column's middle; move it back up as far as the margin allows.
+    shift = min(sum(out) / len(out) - sum(wanted) / len(wanted), out[0] - MARGIN) if out else 0.0
+    return [o - max(shift, 0.0) for o in out]
+
+
 def _place(boxes: Sequence[Box], parents: dict[str, list[str]]) -> tuple[dict[str, tuple[float, float]], float, float]:
-    """Positions for the boxes: columns left to right, each ordered by its parents' mean height."""
+    """Positions: columns left to right; in each, boxes as near their parents' mean height as they fit."""
     columns: dict[int, list[Box]] = {}
     for b in boxes:
         columns.setdefault(b.column, []).append(b)
-    tallest = max((len(c) for c in columns.values()), default=1)
-    middle = MARGIN + (tallest - 1) * ROW / 2
     y: dict[str, float] = {}
     pos: dict[str, tuple[float, float]] = {}
     for col in sorted(columns):
         members = columns[col]
-        if col > 0:
-
-            def parents_y(b: Box) -> float:
-                ys = [y[p] for p in parents.get(b.key, ()) if p in y]
-                return sum(ys) / len(ys) if ys else middle
-
-            members = sorted(members, key=parents_y)  # stable: ties keep tape order
-        top = middle - (len(members) - 1) * ROW / 2
+        wanted: dict[str, float] = {}
         for j, b in enumerate(members):
-            y[b.key] = top + j * ROW
-            pos[b.key] = (MARGIN + col * COLUMN, y[b.key])
+            ys = [y[p] for p in parents.get(b.key, ()) if p in y]
+            wanted[b.key] = sum(ys) / len(ys) if ys else MARGIN + j * ROW
+        members = sorted(members, key=lambda b: wanted[b.key])  # stable: ties keep tape order
+        for b, height in zip(members, _spread([wanted[b.key] for b in members])):
+            y[b.key] = height
+            pos[b.key] = (MARGIN + col * COLUMN, height)
     width = 2 * MARGIN + max(columns, default=0) * COLUMN + WIDTH
-    height = 2 * MARGIN + (tallest - 1) * ROW + HEIGHT
+    height = MARGIN + max(y.values(), default=0.0) + HEIGHT
     return pos, width, height
 
 

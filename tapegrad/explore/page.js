@@ -87,6 +87,10 @@
     $("next").disabled = state === steps.length - 1;
     $("last").disabled = state === steps.length - 1;
     if (st.record !== null) {
+      const node = boxOf(st.record), g = $("graph-box");
+      const at = node.getBoundingClientRect(), view = g.getBoundingClientRect();
+      if (at.top < view.top || at.bottom > view.bottom) g.scrollTop += at.top - view.top - g.clientHeight / 2;
+      if (at.left < view.left || at.right > view.right) g.scrollLeft += at.left - view.left - g.clientWidth / 2;
       const r = rows[st.record], box = $("table-box");
       if (r.offsetTop < box.scrollTop + 30 || r.offsetTop > box.scrollTop + box.clientHeight - 30) {
         box.scrollTop = r.offsetTop - box.clientHeight / 2;
@@ -105,7 +109,7 @@
     const svg = $("graph"), box = $("graph-box");
     // As large as fits, but never so small that the text cannot be read: then scroll.
     const room = Math.min((box.clientWidth - 8) / svg.viewBox.baseVal.width, (Math.min(window.innerHeight * 0.74, 680) - 8) / svg.viewBox.baseVal.height);
-    zoom(Math.max(0.6, Math.min(1.3, room)));
+    zoom(Math.max(0.7, Math.min(1.3, room)));
   }
 
   $("first").addEventListener("click", () => show(0));
