@@ -68,7 +68,7 @@ class Step:
 
 @attrs.frozen
 class Sweeps:
-    """The rows of the table, the seeded output, and every state of the walk."""
+    """The rows of the table, the seeded output, every state of the walk, and each record's depth and scope."""
 
     rows: tuple[Row, ...]
     output: Optional[int]
@@ -123,7 +123,8 @@ def _groups(tape: Tape) -> tuple[Optional[str], ...]:
     for name, start, stop in tape.groups:
         span = stop - start
         for i in range(start, min(stop, len(tape))):
-            if best[i] is None or span < best[i][0]:  # type: ignore[index]
+            old = best[i]
+            if old is None or span < old[0]:
                 best[i] = (span, name)
     return tuple(None if b is None else b[1] for b in best)
 
