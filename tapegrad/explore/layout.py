@@ -28,7 +28,7 @@ from typing import Optional, Sequence
 import attrs
 
 from tapegrad.core.records import Record
-from tapegrad.explore.model import BAR, Sweeps, fmt
+from tapegrad.explore.model import Sweeps
 
 WIDTH, HEIGHT = 160, 58  # one box
 COLUMN, ROW = 200, 70  # distance between columns and between boxes in a column
@@ -181,7 +181,7 @@ def _edge_path(a: tuple[float, float], b: tuple[float, float]) -> str:
     return f"M{x0:.1f},{y0:.1f} C{x0 + bend:.1f},{y0:.1f} {x1 - bend:.1f},{y1:.1f} {x1 - 4:.1f},{y1:.1f}"
 
 
-def svg(drawing: Drawing, sweeps: Sweeps, digits: int) -> str:
+def svg(drawing: Drawing) -> str:
     """The drawing as an inline ``<svg>`` element (its boxes start with the forward values hidden)."""
     out = [
         f'<svg id="graph" width="{drawing.width:.0f}" height="{drawing.height:.0f}" '
@@ -204,11 +204,10 @@ def svg(drawing: Drawing, sweeps: Sweeps, digits: int) -> str:
         out.append(f'<rect width="{WIDTH}" height="{HEIGHT}" rx="7"/>')
         out.append(f'<text class="t-name" x="8" y="17">{escape(box.title)}</text>')
         out.append(f'<text class="t-expr" x="8" y="33">{escape(box.detail)}</text>')
-        if drawing.single:
-            i = box.records[0]
-            value = fmt(sweeps.rows[i].value, digits)
-            out.append(f'<text class="t-val" x="8" y="50" data-text="{escape(value)}"></text>')
-            out.append(f'<text class="t-adj" x="{WIDTH - 8}" y="50" text-anchor="end" data-bar="v{BAR}"></text>')
+        # The page writes values and adjoints here as the sweeps reach them (in a
+        # cluster, those of the record being swept, if it is one of the cluster's).
+        out.append('<text class="t-val" x="8" y="50"></text>')
+        out.append(f'<text class="t-adj" x="{WIDTH - 8}" y="50" text-anchor="end"></text>')
         out.append("</g>")
     out.append("</g></svg>")
     return "\n".join(out)

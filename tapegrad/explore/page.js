@@ -60,6 +60,15 @@
       b.classList.remove("current", "reads", "adds");
       b.classList.toggle("pending", !doneBoxes.has(b.id));
     });
+    if (!single) {
+      // A cluster shows the record being evaluated or swept, when it holds it.
+      document.querySelectorAll(".node .t-val, .node .t-adj").forEach((t) => setText(t, ""));
+      if (st.record !== null) {
+        const i = st.record, b = boxOf(i);
+        setText(b.querySelector(".t-val"), "v" + i + (state <= n + 1 ? " = " + recs[i].val : ""));
+        if (state > n) setText(b.querySelector(".t-adj"), "v\u0304 " + (adj[i] === null ? "0" : adj[i]));
+      }
+    }
     reads.forEach((i) => mark(boxOf(i), "reads", true));
     adds.forEach((i) => mark(boxOf(i), "adds", true));
     if (st.record !== null) mark(boxOf(st.record), "current", true);

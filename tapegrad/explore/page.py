@@ -99,7 +99,7 @@ def render(title: str, sweeps: Sweeps, records: Sequence[Record], drawing: Drawi
 <section class="panel"><h2>Computation graph <span class="note">({view}, inputs left)</span>
 <button id="zoom-out" title="zoom out">−</button><button id="zoom-in" title="zoom in">+</button><button id="zoom-fit" title="fit">fit</button></h2>
 <div id="graph-box">
-{svg(drawing, sweeps, digits)}
+{svg(drawing)}
 </div></section>
 <section class="panel"><h2>Evaluation trace <span class="note">(forward read down, reverse read up)</span></h2>
 <div id="table-box">
