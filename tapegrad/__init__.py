@@ -10,7 +10,7 @@ The package is layered; each layer imports only the ones below it:
 ``tapegrad/core`` (primitives, the rule table, the tape, traced values),
 ``tapegrad/interpret`` (the sweeps and the jit's code generation),
 ``tapegrad/transforms`` (grad and its family, jit, vmap), and on top the
-views (``tables``, ``dot``) and the library (``nn``, ``optim``, ``datasets``,
+views (``tables``, ``dot``, ``explore``) and the library (``nn``, ``optim``, ``datasets``,
 ``testing``).
 """
 
@@ -58,6 +58,7 @@ from tapegrad.core.functions import (  # noqa: A004 - sum and round shadow built
     trunc,
     where,
 )
+from tapegrad.core.names import name, name_scope
 from tapegrad.core.primitive import MissingRuleError, Primitive
 from tapegrad.core.records import Arg, Guard, Lit, Record, Var
 from tapegrad.core.tape import Tape, TapeClosedError, current_tape
@@ -97,6 +98,8 @@ from tapegrad.transforms.vmap import batch, mean, sum, vmap  # noqa: A004 - tape
 from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch
 from tapegrad.core.tree import BatchedResult
 
+from tapegrad.explore import Explorer, explore  # the function: tapegrad.explore is also the package
+
 from tapegrad import nn, testing  # noqa: E402  (submodules users reach as tapegrad.nn, tapegrad.testing)
 
 __version__ = "0.1.0"
@@ -110,6 +113,7 @@ __all__ = [
     "Guard",
     "Jitted",
     "JitWarning",
+    "Explorer",
     "Gradient",
     "GradientWithAux",
     "Hessian",
@@ -146,6 +150,7 @@ __all__ = [
     "erfc",
     "exp",
     "exp2",
+    "explore",
     "expm1",
     "floor",
     "fmod",
@@ -165,6 +170,8 @@ __all__ = [
     "maximum",
     "mean",
     "minimum",
+    "name",
+    "name_scope",
     "nn",
     "pi",
     "primal",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
 from tapegrad.core.primitive import ARG_NAMES
-from tapegrad.core.records import Lit, Var, format_number
+from tapegrad.core.records import Lit, Var, format_number, record_name
 from tapegrad.core.tape import Tape
 from tapegrad.tables import normalize_adjoints
 
@@ -99,7 +99,8 @@ def tape_to_dot(tape: Tape, adjoints: Optional[AdjointsArg] = None) -> str:
     for r in tape.records:
         name = f"v{r.index}"
         is_input = r.primitive.name == "input"
-        fields = [f"{name} (output)" if r.index in out_vars else name]
+        shown = record_name(r)
+        fields = [f"{shown} (output)" if r.index in out_vars else shown]
         if is_input:
             fields.append(f"input {r.label}" if r.label else "input")
         fields.append(f"value {format_number(r.value)}")

@@ -38,7 +38,7 @@ import attrs
 
 from tapegrad.core.batch import Batch
 from tapegrad.core.primitive import ARG_NAMES, RULES, VARIADIC
-from tapegrad.core.records import Arg, Lit, Record, Var
+from tapegrad.core.records import Arg, Lit, Record, Var, record_name
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.interpret.sweep import reverse_sweep
 from tapegrad.transforms.grad import trace
@@ -57,7 +57,8 @@ class Row:
     ``value`` is the record's value and ``adjoint`` the reverse sweep's
     result for it; ``None`` means that no cotangent reaches the record (its
     adjoint is zero). ``expression`` and ``adjoint_expression`` are the text
-    shown in the two columns.
+    shown in the two columns. ``user_name`` is the name given with
+    :func:`tapegrad.name` (None if none); the tables print it as ``v5 (h1)``.
     """
 
     index: int
@@ -67,6 +68,7 @@ class Row:
     value: float
     adjoint: Optional[float]
     adjoint_expression: str
+    user_name: Optional[str] = None
 
 
 # -- how a record reads ------------------------------------------------------------
@@ -284,6 +286,7 @@ def table_rows(tape: Tape, adjoints: Optional[Adjoints] = None) -> list[Row]:
             value=_one(rec.value),
             adjoint=adj[rec.index],
             adjoint_expression=" + ".join(terms[rec.index]) if terms[rec.index] else "0",
+            user_name=rec.name,
         )
         for rec in records
     ]
@@ -313,7 +316,11 @@ def _adjoint_text(row: Row, digits: int) -> str:
 
 
 def _forward_cells(rows: Sequence[Row], digits: int) -> list[tuple[str, str, str]]:
-    return [(r.name, r.expression, _number(r.value, digits)) for r in rows]
+    return [(_shown_name(r), r.expression, _number(r.value, digits)) for r in rows]
+
+
+def _shown_name(row: Row) -> str:
+    return row.name if row.user_name is None else f"{row.name} ({row.user_name})"
 
 
 def _adjoint_cells(rows: Sequence[Row], digits: int) -> list[tuple[str, str, str]]:
@@ -334,7 +341,7 @@ def forward_table(tape: Tape, *, digits: int = 6) -> str:
     the output(s).
     """
     lines = ["Forward primal trace (evaluated top to bottom)"]
-    body = _columns([(f"v{r.index}", expression(r), _number(r.value, digits)) for r in tape.records])
+    body = _columns([(record_name(r), expression(r), _number(r.value, digits)) for r in tape.records])
     lines.append("-" * max((_width(b) for b in body), default=len(lines[0])))
     lines.extend(body)
     out = _output_line(tape, digits)

@@ -35,7 +35,7 @@ def test_tutorial_blocks_run_and_print_what_the_text_says() -> None:
     # The tutorial must cover the tape, the sweep, grad of grad and training.
     assert len(python) >= 8
     source = "".join(b.text for b in python)
-    for needle in ("tg.trace(f)", "reverse_adjoints", "tg.grad(tg.grad(", "nn.sgd_step", "make_moons"):
+    for needle in ("tg.trace(f)", "reverse_adjoints", "tg.grad(tg.grad(", "nn.sgd_step", "make_moons", "tg.explore(f)", "tg.name("):
         assert needle in source, needle
 
     namespace: dict[str, Any] = {"__name__": "tutorial"}

@@ -127,9 +127,10 @@ def test_wheel_holds_every_subpackage_and_py_typed(tmp_path: Path) -> None:
     expected = {
         path.relative_to(src).as_posix()
         for path in (src / "tapegrad").rglob("*")
-        if path.is_file() and (path.suffix == ".py" or path.name == "py.typed")
+        if path.is_file() and (path.suffix in (".py", ".js", ".css") or path.name == "py.typed")
     }
     assert "tapegrad/py.typed" in expected and "tapegrad/probe_sub/deeper/__init__.py" in expected
+    assert "tapegrad/explore/page.js" in expected  # the explorer's script and styles are package data
     assert expected <= names, sorted(expected - names)
     # Nothing but tapegrad (and the wheel's metadata) is installed: no tests/, examples/ or benchmarks/.
     assert all(n.startswith(("tapegrad/", "tapegrad-")) for n in names), sorted(names)

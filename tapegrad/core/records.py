@@ -46,7 +46,9 @@ class Record:
     ``value`` is the plain float the operation produced (when tapes are
     nested it is the number underneath the outer tapes' tracing). Input
     records have the primitive named ``input`` and no args; ``label`` then
-    says which leaf of the arguments they came from.
+    says which leaf of the arguments they came from. ``name`` is the name a
+    user gave the value with :func:`tapegrad.name` (None if none): the
+    views print it beside ``v{index}``, as ``v5 (h1)``.
     """
 
     index: int
@@ -54,6 +56,7 @@ class Record:
     args: tuple[Arg, ...]
     value: Union[float, Batch]  # a Batch under vmap: one number per example
     label: Optional[str] = None
+    name: Optional[str] = None
 
     @property
     def inputs(self) -> tuple[int, ...]:
@@ -82,6 +85,11 @@ def format_number(x: Union[float, Batch]) -> str:
     return format(x, ".6g")
 
 
+def record_name(record: Record) -> str:
+    """``v5``, or ``v5 (h1)`` for a record the user named ``h1``."""
+    return f"v{record.index}" if record.name is None else f"v{record.index} ({record.name})"
+
+
 def format_arg(arg: Arg) -> str:
     """``v3`` for a variable, the number itself for a constant."""
     return f"v{arg.index}" if isinstance(arg, Var) else format_number(arg.value)
@@ -103,9 +111,9 @@ def format_trace(
 ) -> str:
     """A whole tape as text: a header, one line per record, the guards, then the outputs."""
     lines = [f"{name}: {_count(inputs, 'input')}, {_count(len(records), 'record')}"]
-    width = max((len(f"v{r.index} = {format_expression(r)}") for r in records), default=0)
+    width = max((len(f"{record_name(r)} = {format_expression(r)}") for r in records), default=0)
     for r in records:
-        left = f"v{r.index} = {format_expression(r)}"
+        left = f"{record_name(r)} = {format_expression(r)}"
         lines.append(f"  {left:<{width}}   # {format_number(r.value)}")
     for guard in guards:
         a, b = guard.args

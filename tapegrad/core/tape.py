@@ -175,6 +175,8 @@ class Tape:
         "_consts",
         "_live",
         "_labels",
+        "_names",
+        "_groups",
         "_inputs",
         "_outputs",
         "_guards",
@@ -204,6 +206,12 @@ class Tape:
         # append with a single attribute load.
         self._live: Optional[list[int]] = None
         self._labels: dict[int, str] = {}
+        # Names people gave records (tapegrad.name) and named ranges of
+        # records (tapegrad.name_scope): side tables read only by the views.
+        # Nothing that computes (sweeps, jit programs, vmap) looks at them,
+        # so naming cannot change a number or a replay.
+        self._names: dict[int, str] = {}
+        self._groups: list[tuple[str, int, int]] = []
         self._inputs: list[int] = []
         self._outputs: list[int] = []
         self._guards: list[tuple[str, int, int, bool]] = []
@@ -363,6 +371,22 @@ class Tape:
         """``value_of`` for the interpreters: the stored value, which may itself be traced."""
         return self._vals[ref] if ref >= 0 else self._consts[~ref]
 
+    def set_name(self, index: int, name: str) -> None:
+        """Give record ``index`` a name for the views (see :func:`tapegrad.name`); the tape must be open."""
+        if self._live is None:
+            raise TapeClosedError(f"cannot name v{index} of {self.name}: it is {self._state}, not open")
+        self._names[index] = name
+
+    def add_group(self, name: str, start: int, stop: int) -> None:
+        """Remember that records ``start`` to ``stop - 1`` were recorded under the scope ``name``."""
+        if stop > start:
+            self._groups.append((name, start, stop))
+
+    @property
+    def groups(self) -> tuple[tuple[str, int, int], ...]:
+        """The named scopes as ``(name, start, stop)``: records ``start <= i < stop``, innermost scopes first."""
+        return tuple(self._groups)
+
     def set_outputs(self, refs: list[int]) -> None:
         """Mark which references are the traced function's outputs."""
         self._outputs = list(refs)
@@ -397,6 +421,7 @@ class Tape:
                 args=tuple(self._arg(r) for r in self.refs(i)),
                 value=value_of(_unfrozen(self._vals[i], self)),
                 label=self._labels.get(i),
+                name=self._names.get(i),
             )
             for i, op in enumerate(self._ops)
         )
@@ -430,6 +455,11 @@ class Tape:
 
     def __repr__(self) -> str:
         return f"<Tape {self.name!r} {self._state}: {len(self._ops)} records, {len(self._inputs)} inputs>"
+
+
+def open_tapes() -> tuple[Tape, ...]:
+    """Every tape open in this thread, outermost first."""
+    return tuple(_OPEN.stack)
 
 
 def current_tape() -> Optional[Tape]:

@@ -35,10 +35,16 @@ from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_
 from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions
 
 
-def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> list[Any]:
+SweepTerm = tuple[int, int, int, Any, Any]
+"""One term of the reverse sweep: record ``i``, its argument ``k`` (record ``r``), the
+cotangent ``d`` it sends, and ``r``'s adjoint after adding it."""
+
+
+def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], log: Optional[list[SweepTerm]] = None) -> list[Any]:
     """The reverse sweep, written plainly: the oracle for the generated loops.
 
-    Returns each record's adjoint (None where no cotangent reaches it).
+    Returns each record's adjoint (None where no cotangent reaches it); a ``log``
+    list gets one :data:`SweepTerm` per term added, in order (the explorer's steps).
     """
     adj: list[Any] = [None] * len(tape)
     for ref, ct in seeds:  # the cotangents of the outputs (constants, ref < 0, have none)
@@ -61,6 +67,8 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]]) -> lis
                 raise in_record(exc, tape, i, "derivative") from exc
             if d is not None:  # None: nothing flows along this argument
                 adj[r] = d if adj[r] is None else adj[r] + d  # accumulate: v_r may have several uses
+                if log is not None:
+                    log.append((i, k, r, d, adj[r]))
     return adj
 
 

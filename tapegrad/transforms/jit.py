@@ -332,6 +332,7 @@ def _record(tape: Tape, index: int) -> Record:
         args=tuple(tape._arg(r) for r in tape.refs(index)),
         value=primal_of(tape._vals[index]),
         label=tape._labels.get(index),
+        name=tape._names.get(index),
     )
 
 
