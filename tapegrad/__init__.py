@@ -91,6 +91,16 @@ from tapegrad.transforms.grad import (
     vjp,
 )
 from tapegrad.transforms.jit import Jitted, JitWarning, jit
+from tapegrad.transforms.sparse import (
+    SparseHessian,
+    SparseJacobian,
+    SparseMatrix,
+    Sparsity,
+    hessian_sparsity,
+    jacobian_sparsity,
+    sparse_hessian,
+    sparse_jacobian,
+)
 from tapegrad.transforms.vmap import batch, mean, sum, vmap  # noqa: A004 - tapegrad.sum, like numpy.sum
 from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch
 from tapegrad.core.tree import BatchedResult
@@ -118,6 +128,10 @@ __all__ = [
     "PrimitiveFunction",
     "Record",
     "Scalar",
+    "SparseHessian",
+    "SparseJacobian",
+    "SparseMatrix",
+    "Sparsity",
     "Tape",
     "TapeClosedError",
     "Traced",
@@ -148,9 +162,11 @@ __all__ = [
     "fmod",
     "grad",
     "hessian",
+    "hessian_sparsity",
     "hvp",
     "hypot",
     "jacobian",
+    "jacobian_sparsity",
     "jit",
     "jvp",
     "log",
@@ -172,6 +188,8 @@ __all__ = [
     "sin",
     "sinh",
     "softplus",
+    "sparse_hessian",
+    "sparse_jacobian",
     "sqrt",
     "step",
     "stop_gradient",
