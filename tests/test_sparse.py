@@ -333,6 +333,14 @@ def test_jit_traces_again_when_the_branch_and_so_the_pattern_changes() -> None:
     assert J.stats.patterns == 2
 
 
+def test_tg_jit_of_a_sparse_transform_is_refused_and_points_to_jit_true() -> None:
+    # tg.jit rebuilds trees of numbers; a replay would return the traced run's object.
+    with pytest.raises(TypeError, match=r"cannot run inside tg.jit.*tg.sparse_jacobian\(f, jit=True\)"):
+        tg.jit(tg.sparse_jacobian(banded))([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match=r"tg.sparse_hessian\(f, jit=True\)"):
+        tg.jit(tg.sparse_hessian(chain, jit=True))([1.0, 2.0, 3.0])
+
+
 # -- the result object ---------------------------------------------------------------------
 
 

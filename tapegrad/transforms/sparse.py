@@ -30,7 +30,7 @@ from typing import Any, Callable, Generic, Optional, ParamSpec, Sequence
 import attrs
 
 from tapegrad.core.batch import in_vmap
-from tapegrad.core.tape import Tape
+from tapegrad.core.tape import Tape, current_tape
 from tapegrad.core.traced import holds_batch
 from tapegrad.interpret.coloring import ColoringError, colors_used, column_coloring, distance2_coloring, recovery, star_coloring, transpose
 from tapegrad.interpret.sparsity import hessian_rows, jacobian_rows, members
@@ -256,6 +256,14 @@ class _SparseTransform(Generic[P]):
         raise NotImplementedError
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> SparseMatrix:
+        tape = current_tape()
+        if tape is not None and tape.jit:
+            # jit rebuilds trees of numbers, not this object: a replay would
+            # hand back the traced run's SparseMatrix, with stale values.
+            raise TypeError(
+                f"{self.__name__} cannot run inside tg.jit: a replay could not rebuild its SparseMatrix. "
+                f"Use tg.{self.transform}(f, jit=True), which traces the sweeps once and replays them"
+            )
         if self._jitted is not None:
             values, plan = self._jitted(*args, **kwargs)
         else:
