@@ -8,8 +8,10 @@ off the tape (:mod:`tapegrad.interpret.sparsity`), colors it
 forward sweep seeded with a group of columns that share no row, or a
 reverse sweep seeded with a group of rows that share no column, whichever
 needs fewer. ``sparse_hessian`` records the tape of ``grad(f)`` once and
-runs one forward sweep over it (a Hessian-vector product) per color of a
-star coloring of the Hessian's pattern. A banded Jacobian or Hessian takes
+runs one reverse sweep over it per color of a star coloring of the
+Hessian's pattern: seeded with ``s`` at the gradient, it gives
+``s^T (d grad / dx)``, which is the Hessian-vector product ``H s`` since H is
+symmetric. A banded Jacobian or Hessian takes
 as many sweeps as its band is wide, whatever the number of unknowns.
 
 With ``jit=True`` the whole computation is traced once per input structure
@@ -316,8 +318,8 @@ class SparseHessian(_SparseTransform[P]):
 
     def _compressed(self, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[Plan, tuple[Any, ...]]:
         f, name = self._f, self.transform
-        # Forward over reverse: the gradient's computation is recorded on
-        # ``outer`` by the reverse sweep of f's own tape, then swept forward.
+        # The gradient's computation is recorded on ``outer`` by the reverse
+        # sweep of f's own tape; each product is then one sweep over ``outer``.
         with Tape(name=f"the {name} tape of grad({_fname(f)})") as outer:
             inputs = TracedInputs(outer, args, self._nums, self._names, name, f)
             with Tape(name=f"the {name} tape of {_fname(f)}") as tape:
@@ -334,11 +336,14 @@ class SparseHessian(_SparseTransform[P]):
         plan = hessian_plan(rows, len(flat), self._limit, name, f)
         self.stats.colorings += 1
         outer_flat = [i for idx in inputs.indices for i in idx]
-        live = [r for r in grads if r >= 0]
         products: list[list[Any]] = []
         for group in plan.seeds:
-            tan = forward_sweep(outer, {outer_flat[j]: 1.0 for j in group}, live)
-            products.append([tan[r] if r >= 0 else None for r in grads])
+            # s^T (d grad / dx) is (H s)^T, H being symmetric: a reverse sweep
+            # over the recorded gradient is a Hessian-vector product, and the
+            # reverse loop is the generated one, several times faster than the
+            # forward sweep. Two inputs whose gradient is one record add their seeds.
+            adj = reverse_sweep(outer, [(grads[i], 1.0) for i in group if grads[i] >= 0], inputs_only=True)
+            products.append([adj[i] for i in outer_flat])
         return plan, _values(plan, products)
 
 
@@ -367,9 +372,9 @@ def sparse_jacobian(
 def sparse_hessian(f: Callable[P, Any], argnums: Argnums = 0, *, max_sweeps: Optional[int] = None, jit: bool = False) -> SparseHessian[P]:
     """Return a function computing scalar-valued ``f``'s Hessian as a symmetric :class:`SparseMatrix`.
 
-    The tape of ``grad(f)`` is recorded once; each sweep is one forward
-    sweep over it (a Hessian-vector product) seeded with a group of a star
-    coloring of the pattern, and every entry is read directly off one
+    The tape of ``grad(f)`` is recorded once; each sweep is one reverse
+    sweep over it seeded at the gradient with a group of a star coloring of
+    the pattern (a Hessian-vector product, by symmetry), and every entry is read directly off one
     product. ``argnums``, ``max_sweeps`` and ``jit`` are as for
     :func:`sparse_jacobian`, and so is the rule that the pattern is that
     of the branch taken.
