@@ -280,6 +280,30 @@ def test_random_programs_sparse_hessian_matches_dense_and_the_pattern_covers_it(
     assert dense_close(H.todense(), dense, tol=1e-9)
 
 
+def test_shapes_of_scalars_identities_repeated_outputs_and_constants() -> None:
+    assert tg.sparse_jacobian(lambda x: x)([1.0, 2.0]).todense() == [[1.0, 0.0], [0.0, 1.0]]
+    assert tg.sparse_jacobian(lambda x: x[0] * x[1])([1.0, 2.0]).todense() == [[2.0, 1.0]]
+    assert tg.sparse_jacobian(lambda x: x * 2.0)(3.0).todense() == [[2.0]]
+    assert tg.sparse_hessian(lambda x: x**3)(2.0).todense() == [[12.0]]
+    for f in (lambda x: 1.0, lambda x: x[0] * 3.0):
+        H = tg.sparse_hessian(f)([2.0])
+        assert (H.nnz, H.sweeps, H.todense()) == (0, 0, [[0.0]])
+    for mode in ("fwd", "rev"):  # the same record as two outputs
+        assert tg.sparse_jacobian(lambda x: [x[0], x[0] * x[1]], mode=mode)([2.0, 1.0]).todense() == [[1.0, 0.0], [1.0, 2.0]]
+
+
+def test_values_are_differentiable_under_an_outer_transform() -> None:
+    # Under grad the sweeps record on the outer tape: d/dx of the sum of the Jacobian's entries.
+    def f(x: Vector) -> list[Scalar]:
+        return [x[0] * x[1], tg.sin(x[1])]
+
+    g = tg.grad(lambda x: tg.sum(list(tg.sparse_jacobian(f)(x).values)))([1.0, 2.0])
+    assert g == pytest.approx([1.0, 1.0 - math.sin(2.0)], rel=1e-14)
+    # Sum of the Hessian of x0^3 x1 is 6 x0 x1 + 6 x0^2; its gradient is (6 x1 + 12 x0, 6 x0).
+    h = tg.grad(lambda x: tg.sum(list(tg.sparse_hessian(lambda v: v[0] ** 3 * v[1])(x).values)))([1.0, 2.0])
+    assert h == pytest.approx([24.0, 6.0], rel=1e-14)
+
+
 # -- sweep counts (deterministic, so asserted; times never are) -------------------------------
 
 
