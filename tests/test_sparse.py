@@ -16,7 +16,7 @@ import tapegrad as tg
 from tapegrad.core.primitive import BUILTIN_NAMED, PRIMITIVES
 from tapegrad.core.rule_table import BATCH_PRIMITIVES
 from tapegrad.core.traced import Scalar
-from tapegrad.interpret.coloring import colors_used, column_coloring, distance2_coloring, recovery, star_coloring
+from tapegrad.interpret.coloring import colors_used, column_coloring, recovery, star_coloring
 from tapegrad.interpret.sparsity import interaction
 from tapegrad.testing.strategies import Expression, expressions, floats
 from tapegrad.transforms.sparse import hessian_plan, jacobian_plan
@@ -457,7 +457,7 @@ def test_star_coloring_is_a_star_coloring_and_every_entry_is_recoverable(seed: i
                         assert len({color[a], color[b], color[c], color[d]}) >= 3
     rows = [sorted({v, *ns}) for v, ns in enumerate(adj)]
     assert len(recovery(rows, color, symmetric=True)) == sum(map(len, rows))
-    assert colors_used(color) <= colors_used(distance2_coloring(adj)) + 3
+    assert colors_used(color) <= colors_used(column_coloring(rows, len(rows))) + 3
 
 
 def test_column_coloring_keeps_columns_of_a_row_apart_and_recovery_refuses_a_bad_coloring() -> None:
@@ -467,3 +467,17 @@ def test_column_coloring_keeps_columns_of_a_row_apart_and_recovery_refuses_a_bad
     assert colors_used(color) == 2
     with pytest.raises(ValueError, match=r"cannot separate entry \(0, 0\)"):
         recovery(rows, [0, 0, 0, 0], symmetric=False)
+
+
+def test_past_the_star_work_limit_the_distance2_coloring_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tapegrad.transforms.sparse as sparse_module
+
+    def arrow(v: Vector) -> Scalar:
+        return v[0] * tg.sum(v[1:])
+
+    x = points(12, seed=6)
+    assert tg.sparse_hessian(arrow)(x).sweeps == 2
+    monkeypatch.setattr(sparse_module, "STAR_WORK_LIMIT", 0)
+    H = tg.sparse_hessian(arrow)(x)
+    assert H.sweeps == 11  # columns 1 to 11 all meet in row 0; column 0 can join one of them
+    assert dense_close(H.todense(), tg.hessian(arrow)(x))

@@ -117,12 +117,6 @@ def star_coloring(adjacent: Sequence[Sequence[int]], limit: Optional[int] = None
     return color
 
 
-def distance2_coloring(adjacent: Sequence[Sequence[int]], limit: Optional[int] = None) -> list[int]:
-    """Colors such that no two columns of the symmetric pattern (diagonal included) share a row."""
-    rows = [sorted({v, *adjacent[v]}) for v in range(len(adjacent))]
-    return column_coloring(rows, len(adjacent), limit)
-
-
 def colors_used(color: Sequence[int]) -> int:
     """How many colors (products) a coloring needs."""
     return max(color, default=-1) + 1

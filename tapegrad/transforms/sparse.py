@@ -34,7 +34,7 @@ import attrs
 from tapegrad.core.batch import in_vmap
 from tapegrad.core.tape import Tape, current_tape
 from tapegrad.core.traced import holds_batch
-from tapegrad.interpret.coloring import ColoringError, colors_used, column_coloring, distance2_coloring, recovery, star_coloring, transpose
+from tapegrad.interpret.coloring import ColoringError, colors_used, column_coloring, recovery, star_coloring, transpose
 from tapegrad.interpret.sparsity import hessian_rows, jacobian_rows, members
 from tapegrad.interpret.sweep import forward_sweep, reverse_sweep
 from tapegrad.transforms.grad import Argnums, TracedInputs, _arg_names, _argnums, _fname, _output_refs, _ref, _scalar_output
@@ -205,7 +205,8 @@ def hessian_plan(rows: list[list[int]], n: int, limit: Optional[int], transform:
     candidates = []
     if sum(len(a) ** 2 for a in adjacent) <= STAR_WORK_LIMIT:
         candidates.append(_coloring(lambda lim: star_coloring(adjacent, lim), limit))
-    candidates.append(_coloring(lambda lim: distance2_coloring(adjacent, lim), limit))
+    # Distance-2: no two columns of one color meet in a row (the rows as they are, diagonal or not).
+    candidates.append(_coloring(lambda lim: column_coloring(rows, n, lim), limit))
     found = [c for c in candidates if c is not None]
     if not found:
         raise _too_many(transform, f, pattern, (limit or 0) + 1, limit, n)
