@@ -248,7 +248,8 @@ _N = 6
 def programs(draw: st.DrawFn) -> tuple[Callable[[Vector], list[Scalar]], list[float]]:
     """A vector function of 6 inputs whose outputs are random expressions of random pairs of them."""
     k = draw(st.integers(1, 4))
-    exprs = [draw(expressions(n_vars=2, max_depth=3)) for _ in range(k)]
+    smooth = draw(st.booleans())  # with False, relu and abs too: linear pieces that add nothing to a Hessian
+    exprs = [draw(expressions(n_vars=2, max_depth=3, smooth=smooth)) for _ in range(k)]
     subsets = [draw(st.lists(st.integers(0, _N - 1), min_size=2, max_size=2)) for _ in range(k)]
     x = [draw(floats()) for _ in range(_N)]
     return _program(exprs, subsets), x
