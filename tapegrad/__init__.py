@@ -94,6 +94,16 @@ from tapegrad.transforms.grad import (
 )
 from tapegrad.transforms.jit import Jitted, JitWarning, jit
 from tapegrad.transforms.linearize import linearize
+from tapegrad.transforms.sparse import (
+    SparseHessian,
+    SparseJacobian,
+    SparseMatrix,
+    Sparsity,
+    hessian_sparsity,
+    jacobian_sparsity,
+    sparse_hessian,
+    sparse_jacobian,
+)
 from tapegrad.transforms.vmap import batch, mean, sum, vmap  # noqa: A004 - tapegrad.sum, like numpy.sum
 from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch
 from tapegrad.core.tree import BatchedResult
@@ -124,6 +134,10 @@ __all__ = [
     "PrimitiveFunction",
     "Record",
     "Scalar",
+    "SparseHessian",
+    "SparseJacobian",
+    "SparseMatrix",
+    "Sparsity",
     "Tape",
     "TapeClosedError",
     "Traced",
@@ -156,9 +170,11 @@ __all__ = [
     "fmod",
     "grad",
     "hessian",
+    "hessian_sparsity",
     "hvp",
     "hypot",
     "jacobian",
+    "jacobian_sparsity",
     "jit",
     "jvp",
     "linearize",
@@ -183,6 +199,8 @@ __all__ = [
     "sin",
     "sinh",
     "softplus",
+    "sparse_hessian",
+    "sparse_jacobian",
     "sqrt",
     "step",
     "stop_gradient",

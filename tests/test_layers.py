@@ -42,6 +42,8 @@ FUNCTION_LEVEL_IMPORTS = {
     # quick and works without it).
     ("tapegrad.dot", "graphviz"),
     ("tapegrad.core.batch", "numpy"),
+    # SciPy only for SparseMatrix.to_scipy and Sparsity.to_scipy (the `sparse` extra).
+    ("tapegrad.transforms.sparse", "scipy.sparse"),
 }
 
 
@@ -173,6 +175,10 @@ def test_every_module_of_the_package_is_in_a_known_layer() -> None:
     assert layer("tapegrad.core.tape") < layer("tapegrad.core.traced") < layer("tapegrad.interpret.sweep")
     assert layer("tapegrad.interpret.sweep") < layer("tapegrad.transforms.grad") < layer("tapegrad.nn")
     assert layer("tapegrad.explore.page") == layer("tapegrad.tables") == TOP_LAYER
+    # Sparse derivatives: patterns and colorings read tapes and integers only; the transform sweeps.
+    for below in ("tapegrad.interpret.sparsity", "tapegrad.interpret.coloring"):
+        assert layer("tapegrad.core.tape") < layer(below) < layer("tapegrad.transforms.sparse")
+    assert layer("tapegrad.transforms.jit") == layer("tapegrad.transforms.sparse")
 
 
 def test_only_the_code_generator_knows_the_bytecode_assemblers() -> None:
