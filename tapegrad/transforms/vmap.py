@@ -93,6 +93,13 @@ def _columns_of(arg: Any, name: str, backend: str) -> tuple[Any, int]:
     if holds_batch(arg):
         return arg, _column_size(arg)
     if _is_array(arg) and getattr(arg, "dtype", None) is not None and arg.dtype.kind == "O":
+        cells = arg.ravel().tolist()
+        if cells and all(holds_batch(c) for c in cells):
+            # One example's array with a column in every cell (tg.batch of a list of arrays).
+            sizes = {_column_size(c) for c in cells}
+            if len(sizes) > 1:
+                raise ValueError(f"vmap: the columns of {name} have different lengths: {sorted(sizes)}")
+            return arg, sizes.pop()
         # An array of traced scalars (jit or grad traced a NumPy argument number by number).
         return _TRACED_DATA, len(arg)
     if _is_array(arg):
@@ -102,9 +109,12 @@ def _columns_of(arg: Any, name: str, backend: str) -> tuple[Any, int]:
             cols = [batch_of(arg[:, j], backend) for j in range(arg.shape[1])]
             return _checked_size(cols, name)
         raise ValueError(f"vmap: {name} is a {arg.ndim}-D array; give one example per row (1-D or 2-D), or a list of per-example trees")
-    # Column form: one example's shape with a column at every leaf (from tg.batch, or 1-D arrays).
+    # Column form: one example's shape with a column at every leaf (from tg.batch, or 1-D arrays
+    # in a dict or namedtuple). A list or tuple is a sequence of examples, as a loop over it would
+    # see them, so an array in it is (part of) one example; only Batch columns make it column form.
+    columns_in = arg if _is_sequence(arg) else _arrays_as_columns(arg, backend)
     try:
-        leaves, treedef, paths = flatten(_arrays_as_columns(arg, backend), name, allow=holds_batch)
+        leaves, treedef, paths = flatten(columns_in, name, allow=holds_batch)
     except TypeError:
         if isinstance(arg, (list, tuple, dict)):
             raise  # a tree with a bad leaf: flatten's message names it
@@ -115,8 +125,28 @@ def _columns_of(arg: Any, name: str, backend: str) -> tuple[Any, int]:
         if len(set(sizes.values())) > 1:
             raise ValueError(f"vmap: the columns of {name} have different lengths: {sizes}")
         return unflatten(treedef, cols), _column_size(cols[0])
+    if leaves and any(holds_batch(v) for v in leaves):
+        raise _mixed_error(name)
     if not isinstance(arg, (list, tuple)):
         raise _not_a_sequence(arg, name)
+    return _examples_as_columns(arg, name, backend)
+
+
+def _is_sequence(arg: Any) -> bool:
+    """A list or a plain tuple: a sequence of examples (a namedtuple is one example's record)."""
+    return isinstance(arg, list) or (isinstance(arg, tuple) and not hasattr(type(arg), "_fields"))
+
+
+def _mixed_error(name: str) -> ValueError:
+    return ValueError(
+        f"vmap: {name} mixes batch columns (from tapegrad.batch) with per-example values, so it is neither a list of "
+        "examples nor one example's shape with a column at every leaf; pass either the list of examples "
+        f"(vmap(f)([x0, x1, ...])) or tapegrad.batch of that list"
+    )
+
+
+def _examples_as_columns(arg: Sequence[Any], name: str, backend: str) -> tuple[Any, int]:
+    """A sequence of per-example trees of one structure, in column form, and its length."""
     n = len(arg)
     if n == 0:
         raise ValueError(f"vmap: {name} is an empty batch; vmap needs at least one example")

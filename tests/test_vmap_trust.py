@@ -1,0 +1,135 @@
+"""vmap gives the Python loop's answer example by example, or raises where the loop raises.
+
+Each test compares a vmapped computation with the loop over the same
+per-example function, on both back ends ("python", and "numpy" when NumPy is
+installed), including examples that hold nan or inf. Where the loop raises,
+the batch raises the same kind of error and names the example.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import pytest
+
+import tapegrad as tg
+from tapegrad.core.batch import numpy_available
+
+BACKENDS = [
+    "python",
+    pytest.param("numpy", marks=pytest.mark.skipif(not numpy_available(), reason="NumPy is an optional extra")),
+]
+NAN = math.nan
+INF = math.inf
+
+
+def same(a: Sequence[float], b: Sequence[float], backend: str) -> bool:
+    """Equal example by example (nan equals nan): bit for bit on Python, to 1e-12 on NumPy."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if math.isnan(x) or math.isnan(y):
+            if not (math.isnan(x) and math.isnan(y)):
+                return False
+        elif backend == "python" and x != y:
+            return False
+        elif x != pytest.approx(y, rel=1e-12, abs=1e-300):
+            return False
+    return True
+
+
+def loop_or_error(f: Callable[[float], Any], xs: Sequence[float]) -> Any:
+    """``[f(x) for x in xs]``, or the type of the first error it raises."""
+    try:
+        return [float(f(x)) for x in xs]
+    except (ValueError, ArithmeticError) as exc:
+        return type(exc)
+
+
+# -- a list of arrays is a list of examples ---------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_list_of_arrays_is_a_list_of_examples(backend: str) -> None:
+    np = pytest.importorskip("numpy")
+    f: Callable[[Any], Any] = lambda x: x[0] - 10.0 * x[1]
+    rows = [[1.0, 2.0], [3.0, 5.0], [7.0, 11.0]]
+    expected = [f(r) for r in rows]
+    assert len(expected) == 3
+    as_arrays = [np.array(r) for r in rows]
+    assert list(tg.vmap(f, backend=backend)(as_arrays)) == expected
+    assert list(tg.vmap(f, backend=backend)(tuple(as_arrays))) == expected
+    assert list(tg.vmap(f, backend=backend)(tg.batch(as_arrays, backend))) == expected
+    # nested inside per-example dicts, still one example each
+    assert list(tg.vmap(lambda d: f(d["u"]), backend=backend)([{"u": a} for a in as_arrays])) == expected
+    # a dict of 1-D arrays is one example's shape with a column per key (unchanged)
+    cols = {"a": np.array([r[0] for r in rows]), "b": np.array([r[1] for r in rows])}
+    assert list(tg.vmap(lambda d: d["a"] - 10.0 * d["b"], backend=backend)(cols)) == expected
+    # per-example gradients of a list of arrays, against the loop
+    g = tg.vmap(tg.grad(lambda x: x[0] * x[1] * x[1]), backend=backend)(as_arrays)
+    assert [list(v) for v in g] == [[r[1] * r[1], 2.0 * r[0] * r[1]] for r in rows]
+
+
+def test_columns_mixed_with_examples_are_refused_with_the_way_to_write_them() -> None:
+    with pytest.raises(ValueError, match=r"x mixes batch columns .* pass either the list of examples .* or tapegrad.batch"):
+        tg.vmap(lambda x: x[0] + x[1], backend="python")([tg.batch([1.0, 2.0], "python"), [3.0, 4.0]])
+    np = pytest.importorskip("numpy")
+    with pytest.raises(ValueError, match=r"example 1 of x has shape array\(shape=\(3,\)\) but example 0 has shape array\(shape=\(2,\)\)"):
+        tg.vmap(lambda x: x[0], backend="python")([np.array([1.0, 2.0]), np.array([1.0, 2.0, 3.0])])
+
+
+# -- the float code's errors and nans -----------------------------------------------------------
+
+
+POWERS: list[tuple[str, Callable[[Any], Any], list[float]]] = [
+    ("x ** 0.5", lambda x: x**0.5, [4.0, -1.0]),
+    ("2.0 ** x", lambda x: 2.0**x, [1.0, 2000.0]),
+    ("x ** -1.0", lambda x: x**-1.0, [2.0, 0.0]),
+    ("sin(x)", tg.sin, [1.0, INF]),
+    ("cos(x)", tg.cos, [1.0, -INF]),
+    ("1e10 / x", lambda x: 1e10 / x, [2.0, 0.0]),
+    ("x / 0.0", lambda x: x / 0.0, [INF]),
+    ("nan / 0.0", lambda x: x / 0.0, [NAN]),
+    ("x % 0.0", lambda x: x % 0.0, [NAN]),
+    ("log(x)", tg.log, [1.0, NAN, -INF]),
+    ("sqrt(x)", tg.sqrt, [1.0, -INF]),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, f, xs", POWERS, ids=[p[0] for p in POWERS])
+def test_batches_raise_where_the_traced_loop_raises(backend: str, name: str, f: Callable[[Any], Any], xs: list[float]) -> None:
+    # The loop runs on traced values (a record each), as a per-example function under grad does.
+    expected = loop_or_error(lambda x: tg.value_and_grad(lambda t: f(t))(x)[0], xs)
+    assert isinstance(expected, type), f"{name}: the loop should raise on {xs}"
+    bad = next(k for k, x in enumerate(xs) if loop_or_error(lambda t: tg.value_and_grad(lambda s: f(s))(t)[0], [x]) is expected)
+    with pytest.raises(expected, match=rf"example {bad} of the batch"):
+        tg.vmap(f, backend=backend)(xs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_nan_where_the_float_code_gives_nan(backend: str) -> None:
+    cases: list[tuple[Callable[[Any], Any], list[float]]] = [
+        (tg.sin, [NAN, 1.0]),
+        (lambda x: x * 0.0, [INF, 1.0]),
+        (lambda x: x - x, [INF, -INF]),
+        (tg.exp, [NAN, -INF]),
+        (lambda x: x**2.0, [NAN, INF]),
+        (tg.tanh, [NAN, INF]),
+    ]
+    for f, xs in cases:
+        assert same(list(tg.vmap(f, backend=backend)(xs)), [float(f(x)) for x in xs], backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_mean_over_both_infinities_is_nan_as_in_the_loop(backend: str) -> None:
+    xs = [INF, 1.0, -INF]
+    per_example = tg.vmap(lambda x: x * 1.0, backend=backend)(xs)
+    assert math.isnan(tg.mean(xs))
+    assert math.isnan(tg.mean(per_example))
+    assert math.isnan(tg.sum(per_example))
+    assert tg.sum(tg.vmap(lambda x: x * 1.0, backend=backend)([INF, 1.0])) == INF
+    # an overflowing partial sum is inf, as the left-to-right sum gives
+    assert tg.sum(tg.vmap(lambda x: x * 1.0, backend=backend)([1.7e308, 1.7e308])) == INF
