@@ -368,7 +368,8 @@ class ListBatch(Batch):
         except (ValueError, OverflowError):
             # fsum refuses inf + -inf and overflowing partial sums; the float code's
             # left-to-right sum gives nan or an infinity there, and so does this.
-            return functools.reduce(operator.add, self.data)
+            total: float = functools.reduce(operator.add, self.data)
+            return total
 
     def all_finite(self) -> bool:
         s = sum(self.data)  # finite unless some value is not (or the sum overflows: then look at each)

@@ -96,10 +96,10 @@ def _columns_of(arg: Any, name: str, backend: str) -> tuple[Any, int]:
         cells = arg.ravel().tolist()
         if cells and all(holds_batch(c) for c in cells):
             # One example's array with a column in every cell (tg.batch of a list of arrays).
-            sizes = {_column_size(c) for c in cells}
-            if len(sizes) > 1:
-                raise ValueError(f"vmap: the columns of {name} have different lengths: {sorted(sizes)}")
-            return arg, sizes.pop()
+            lengths = {_column_size(c) for c in cells}
+            if len(lengths) > 1:
+                raise ValueError(f"vmap: the columns of {name} have different lengths: {sorted(lengths)}")
+            return arg, lengths.pop()
         # An array of traced scalars (jit or grad traced a NumPy argument number by number).
         return _TRACED_DATA, len(arg)
     if _is_array(arg):
