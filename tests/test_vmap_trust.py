@@ -133,3 +133,81 @@ def test_a_mean_over_both_infinities_is_nan_as_in_the_loop(backend: str) -> None
     assert tg.sum(tg.vmap(lambda x: x * 1.0, backend=backend)([INF, 1.0])) == INF
     # an overflowing partial sum is inf, as the left-to-right sum gives
     assert tg.sum(tg.vmap(lambda x: x * 1.0, backend=backend)([1.7e308, 1.7e308])) == INF
+
+
+# -- where, clip, maximum: only the chosen side is swept, example by example --------------------
+
+
+def loop_grads(f: Callable[[Any], Any], xs: Sequence[float]) -> Any:
+    """``[grad(f)(x) for x in xs]``, or the type of the first error it raises."""
+    return loop_or_error(tg.grad(f), xs)
+
+
+BRANCHES: list[tuple[str, Callable[[Any], Any], list[float]]] = [
+    ("where sqrt at 0", lambda x: tg.where(x > 0.0, tg.sqrt(x), 0.0), [4.0, 0.0, 1.0]),
+    ("where pow at a zero base", lambda x: tg.where(x > 0.0, x**0.5, 0.0), [4.0, 0.0, 1.0]),
+    ("where hides nan and inf", lambda x: tg.where(x < 10.0, (0.5 - x) ** 2, 0.0), [1.0, NAN, 3.0, INF]),
+    ("where atan2 at the origin", lambda x: tg.where(x != 0.0, tg.atan2(x, x), 0.0), [1.0, 0.0, 3.0]),
+    ("nested where", lambda x: tg.where(x > 0.0, tg.where(x > 1.0, tg.sqrt(abs(x - 1.0)), tg.sqrt(x)), 0.0), [2.0, 1.0, 0.0, 0.25]),
+    ("maximum above sqrt", lambda x: tg.maximum(tg.sqrt(x), 1.0), [4.0, 0.0, 1.0]),
+    ("minimum with nan", lambda x: tg.minimum(x, 1.0) * 3.0, [0.5, NAN, 1.0, 2.0]),
+    ("clip above sqrt", lambda x: tg.clip(tg.sqrt(x), 0.5, 1.5), [4.0, 0.0, 1.0, 0.25]),
+    ("clip with infinite bounds", lambda x: tg.clip(x * x, -INF, 4.0), [1.0, 3.0, INF]),
+    ("hypot at the origin", lambda x: tg.hypot(x, 0.0) + tg.hypot(x, x), [0.0, 1.0, -2.0]),
+    ("pow with exponent 0", lambda x: x**0.0 + x**2.0, [0.0, 1.0, -3.0]),
+    ("a zero base to a traced power", lambda x: tg.where(x > 0.0, (x - x) ** x, 1.0), [2.0, 0.0, 3.0]),
+    ("relu", lambda x: tg.relu(x) * x, [-1.0, 0.0, 2.0, INF]),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, f, xs", BRANCHES, ids=[b[0] for b in BRANCHES])
+def test_per_example_gradients_through_branches_equal_the_loop(backend: str, name: str, f: Callable[[Any], Any], xs: list[float]) -> None:
+    expected = loop_grads(f, xs)
+    assert isinstance(expected, list), f"{name}: the loop raised {expected}"
+    assert same(list(tg.vmap(tg.grad(f), backend=backend)(xs)), expected, backend)
+    assert same(list(tg.jit(tg.vmap(tg.grad(f), backend=backend))(tg.batch(xs, backend))), expected, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, f, xs", BRANCHES, ids=[b[0] for b in BRANCHES])
+def test_tangents_through_branches_equal_the_loop(backend: str, name: str, f: Callable[[Any], Any], xs: list[float]) -> None:
+    expected = loop_or_error(lambda x: tg.jvp(f, (x,), (1.0,))[1], xs)
+    if not isinstance(expected, list):  # forward mode has no zero to skip: sqrt's tangent at 0 divides by zero
+        with pytest.raises(expected, match=r"example \d+ of the batch"):
+            tg.vmap(lambda x: tg.jvp(f, (x,), (1.0,))[1], backend=backend)(xs)
+        return
+    assert same(list(tg.vmap(lambda x: tg.jvp(f, (x,), (1.0,))[1], backend=backend)(xs)), expected, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_masked_nan_example_does_not_reach_the_gradient_of_the_mean(backend: str) -> None:
+    X = [1.0, NAN, 3.0, INF]
+    mask = [1.0, 0.0, 1.0, 0.0]
+
+    def per_example(p: Any, x: Any, m: Any) -> Any:
+        return tg.where(m > 0.0, (p - x) ** 2, 0.0)
+
+    def batched(p: Any) -> Any:
+        return tg.mean(tg.vmap(per_example, in_axes=(None, 0, 0), backend=backend)(p, X, mask))
+
+    expected = tg.grad(lambda p: tg.mean([per_example(p, x, m) for x, m in zip(X, mask)]))(0.5)
+    assert expected == pytest.approx(((0.5 - 1.0) + (0.5 - 3.0)) * 2.0 / 4.0, rel=1e-15)
+    assert tg.grad(batched)(0.5) == pytest.approx(expected, rel=1e-12)
+    grads = tg.vmap(tg.grad(per_example), in_axes=(None, 0, 0), backend=backend)(0.5, X, mask)
+    assert same(list(grads), [tg.grad(per_example)(0.5, x, m) for x, m in zip(X, mask)], backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_error_on_a_chosen_example_still_names_it(backend: str) -> None:
+    f: Callable[[Any], Any] = lambda x: tg.where(x > -1.0, tg.sqrt(x * x), 0.0)
+    assert loop_grads(f, [-2.0, 0.0]) is ZeroDivisionError
+    with pytest.raises(ZeroDivisionError, match=r"record v\d+ = sqrt.*example 1 of the batch"):
+        tg.vmap(tg.grad(f), backend=backend)([-2.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_issue_pattern_of_a_guarded_sqrt(backend: str) -> None:
+    f: Callable[[Any], Any] = lambda x: tg.where(x > 0, tg.sqrt(x), 0)
+    assert [tg.grad(f)(float(x)) for x in [4, 0, 1]] == [0.25, 0.0, 0.5]
+    assert list(tg.vmap(tg.grad(f), backend=backend)([4, 0, 1])) == [0.25, 0.0, 0.5]

@@ -85,6 +85,9 @@ class Batch:
     __slots__ = ("data",)
     backend = "?"
     data: Any
+    # True for a batch present only for some examples (tapegrad.core.gaps): an
+    # adjoint that where() sent to some examples and not to others.
+    gapped = False
     # Batches are values, not keys (like traced scalars).
     __hash__ = None  # type: ignore[assignment]
 
@@ -388,6 +391,8 @@ class ListBatch(Batch):
             except (ValueError, ArithmeticError):
                 pass  # found again below, with the example named
         if isinstance(other, ListBatch):
+            if other.gapped:
+                return NotImplemented  # the gapped batch's own (reflected) operation runs
             if len(other.data) != n:
                 raise _size_error(n, len(other.data))
             b: Iterable[Any] = other.data
@@ -439,6 +444,8 @@ class ArrayBatch(Batch):
     def _binary(self, op: str, other: Any, reflected: bool) -> Any:
         _load_numpy()
         if isinstance(other, ArrayBatch):
+            if other.gapped:
+                return NotImplemented  # the gapped batch's own (reflected) operation runs
             if len(other.data) != len(self.data):
                 raise _size_error(len(self.data), len(other.data))
             b = other.data
@@ -589,7 +596,7 @@ def batch_size(args: Sequence[Any]) -> tuple[int, type[Batch]]:
                 n, kind = len(a), type(a)
             elif len(a) != n:
                 raise _size_error(n, len(a))
-            elif type(a) is not kind:
+            elif a.backend != kind.backend:
                 raise TypeError("batches of the python and numpy back ends met in one operation; give every vmap the same backend")
     return n, kind
 
@@ -598,7 +605,12 @@ def evaluate_batch(prim: Primitive, args: Sequence[Any]) -> Batch:
     """Apply ``prim`` to arguments of which at least one is a batch, example by example.
 
     A domain error names the example: ``example 3 of the batch: log(-1.0): math domain error``.
+    A gapped batch among the arguments (an adjoint present for some examples
+    only) computes on its present examples.
     """
+    for a in args:
+        if isinstance(a, Batch) and a.gapped:
+            return a.on_present(prim, args)  # type: ignore[attr-defined,no-any-return]
     n, kind = batch_size(args)
     if kind is ArrayBatch:
         vectorized = numpy_forward(prim)

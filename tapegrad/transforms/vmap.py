@@ -220,7 +220,8 @@ def _checked_size(cols: Any, name: str) -> tuple[Any, int]:
 def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
     """An output leaf as one value per example: an unbatched result is the same for every example."""
     if isinstance(leaf, Batch):
-        return leaf
+        # A gradient that reached only some examples (below a where) is 0.0 for the others, as in the loop.
+        return batch_of(leaf.values(), leaf.backend) if leaf.gapped else leaf
     if isinstance(leaf, BoolBatch):
         return leaf.mask
     if leaf.__class__ is Traced:
