@@ -211,3 +211,25 @@ def test_the_issue_pattern_of_a_guarded_sqrt(backend: str) -> None:
     f: Callable[[Any], Any] = lambda x: tg.where(x > 0, tg.sqrt(x), 0)
     assert [tg.grad(f)(float(x)) for x in [4, 0, 1]] == [0.25, 0.0, 0.5]
     assert list(tg.vmap(tg.grad(f), backend=backend)([4, 0, 1])) == [0.25, 0.0, 0.5]
+
+
+# -- label errors under vmap name only the wrong labels ------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_label_error_under_vmap_lists_only_the_wrong_labels(backend: str) -> None:
+    from tapegrad import nn
+
+    scores = [0.1, -0.2, 0.3, 0.4, -0.5, 0.6]
+    signed = [1.0, -1.0, 2.0, 1.0, -1.0, 7.0]
+    with pytest.raises(ValueError, match=r"svm_hinge_loss: expected labels in \{-1, \+1\}, found labels \{2\.0, 7\.0\}\.$"):
+        tg.vmap(lambda s, y: nn.svm_hinge_loss([s], [y]), backend=backend)(scores, signed)
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: expected labels in \{0, 1\}, found labels \{-1\.0\}\. For -1/\+1 labels"):
+        tg.vmap(lambda s, y: nn.binary_cross_entropy([s], [y]), backend=backend)(scores, [1.0, -1.0, 1.0, 0.0, 0.0, 1.0])
+    logits = [[0.1, 0.2, 0.3] for _ in range(4)]
+    with pytest.raises(ValueError, match=r"cross_entropy: expected class labels in 0\.\.2, found labels \{5\.0\}$"):
+        tg.vmap(lambda z, y: nn.cross_entropy([z], [y]), backend=backend)(logits, [0.0, 5.0, 1.0, 2.0])
+    # the right labels still pass
+    good = [0.0, 2.0, 1.0, 2.0]
+    per_example = tg.vmap(lambda z, y: nn.cross_entropy([z], [y]), backend=backend)(logits, good)
+    assert same(list(per_example), [float(nn.cross_entropy([z], [int(y)])) for z, y in zip(logits, good)], backend)
