@@ -233,3 +233,24 @@ def test_a_label_error_under_vmap_lists_only_the_wrong_labels(backend: str) -> N
     good = [0.0, 2.0, 1.0, 2.0]
     per_example = tg.vmap(lambda z, y: nn.cross_entropy([z], [y]), backend=backend)(logits, good)
     assert same(list(per_example), [float(nn.cross_entropy([z], [int(y)])) for z, y in zip(logits, good)], backend)
+
+
+# -- issue 19: vmap as complete as JAX's --------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_axis_size_with_nothing_mapped_repeats_the_output(backend: str) -> None:
+    f: Callable[[Any], Any] = lambda a: tg.sin(a) * a
+    assert list(tg.vmap(f, in_axes=None, axis_size=3, backend=backend)(0.5)) == [f(0.5)] * 3
+    # the mean of three equal examples, differentiated, is the loop's
+    loss = lambda p: tg.mean(tg.vmap(f, in_axes=None, axis_size=3, backend=backend)(p))
+    assert tg.grad(loss)(0.5) == pytest.approx(tg.grad(lambda p: tg.mean([f(p) for _ in range(3)]))(0.5), rel=1e-15)
+    assert list(tg.vmap(tg.grad(f), in_axes=None, axis_size=2, backend=backend)(0.5)) == [tg.grad(f)(0.5)] * 2
+    # with mapped arguments it must agree with their length
+    assert list(tg.vmap(lambda a, x: a * x, in_axes=(None, 0), axis_size=2, backend=backend)(1.5, [1.0, 2.0])) == [1.5, 3.0]
+    with pytest.raises(ValueError, match=r"x has 2 examples but axis_size is 3"):
+        tg.vmap(lambda a, x: a * x, in_axes=(None, 0), axis_size=3, backend=backend)(1.5, [1.0, 2.0])
+    with pytest.raises(ValueError, match=r"nothing is mapped over; mark the batched arguments with 0, or give axis_size"):
+        tg.vmap(f, in_axes=None, backend=backend)(0.5)
+    with pytest.raises(ValueError, match=r"axis_size must be a positive int"):
+        tg.vmap(f, in_axes=None, axis_size=0)

@@ -57,8 +57,6 @@ def _axes(in_axes: Axes, n: int, fname: str) -> tuple[Optional[int], ...]:
     for k, a in enumerate(axes):
         if a is not None and (isinstance(a, bool) or a != 0):
             raise ValueError(f"vmap({fname}): in_axes[{k}] is {a!r}; only 0 (map over the first axis) and None (broadcast) are supported")
-    if all(a is None for a in axes):
-        raise ValueError(f"vmap({fname}): every in_axes entry is None, so nothing is mapped over; mark the batched arguments with 0")
     return axes
 
 
@@ -235,10 +233,14 @@ def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
 
 
 @overload
-def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Literal[0] = 0, backend: str = "auto") -> Callable[..., BatchedResult]: ...
+def vmap(
+    f: Callable[..., Any], in_axes: Axes = 0, out_axes: Literal[0] = 0, backend: str = "auto", axis_size: Optional[int] = None
+) -> Callable[..., BatchedResult]: ...
 @overload
-def vmap(f: Callable[..., Any], in_axes: Axes = 0, *, out_axes: None, backend: str = "auto") -> Callable[..., Any]: ...
-def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, backend: str = "auto") -> Callable[..., Any]:
+def vmap(f: Callable[..., Any], in_axes: Axes = 0, *, out_axes: None, backend: str = "auto", axis_size: Optional[int] = None) -> Callable[..., Any]: ...
+def vmap(
+    f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, backend: str = "auto", axis_size: Optional[int] = None
+) -> Callable[..., Any]:
     """Map ``f`` over a batch: ``vmap(f)(X)`` is like ``[f(x) for x in X]``, computed on whole batches.
 
     ``in_axes`` is 0 (mapped) or None (the same value for every example)
@@ -257,9 +259,16 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
     ``backend`` stores the batches: "numpy" (NumPy arrays, the optional
     ``numpy`` extra), "python" (lists of floats), or "auto" (NumPy when it
     can be imported).
+
+    ``axis_size`` gives the number of examples. It is needed when nothing
+    is mapped (every ``in_axes`` entry None): the output is then the same
+    for each of the ``axis_size`` examples. With mapped arguments it must
+    equal their length.
     """
     fname = _fname(f)
     chosen = _backend(backend)
+    if axis_size is not None and (isinstance(axis_size, bool) or not isinstance(axis_size, int) or axis_size < 1):
+        raise ValueError(f"vmap({fname}): axis_size must be a positive int (the number of examples), got {axis_size!r}")
     if out_axes not in (0, None) or isinstance(out_axes, bool):
         raise ValueError(f"vmap({fname}): out_axes must be 0 or None, got {out_axes!r}")
     names = _arg_names(f)
@@ -267,9 +276,14 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
     @functools.wraps(f)
     def vmapped(*args: Any, **kwargs: Any) -> Any:
         axes = _axes(in_axes, len(args), fname)
+        if all(a is None for a in axes) and axis_size is None:
+            raise ValueError(
+                f"vmap({fname}): every in_axes entry is None, so nothing is mapped over; mark the batched arguments "
+                "with 0, or give axis_size (the number of examples) to repeat the output that many times"
+            )
         new_args = list(args)
-        size: Optional[int] = None
-        sized_by = ""
+        size: Optional[int] = axis_size
+        sized_by = "axis_size"
         per_example = False
         for k, (arg, axis) in enumerate(zip(args, axes)):
             if axis is None:
@@ -279,10 +293,11 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
             if size is None:
                 size, sized_by = n, name
             elif n != size:
-                raise ValueError(f"vmap({fname}): {name} has {n} examples but {sized_by} has {size}; mapped arguments need the same length")
+                what = "is" if sized_by == "axis_size" else "has"
+                raise ValueError(f"vmap({fname}): {name} has {n} examples but {sized_by} {what} {size}; mapped arguments need the same length")
             new_args[k] = cols
             per_example = per_example or cols is _TRACED_DATA
-        assert size is not None  # _axes makes sure something is mapped
+        assert size is not None  # something is mapped, or axis_size was given
         if per_example:
             if any(_jit_traced(a) for a, axis in zip(args, axes) if axis is not None):
                 raise TypeError(
