@@ -254,3 +254,36 @@ def test_axis_size_with_nothing_mapped_repeats_the_output(backend: str) -> None:
         tg.vmap(f, in_axes=None, backend=backend)(0.5)
     with pytest.raises(ValueError, match=r"axis_size must be a positive int"):
         tg.vmap(f, in_axes=None, axis_size=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vmap_of_vmap_equals_the_double_loop(backend: str) -> None:
+    M = [[1.0, -2.0, 0.5], [3.0, 4.0, -1.5]]
+    C = [10.0, -20.0]
+
+    def f(v: Any, c: Any) -> Any:
+        return tg.sin(v) * c + v * v
+
+    inner = tg.vmap(f, in_axes=(0, None), backend=backend)
+    outer = tg.vmap(inner, in_axes=(0, None), backend=backend)
+    assert same([v for row in outer(M, 2.0) for v in row], [float(f(v, 2.0)) for row in M for v in row], backend)
+    # the inner vmap over a constant list, the outer over data
+    grid = tg.vmap(lambda x: tg.vmap(lambda c: f(x, c), backend=backend)(C), backend=backend)([0.5, 1.5, 2.5])
+    assert same([v for row in grid for v in row], [float(f(x, c)) for x in [0.5, 1.5, 2.5] for c in C], backend)
+    # gradients: per-row gradients of a row sum, and the gradient of the mean of row means
+    def row_sum(row: Any) -> Any:
+        return tg.sum(tg.vmap(lambda v: f(v, 3.0), backend=backend)(row))
+
+    per_row = tg.vmap(tg.grad(row_sum), backend=backend)(M)
+    assert same([g for row in per_row for g in row], [tg.grad(lambda v: f(v, 3.0))(v) for row in M for v in row], backend)
+
+    def loss(p: Any) -> Any:
+        return tg.mean(tg.vmap(lambda row: tg.mean(tg.vmap(lambda v: f(v, p), backend=backend)(row)), backend=backend)(M))
+
+    expected = tg.grad(lambda p: tg.mean([tg.mean([f(v, p) for v in row]) for row in M]))(2.0)
+    assert tg.grad(loss)(2.0) == pytest.approx(expected, rel=1e-12)
+    # under jit, with the rows as columns
+    jitted = tg.jit(tg.vmap(row_sum, backend=backend))
+    assert same(list(jitted(tg.batch(M, backend))), [float(row_sum(row)) for row in M], backend)
+    with pytest.raises(TypeError, match=r"inside another vmap: y is mapped over \(in_axes 0\) but is a (ListBatch|ArrayBatch), not a sequence"):
+        tg.vmap(lambda x: tg.vmap(lambda y: y)(x), backend=backend)([1.0, 2.0])

@@ -25,7 +25,7 @@ import functools
 from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union, overload
 
 from tapegrad.core import functions
-from tapegrad.core.batch import Batch, BoolBatch, batch_of, numpy_available, vmap_scope
+from tapegrad.core.batch import Batch, BoolBatch, batch_of, in_vmap, numpy_available, vmap_scope
 from tapegrad.core.rule_table import add_p, batch_mean_p, batch_sum_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
@@ -284,12 +284,15 @@ def vmap(
         new_args = list(args)
         size: Optional[int] = axis_size
         sized_by = "axis_size"
-        per_example = False
+        # Inside another vmap every number is already a batch of the outer examples: this
+        # vmap then runs its own examples one at a time, each on the outer batches.
+        nested = in_vmap()
+        per_example = nested
         for k, (arg, axis) in enumerate(zip(args, axes)):
             if axis is None:
                 continue
             name = names[k] if k < len(names) else f"args[{k}]"
-            cols, n = _columns(arg, name, chosen)
+            cols, n = (arg, _nested_length(arg, name, fname)) if nested else _columns(arg, name, chosen)
             if size is None:
                 size, sized_by = n, name
             elif n != size:
@@ -298,6 +301,8 @@ def vmap(
             new_args[k] = cols
             per_example = per_example or cols is _TRACED_DATA
         assert size is not None  # something is mapped, or axis_size was given
+        if nested:
+            return _one_by_one(f, args, axes, kwargs, size, out_axes, fname, as_list=True)
         if per_example:
             if any(_jit_traced(a) for a, axis in zip(args, axes) if axis is not None):
                 raise TypeError(
@@ -324,8 +329,28 @@ def _jit_traced(arg: Any) -> bool:
     return any(v.__class__ is Traced and v._t.jit for v in leaves)
 
 
+def _nested_length(arg: Any, name: str, fname: str) -> int:
+    """How many examples a mapped argument of a vmap inside another vmap holds (it must be a sequence)."""
+    if isinstance(arg, (list, tuple, BatchedResult)) or (_is_array(arg) and arg.ndim >= 1):
+        if len(arg) == 0:
+            raise ValueError(f"vmap: {name} is an empty batch; vmap needs at least one example")
+        return len(arg)
+    raise TypeError(
+        f"vmap({fname}) inside another vmap: {name} is mapped over (in_axes 0) but is a {type(arg).__name__}, "
+        "not a sequence of examples; give the inner vmap a list (or array) with one entry per inner example, "
+        "or use in_axes=None for a value every inner example shares"
+    )
+
+
 def _one_by_one(
-    f: Callable[..., Any], args: Sequence[Any], axes: Sequence[Optional[int]], kwargs: Any, size: int, out_axes: Optional[int], fname: str
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    axes: Sequence[Optional[int]],
+    kwargs: Any,
+    size: int,
+    out_axes: Optional[int],
+    fname: str,
+    as_list: bool = False,
 ) -> Any:
     """vmap for data traced by an outer transform: the examples run one at a time.
 
@@ -334,6 +359,10 @@ def _one_by_one(
     them), each example is computed on its own and the per-example outputs
     are collected. Under jit, pass the data as :func:`batch` columns instead,
     so that the jit tape stays one example's program.
+
+    A vmap inside another vmap runs this way too (each inner example on the
+    outer batches); with ``as_list`` it returns the list of per-example
+    outputs, a tree like any other for the outer vmap.
     """
     outputs = []
     for i in range(size):
@@ -341,6 +370,8 @@ def _one_by_one(
         outputs.append(f(*example, **kwargs))
     if out_axes is None:
         return outputs[0]
+    if as_list:
+        return outputs
     flat = [flatten(o, f"output of example {i}", allow=lambda v: isinstance(v, Batch)) for i, o in enumerate(outputs)]
     treedef = flat[0][1]
     for i, (_, td, _) in enumerate(flat):
