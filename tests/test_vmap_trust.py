@@ -287,3 +287,74 @@ def test_vmap_of_vmap_equals_the_double_loop(backend: str) -> None:
     assert same(list(jitted(tg.batch(M, backend))), [float(row_sum(row)) for row in M], backend)
     with pytest.raises(TypeError, match=r"inside another vmap: y is mapped over \(in_axes 0\) but is a (ListBatch|ArrayBatch), not a sequence"):
         tg.vmap(lambda x: tg.vmap(lambda y: y)(x), backend=backend)([1.0, 2.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_in_axes_shaped_like_the_argument(backend: str) -> None:
+    def f(batch: Any, scale: Any) -> Any:
+        return (batch["w"] * batch["x"][0] + batch["x"][1]) * scale[0] + scale[1]
+
+    W = 1.5
+    X = [[1.0, 2.0], [3.0, -4.0], [0.5, 0.25]]
+    expected = [float(f({"w": W, "x": x}, (2.0, s))) for x, s in zip(X, [10.0, 20.0, 30.0])]
+    mapped = tg.vmap(f, in_axes=({"w": None, "x": 0}, (None, 0)), backend=backend)
+    out = mapped({"w": W, "x": X}, (2.0, [10.0, 20.0, 30.0]))
+    assert same(list(out), expected, backend)
+    # gradients with respect to the broadcast part sum over the examples, as the loop's
+    loss = lambda w: tg.mean(mapped({"w": w, "x": X}, (2.0, [10.0, 20.0, 30.0])))
+    loop = lambda w: tg.mean([f({"w": w, "x": x}, (2.0, s)) for x, s in zip(X, [10.0, 20.0, 30.0])])
+    assert tg.grad(loss)(W) == pytest.approx(tg.grad(loop)(W), rel=1e-12)
+    # per-example gradients with respect to the mapped part
+    per_example = tg.vmap(tg.grad(f), in_axes=({"w": None, "x": 0}, None), backend=backend)({"w": W, "x": X}, (2.0, 1.0))
+    assert [g["x"] for g in per_example] == [tg.grad(f)({"w": W, "x": x}, (2.0, 1.0))["x"] for x in X]
+    assert all(g["w"] == tg.grad(f)({"w": W, "x": x}, (2.0, 1.0))["w"] for g, x in zip(per_example, X))
+    # the caller's dict is not changed
+    arg = {"w": W, "x": X}
+    mapped(arg, (2.0, [10.0, 20.0, 30.0]))
+    assert arg == {"w": W, "x": [[1.0, 2.0], [3.0, -4.0], [0.5, 0.25]]}
+    with pytest.raises(ValueError, match=r"in_axes entry for batch is a dict with keys 'w', 'x', but batch has keys 'w';"):
+        mapped({"w": W}, (2.0, [1.0]))
+    with pytest.raises(ValueError, match=r"in_axes entry for scale has 2 entries, but scale is a tuple of 3"):
+        mapped({"w": W, "x": X}, (2.0, [1.0, 2.0, 3.0], 4.0))
+    with pytest.raises(ValueError, match=r"in_axes\[1\]\[0\] is 2; an axis is 0 .*, 1 .* or None"):
+        tg.vmap(f, in_axes=(0, (2, 0)))(X, X)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_in_axes_1_maps_over_the_second_axis(backend: str) -> None:
+    f: Callable[[Any], Any] = lambda col: col[0] * 2.0 - col[1] * col[2]
+    rows = [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0]]
+    columns = [[r[j] for r in rows] for j in range(4)]
+    expected = [float(f(c)) for c in columns]
+    assert list(tg.vmap(f, in_axes=1, backend=backend)(rows)) == expected
+    per_column = tg.vmap(tg.grad(f), in_axes=1, backend=backend)(rows)
+    assert [list(g) for g in per_column] == [tg.grad(f)(c) for c in columns]
+    if backend == "numpy":
+        np = pytest.importorskip("numpy")
+        A = np.array(rows)
+        assert list(tg.vmap(f, in_axes=1, backend=backend)(A)) == expected
+        assert A.tolist() == rows  # not changed
+    with pytest.raises(ValueError, match=r"x is mapped over its second axis \(in_axes 1\), so it must be an array of at least 2 dimensions"):
+        tg.vmap(lambda x: x, in_axes=1, backend=backend)([1.0, 2.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_axes_1_puts_the_examples_along_the_second_axis(backend: str) -> None:
+    f: Callable[[Any], Any] = lambda x: [x * 2.0, tg.sin(x), x * x]
+    X = [0.5, 1.5, -2.0, 3.0]
+    loop = [[float(v) for v in f(x)] for x in X]
+    turned = tg.vmap(f, out_axes=1, backend=backend)(X)
+    assert turned == [[row[j] for row in loop] for j in range(3)]
+    assert tg.vmap(lambda x: (x, x + 1.0), out_axes=1, backend=backend)(X) == (X, [x + 1.0 for x in X])
+    assert tg.vmap(lambda x: {"a": [x, -x]}, out_axes=1, backend=backend)(X) == {"a": [X, [-x for x in X]]}
+    # under a transform the turned output is one batched value per position, which mean reduces
+    loss = lambda w: tg.mean(tg.vmap(lambda w, x: [w * x, w * w], in_axes=(None, 0), out_axes=1, backend=backend)(w, X)[0])
+    assert tg.grad(loss)(2.0) == pytest.approx(tg.grad(lambda w: tg.mean([w * x for x in X]))(2.0), rel=1e-12)
+    if backend == "numpy":
+        np = pytest.importorskip("numpy")
+        out = tg.vmap(lambda x: np.array([x * 2.0, x * 3.0]), out_axes=1, backend=backend)(X)
+        assert out.shape == (2, 4) and out.tolist() == [[x * 2.0 for x in X], [x * 3.0 for x in X]]
+    with pytest.raises(ValueError, match=r"out_axes=1\): each example's output is a float, which has no axis"):
+        tg.vmap(lambda x: x * 2.0, out_axes=1, backend=backend)(X)
+    with pytest.raises(ValueError, match=r"out_axes must be 0, 1 or None, got 2"):
+        tg.vmap(f, out_axes=2)  # type: ignore[call-overload]
