@@ -358,3 +358,42 @@ def test_out_axes_1_puts_the_examples_along_the_second_axis(backend: str) -> Non
         tg.vmap(lambda x: x * 2.0, out_axes=1, backend=backend)(X)
     with pytest.raises(ValueError, match=r"out_axes must be 0, 1 or None, got 2"):
         tg.vmap(f, out_axes=2)  # type: ignore[call-overload]
+
+
+SECOND_ORDER: list[tuple[str, Callable[[Any, Any], Any]]] = [
+    ("where", lambda p, x: tg.where(x > 0.0, p * p * x, tg.sin(p) * x)),
+    ("where over sqrt", lambda p, x: tg.where(x > 0.0, tg.sqrt(p * abs(x)), p * p)),
+    ("where hides nan", lambda p, x: tg.where(x < 2.0, (p - x) ** 3, p)),
+    ("maximum", lambda p, x: tg.maximum(p * x, p * p) * p),
+    ("minimum", lambda p, x: tg.minimum(p * x, 0.5) ** 2),
+    ("clip", lambda p, x: tg.clip(p * x, -1.0, 1.0) * p),
+    ("hypot", lambda p, x: tg.hypot(p * x, p - 0.7) * p),
+    ("pow", lambda p, x: tg.where(x > 0.0, (p * abs(x)) ** 1.5, p**3.0)),
+]
+SECOND_X = [1.0, -2.0, 0.5, 3.0, NAN, 0.0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, f", SECOND_ORDER, ids=[s[0] for s in SECOND_ORDER])
+def test_second_derivatives_through_branches_under_vmap_equal_the_loop(backend: str, name: str, f: Callable[[Any, Any], Any]) -> None:
+    def loop(p: Any) -> Any:
+        return tg.mean([f(p, x) for x in SECOND_X])
+
+    def batched(p: Any) -> Any:
+        return tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, SECOND_X))
+
+    for p in (0.7, 1.3):
+        expected = tg.hessian(loop)(p)
+        for got in (tg.hessian(batched)(p), tg.grad(tg.grad(batched))(p), tg.jvp(tg.grad(batched), (p,), (1.0,))[1]):
+            assert same([got], [expected], "numpy"), (name, p, got, expected)
+        per_example = tg.vmap(tg.grad(tg.grad(f)), in_axes=(None, 0), backend=backend)(p, SECOND_X)
+        assert same(list(per_example), [tg.grad(tg.grad(f))(p, x) for x in SECOND_X], backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_tangent_of_a_mean_through_where_counts_only_the_chosen_examples(backend: str) -> None:
+    X = [1.0, -2.0, 4.0]
+    f: Callable[[Any, Any], Any] = lambda p, x: tg.where(x > 0.0, p * x, tg.sqrt(p) * 100.0)
+    batched = lambda p: tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, X))
+    loop = lambda p: tg.mean([f(p, x) for x in X])
+    assert tg.jvp(batched, (0.5,), (1.0,))[1] == pytest.approx(tg.jvp(loop, (0.5,), (1.0,))[1], rel=1e-12)

@@ -119,6 +119,11 @@ def _present(x: Any, n: int) -> list[bool]:
     return [True] * n
 
 
+def present_of(x: Batch) -> list[bool]:
+    """Which examples a batch is present for (every one, for a batch without gaps)."""
+    return list(_present(x, len(x)))
+
+
 def _column(x: Any, n: int) -> list[Any]:
     if isinstance(x, BoolBatch):
         x = x.mask
@@ -271,7 +276,9 @@ def restricted(t: Any, mask: Sequence[bool], like: Any) -> Any:
     if isinstance(t, Batch):
         n = len(t)
         keep = [p and m for p, m in zip(_present(t, n), mask)]
-        return _make(list(_column(t, n)), keep, t.backend) if not all(keep) else t
+        if all(keep):
+            return t
+        return _make([v if k else 0.0 for v, k in zip(_column(t, n), keep)], keep, t.backend)  # 0.0 in the gaps
     if isinstance(t, (int, float)) and isinstance(like, Batch):
         return _make([float(t) if m else 0.0 for m in mask], list(mask), like.backend)
     return t

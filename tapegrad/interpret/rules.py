@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch, batch_size
+from tapegrad.interpret.branches import run_branches
 from tapegrad.core.gaps import GAPPED_CLASSES, absent_like, gathered, per_example, renumbered, scattered
 from tapegrad.core.functions import RULE_FUNCTIONS
-from tapegrad.core.rule_table import broadcast_p
+from tapegrad.core.rule_table import batch_mean_p, batch_sum_p, broadcast_p
 from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, VARIADIC, Primitive, Rule, RuleSpec, register, rule_count
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced, bind
@@ -35,7 +36,12 @@ def _compile(spec: RuleSpec, arity: int) -> Optional[Rule]:
         return lambda g, ans, *xs: body(g, ans, xs, len(xs))
     params = ", ".join(("g", "ans") + ARG_NAMES[:arity])
     rule: Rule = eval(f"lambda {params}: {spec}", dict(RULE_FUNCTIONS))  # noqa: S307 - our own table
+    _SPECS[rule] = spec
     return rule
+
+
+# The text each compiled rule came from: a rule that branches on traced batches is run from it.
+_SPECS: dict[Rule, str] = {}
 
 
 def rule_functions(op: int) -> tuple[Optional[Rule], ...]:
@@ -81,8 +87,13 @@ def apply_rule(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: in
     and a rule whose ``g`` is gapped runs on the present examples only, as
     the loop over examples would run it.
     """
-    if g.__class__ in MAYBE_GAPPED and op != _BROADCAST and holds_gaps(g):
+    if g.__class__ in MAYBE_GAPPED and op not in _WHOLE_BATCH and holds_gaps(g):
         return _on_present_examples(rule, g, ans, args, op, k)
+    return _apply(rule, g, ans, args, op, k)
+
+
+def _apply(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -> Any:
+    """``rule(g, ans, *args)``, one branch per example where a condition differs between examples."""
     try:
         return rule(g, ans, *args)
     except BatchBranchError:
@@ -90,6 +101,9 @@ def apply_rule(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: in
         traced = [v for v in values if v.__class__ is Traced]
         if traced and all(v._t.jit and v._v.__class__ is not Traced for v in traced):
             return bind(_rule_primitive(op, k, rule), values)
+        spec = _SPECS.get(rule)
+        if traced and spec is not None:
+            return run_branches(spec, len(args), values)  # recorded on the outer tape, branch by branch
         if traced:
             raise BatchBranchError(
                 "a derivative rule that branches on its values met batches that an outer transform traces "
@@ -106,8 +120,9 @@ def holds_gaps(x: Any) -> bool:
     return x.__class__ in GAPPED_CLASSES
 
 
-# A broadcast's rule sums its adjoint over the examples: a gap there adds nothing, as in the loop.
-_BROADCAST = broadcast_p.id
+# A broadcast's rule sums its adjoint over the examples, and a batch sum's tangent rule sums the
+# tangents: a gap there adds nothing, as in the loop, so these run on the whole batch.
+_WHOLE_BATCH = frozenset([broadcast_p.id, batch_sum_p.id, batch_mean_p.id])
 # The classes a gapped adjoint can have: a gapped batch, or a traced value holding one.
 MAYBE_GAPPED = frozenset([*GAPPED_CLASSES, Traced])
 
@@ -120,7 +135,9 @@ def _on_present_examples(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: 
         # A jit replay runs the rule example by example, skipping the absent ones.
         return bind(_rule_primitive(op, k, rule), values)
     if traced:
-        return rule(g, ans, *args)  # an outer tape traces the batches: it sweeps every example
+        # An outer tape traces the batches: the rule runs on all of them, and the gapped g
+        # keeps each operation on its present examples (a branching rule restricts each branch).
+        return _apply(rule, g, ans, args, op, k)
     n, kind = batch_size(values)
     where, compact = gathered(values, g)
     if not where:

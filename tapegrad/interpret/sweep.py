@@ -28,11 +28,12 @@ import os
 from typing import Any, Iterable, Optional, Sequence
 
 from tapegrad.core.batch import Batch, BoolBatch
-from tapegrad.core.gaps import restricted
+from tapegrad.core.gaps import present_of, restricted
 from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC
 from tapegrad.core.rule_table import input_p, where_p
 from tapegrad.core.tape import Tape, primal_of, value_of
+from tapegrad.interpret.branches import restrict_p
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
 from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions
 
@@ -142,20 +143,31 @@ def needed_by(tape: Tape, outputs: Iterable[int]) -> tuple[bytearray, dict[int, 
         if o >= 0:
             needed[o] = 1
     ops = tape._ops
-    where_id = where_p.id
+    where_id, restrict_id = where_p.id, restrict_p.id
     for i in range(len(needed) - 1, -1, -1):
         if needed[i]:
             refs = tape.refs(i)
             mine = some.get(i)
+            under: Any = value_of(tape._vals[i])
+            if isinstance(under, Batch) and under.gapped:
+                # A value computed on some examples only (a branch of a rule): its inputs are needed by those alone.
+                present = present_of(under)
+                mine = present if mine is None else [a and b for a, b in zip(mine, present)]
+            if ops[i] == restrict_id:
+                # A branch of a derivative rule (tapegrad.interpret.branches): only its examples read the value.
+                mask: Any = value_of(tape._value(refs[1]))
+                keep = [m != 0.0 for m in mask.values()]
+                _need(needed, some, refs[0], [a and b for a, b in zip(mine or keep, keep)])
+                continue
             if ops[i] == where_id:
                 cond: Any = value_of(tape._value(refs[0]))
                 if isinstance(cond, BoolBatch):
                     cond = cond.mask
                 if isinstance(cond, Batch):
                     chosen = [c != 0.0 for c in cond.values()]
-                    mask = mine or [True] * len(chosen)
-                    _need(needed, some, refs[1], [m and c for m, c in zip(mask, chosen)])
-                    _need(needed, some, refs[2], [m and not c for m, c in zip(mask, chosen)])
+                    upto = mine or [True] * len(chosen)
+                    _need(needed, some, refs[1], [m and c for m, c in zip(upto, chosen)])
+                    _need(needed, some, refs[2], [m and not c for m, c in zip(upto, chosen)])
                     continue
                 refs = (refs[1] if cond else refs[2],)
             for r in refs:
