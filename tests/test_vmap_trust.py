@@ -397,3 +397,29 @@ def test_the_tangent_of_a_mean_through_where_counts_only_the_chosen_examples(bac
     batched = lambda p: tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, X))
     loop = lambda p: tg.mean([f(p, x) for x in X])
     assert tg.jvp(batched, (0.5,), (1.0,))[1] == pytest.approx(tg.jvp(loop, (0.5,), (1.0,))[1], rel=1e-12)
+
+
+def test_second_derivatives_through_branches_under_jit_are_refused_not_frozen() -> None:
+    # Every replay would need its own choice of branch per example; a frozen choice would be wrong.
+    f: Callable[[Any, Any], Any] = lambda p, x: tg.where(x > 0.0, p * p * x, tg.sin(p) * x)
+    batched = lambda p, X: tg.mean(tg.vmap(f, in_axes=(None, 0), backend="python")(p, X))
+    with pytest.raises(tg.BatchBranchError, match=r"second derivative of a vmapped function inside jit.*without jit"):
+        tg.jit(tg.hessian(batched))(0.7, tg.batch([1.0, -2.0], "python"))
+    with pytest.raises(tg.BatchBranchError, match=r"inside jit"):
+        tg.jit(tg.vmap(tg.grad(tg.grad(f)), in_axes=(None, 0), backend="python"))(0.7, tg.batch([1.0, -2.0], "python"))
+    # the first derivative under jit replays each example's branch
+    step = tg.jit(tg.vmap(tg.grad(f), in_axes=(None, 0), backend="python"))
+    for X in ([1.0, -2.0], [-1.0, 2.0], [3.0, 4.0]):
+        assert list(step(0.7, tg.batch(X, "python"))) == [tg.grad(f)(0.7, x) for x in X]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NumPy's inf - inf in the unchosen side
+def test_jit_replays_of_a_masked_mean_choose_each_examples_side_again(backend: str) -> None:
+    def per_example(p: Any, x: Any, m: Any) -> Any:
+        return tg.where(m > 0.0, (p - x) ** 2, tg.sqrt(x - x))
+
+    step = tg.jit(tg.grad(lambda p, X, M: tg.mean(tg.vmap(per_example, in_axes=(None, 0, 0), backend=backend)(p, X, M))))
+    for X, M in (([1.0, NAN, 3.0], [1.0, 0.0, 1.0]), ([INF, 2.0, 0.0], [0.0, 1.0, 1.0]), ([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])):
+        expected = tg.grad(lambda p: tg.mean([per_example(p, x, m) for x, m in zip(X, M)]))(0.5)
+        assert step(0.5, tg.batch(X, backend), tg.batch(M, backend)) == pytest.approx(expected, rel=1e-12)

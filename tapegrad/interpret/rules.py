@@ -102,15 +102,33 @@ def _apply(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -
         if traced and all(v._t.jit and v._v.__class__ is not Traced for v in traced):
             return bind(_rule_primitive(op, k, rule), values)
         spec = _SPECS.get(rule)
-        if traced and spec is not None:
-            return run_branches(spec, len(args), values)  # recorded on the outer tape, branch by branch
+        if traced and spec is not None and not any(_under_jit(v) for v in traced):
+            # Recorded on the outer tape, branch by branch. (Under jit the examples' branches are
+            # chosen anew by every replay, which these records could not do: that case is refused.)
+            return run_branches(spec, len(args), values)
         if traced:
+            if spec is None:
+                raise BatchBranchError(
+                    f"the derivative rule of custom primitive {PRIMITIVES[op].name!r} branches on its values, and met "
+                    "batches that an outer transform traces (a second derivative of a vmapped function, say); write the "
+                    "rule without a Python condition (with tapegrad.where), or compute this derivative outside vmap"
+                ) from None
             raise BatchBranchError(
-                "a derivative rule that branches on its values met batches that an outer transform traces "
-                "(nested differentiation of a vmapped function through pow with a batched exponent, say); "
-                "compute this derivative outside vmap, or without the outer transform"
+                "a derivative rule that branches on its values (where, maximum, clip, pow...) met batches that "
+                "nested transforms under jit trace (a second derivative of a vmapped function inside jit): each "
+                "replay would need its own choice of branch per example. Compute this derivative without jit, "
+                "or jit the per-example function's derivative and vmap it outside the jit"
             ) from None
         return per_example(rule, values)  # (None if the rule sends nothing to any example)
+
+
+def _under_jit(x: Any) -> bool:
+    """True if ``x`` or a value under it belongs to a jit tape."""
+    while x.__class__ is Traced:
+        if x._t.jit:
+            return True
+        x = x._v
+    return False
 
 
 def holds_gaps(x: Any) -> bool:

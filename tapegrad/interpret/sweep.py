@@ -33,6 +33,7 @@ from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC
 from tapegrad.core.rule_table import input_p, where_p
 from tapegrad.core.tape import Tape, primal_of, value_of
+from tapegrad.core.traced import Traced
 from tapegrad.interpret.branches import restrict_p
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
 from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions
@@ -148,6 +149,12 @@ def needed_by(tape: Tape, outputs: Iterable[int]) -> tuple[bytearray, dict[int, 
         if needed[i]:
             refs = tape.refs(i)
             mine = some.get(i)
+            if tape._vals[i].__class__ is Traced:
+                # An outer tape (a jit, say) records this sweep: the examples each record is needed
+                # for may differ from one replay to the next, so every record is needed whole.
+                for r in refs:
+                    _need(needed, some, r, None)
+                continue
             under: Any = value_of(tape._vals[i])
             if isinstance(under, Batch) and under.gapped:
                 # A value computed on some examples only (a branch of a rule): its inputs are needed by those alone.
