@@ -596,7 +596,7 @@ def batch_size(args: Sequence[Any]) -> tuple[int, type[Batch]]:
                 n, kind = len(a), type(a)
             elif len(a) != n:
                 raise _size_error(n, len(a))
-            elif a.backend != kind.backend:
+            elif type(a) is not kind and a.backend != kind.backend:
                 raise TypeError("batches of the python and numpy back ends met in one operation; give every vmap the same backend")
     return n, kind
 
@@ -608,10 +608,16 @@ def evaluate_batch(prim: Primitive, args: Sequence[Any]) -> Batch:
     A gapped batch among the arguments (an adjoint present for some examples
     only) computes on its present examples.
     """
-    for a in args:
-        if isinstance(a, Batch) and a.gapped:
-            return a.on_present(prim, args)  # type: ignore[attr-defined,no-any-return]
-    n, kind = batch_size(args)
+    n = -1
+    kind: type[Batch] = Batch
+    for a in args:  # batch_size, with the test for a gapped batch in the same pass
+        if isinstance(a, Batch):
+            if a.gapped:
+                return a.on_present(prim, args)  # type: ignore[attr-defined,no-any-return]
+            if n < 0:
+                n, kind = len(a), type(a)
+            elif len(a) != n or type(a) is not kind:
+                n, kind = batch_size(args)  # raises, saying which sizes or back ends met
     if kind is ArrayBatch:
         vectorized = numpy_forward(prim)
         if vectorized is not None:
@@ -697,7 +703,9 @@ class vmap_scope:
 
     def __enter__(self) -> None:
         if _SCOPES.depth:
-            raise NotImplementedError("vmap inside vmap is not supported yet: map over one batch axis at a time")
+            # A vmap inside another runs its examples one at a time (tapegrad.transforms.vmap), so
+            # batches never nest; reaching here means that rule was broken.
+            raise RuntimeError("a vmap tried to batch inside another vmap's batches; one batch axis at a time")
         _SCOPES.depth += 1
 
     def __exit__(self, *exc: object) -> None:
