@@ -46,10 +46,6 @@ class ListGaps(ListBatch):
     def __abs__(self) -> Batch:
         return ListGaps([abs(v) for v in self.data], self.present)
 
-    def dense(self) -> Batch:
-        """The same numbers as a plain batch (0.0 where no adjoint reached)."""
-        return ListBatch(list(self.data))
-
     def on_present(self, prim: Primitive, args: Sequence[Any]) -> Batch:
         """``prim`` applied to ``args`` (this batch among them) on the present examples only."""
         return evaluate_gapped(prim, args)
@@ -75,10 +71,6 @@ class ArrayGaps(ArrayBatch):
     def __abs__(self) -> Batch:
         np = _batch._load_numpy()
         return ArrayGaps(np.abs(self.data), self.present)
-
-    def dense(self) -> Batch:
-        """The same numbers as a plain batch (0.0 where no adjoint reached)."""
-        return ArrayBatch(self.data.copy())
 
     def on_present(self, prim: Primitive, args: Sequence[Any]) -> Batch:
         """``prim`` applied to ``args`` (this batch among them) on the present examples only."""
@@ -133,8 +125,8 @@ def _column(x: Any, n: int) -> list[Any]:
 _EXAMPLE = re.compile(r"example (\d+) of the batch")
 
 
-def _renumbered(exc: BaseException, where: Sequence[int]) -> BaseException:
-    """``exc``, with the example it names counted in the whole batch instead of the present ones."""
+def renumbered(exc: BaseException, where: Sequence[int]) -> BaseException:
+    """The error of a computation on the examples ``where``, naming its example by its place in the whole batch."""
     text = _EXAMPLE.sub(lambda m: f"example {where[int(m.group(1))]} of the batch", str(exc), count=1)
     try:
         return type(exc)(text)
@@ -153,7 +145,7 @@ def _on_present(args: Sequence[Any], compute: Callable[[list[Any]], Any]) -> Bat
         try:
             out = compute(compact)
         except Exception as exc:
-            raise _renumbered(exc, where) from None
+            raise renumbered(exc, where) from None
         if isinstance(out, BoolBatch):
             out = out.mask
         values = out.values() if isinstance(out, Batch) else [float(out)] * len(where)
@@ -260,11 +252,6 @@ def scattered(out: Any, where: Sequence[int], n: int, backend: str) -> Optional[
     for j, k in enumerate(where):
         full[k] = values[j] if inner[j] else None
     return with_gaps(full, backend)
-
-
-def renumbered(exc: BaseException, where: Sequence[int]) -> BaseException:
-    """The error of a computation on the examples ``where``, naming the example in the whole batch."""
-    return _renumbered(exc, where)
 
 
 def restricted(t: Any, mask: Sequence[bool], like: Any) -> Any:
