@@ -131,7 +131,9 @@ def _check_pairs(name: str, a: Sequence[Any], b: Sequence[Any]) -> None:
 
 
 def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]) -> Optional[list[float]]:
-    """None if every label is one of ``allowed``; otherwise every label's value, for the message.
+    """None if every label is one of ``allowed``; otherwise the labels' values, for the message.
+
+    Under vmap (a label holding a batch) only the values outside ``allowed`` are given.
 
     The test is ``y == a`` for each allowed value, so a traced label (one
     passed as an argument) is checked like a number: under jit the
@@ -155,8 +157,12 @@ def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]
                 ok = False
         elif not any(y == a for a in allowed):
             ok = False
+    if ok:
+        return None
     # Reading the numbers is safe here: the call is about to fail, so nothing is frozen into a trace.
-    return None if ok else [v for y in labels for v in _numbers(y)]
+    # A batched label (one per example) shows only the examples' labels that are wrong:
+    # the right ones would swamp them.
+    return [v for y in labels for v in _numbers(y) if not holds_batch(y) or v not in allowed]
 
 
 def _numbers(y: Any) -> list[float]:

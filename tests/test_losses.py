@@ -298,7 +298,7 @@ def test_losses_under_vmap_check_batched_labels() -> None:
 
     good = tg.vmap(hinge, in_axes=(None, 0, 0), backend="python")(1.5, X, [1.0, -1.0, 1.0])
     assert list(good) == [nn.svm_hinge_loss([1.5 * x[0]], [y]) for x, y in zip(X, [1.0, -1.0, 1.0])]
-    with pytest.raises(ValueError, match=r"svm_hinge_loss: expected labels in \{-1, \+1\}, found labels \{0\.0, 1\.0\}"):
+    with pytest.raises(ValueError, match=r"svm_hinge_loss: expected labels in \{-1, \+1\}, found labels \{0\.0\}\. For 0/1 labels"):
         tg.vmap(hinge, in_axes=(None, 0, 0), backend="python")(1.5, X, [1.0, 0.0, 1.0])
     step = tg.jit(tg.grad(lambda w, X, Y: tg.mean(tg.vmap(hinge, in_axes=(None, 0, 0), backend="python")(w, X, Y))))
     cols = tg.batch(X, "python")
@@ -312,5 +312,5 @@ def test_cross_entropy_under_vmap_picks_each_examples_class() -> None:
     labels = [2, 0]
     per_example = tg.vmap(lambda z, y: nn.cross_entropy([z], [y]), backend="python")(rows, [2.0, 0.0])
     assert list(per_example) == pytest.approx(nn.cross_entropy_per_example(rows, labels), rel=1e-15)
-    with pytest.raises(ValueError, match=r"expected class labels in 0\.\.2, found labels \{0\.0, 3\.0\}"):
+    with pytest.raises(ValueError, match=r"expected class labels in 0\.\.2, found labels \{3\.0\}"):
         tg.vmap(lambda z, y: nn.cross_entropy([z], [y]), backend="python")(rows, [3.0, 0.0])

@@ -33,6 +33,7 @@ other branch.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import itertools
 import math
@@ -84,6 +85,9 @@ class Batch:
     __slots__ = ("data",)
     backend = "?"
     data: Any
+    # True for a batch present only for some examples (tapegrad.core.gaps): an
+    # adjoint that where() sent to some examples and not to others.
+    gapped = False
     # Batches are values, not keys (like traced scalars).
     __hash__ = None  # type: ignore[assignment]
 
@@ -135,11 +139,13 @@ class Batch:
     def __rtruediv__(self, other: Any) -> Any:
         return self._binary("/", other, True)
 
+    # ** is the pow primitive (math.pow), as on a traced value: a negative base to a fractional
+    # power raises, where float ** would give a complex number and NumPy a nan.
     def __pow__(self, other: Any) -> Any:
-        return self._binary("**", other, False)
+        return _by_primitive("pow", (self, other))
 
     def __rpow__(self, other: Any) -> Any:
-        return self._binary("**", other, True)
+        return _by_primitive("pow", (other, self))
 
     def __mod__(self, other: Any) -> Any:
         return _by_primitive("mod", (self, other))
@@ -281,7 +287,6 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "-": operator.sub,
     "*": operator.mul,
     "/": operator.truediv,
-    "**": operator.pow,
     **COMPARE_OPS,
 }
 _COMPARISONS = frozenset(COMPARE_OPS)
@@ -320,24 +325,28 @@ def _fail_at(exc: BaseException, what: Optional[str], columns: Sequence[Any], fn
     return exc
 
 
-def _raise_like_floats(what: Optional[str], fn: Callable[..., Any], raw: Sequence[Any], out: Any) -> None:
-    """Raise the float code's error at the first example where NumPy made a non-finite number from finite ones.
+def _like_floats(what: Optional[str], fn: Callable[..., Any], raw: Sequence[Any], out: Any) -> Any:
+    """``out`` with every non-finite example recomputed by the float code, which raises where it raises.
 
-    NumPy returns inf or nan where Python raises (x / 0, log(-1), a
-    negative base to a fractional power). If the float code gives a
-    non-finite number there too (a product that overflows), nothing is raised.
+    NumPy returns inf or nan where Python raises (x / 0, log(-1), sin(inf),
+    nan / 0, a negative base to a fractional power). Each example where
+    NumPy's answer is not finite is run through ``fn`` on floats: an error
+    is raised naming the first such example, and otherwise the float code's
+    number is kept (an overflowing product is inf in both). Finite examples
+    are NumPy's; only the non-finite ones cost a Python call each.
     """
     _load_numpy()
-    finite_in = _np.ones(len(out), dtype=bool)
-    for a in raw:
-        if not isinstance(a, float):
-            finite_in &= _np.isfinite(a)
-    for k in _np.nonzero(~_np.isfinite(out) & finite_in)[0][:1].tolist():
+    bad = _np.nonzero(~_np.isfinite(out))[0].tolist()
+    if not bad:
+        return out
+    out = _np.array(out, dtype=float)  # a copy: the caller's operands are never written
+    for k in bad:
         xs = [float(a[k]) if not isinstance(a, float) else a for a in raw]
         try:
-            fn(*xs)
+            out[k] = fn(*xs)
         except Exception as failed:
             raise _at_example(failed, k, _prefix(what, xs)) from None
+    return out
 
 
 def _columns(args: Sequence[Any], n: int) -> list[Iterable[Any]]:
@@ -357,7 +366,13 @@ class ListBatch(Batch):
         return list(self.data)
 
     def total(self) -> float:
-        return math.fsum(self.data)
+        try:
+            return math.fsum(self.data)
+        except (ValueError, OverflowError):
+            # fsum refuses inf + -inf and overflowing partial sums; the float code's
+            # left-to-right sum gives nan or an infinity there, and so does this.
+            total: float = functools.reduce(operator.add, self.data)
+            return total
 
     def all_finite(self) -> bool:
         s = sum(self.data)  # finite unless some value is not (or the sum overflows: then look at each)
@@ -376,6 +391,8 @@ class ListBatch(Batch):
             except (ValueError, ArithmeticError):
                 pass  # found again below, with the example named
         if isinstance(other, ListBatch):
+            if other.gapped:
+                return NotImplemented  # the gapped batch's own (reflected) operation runs
             if len(other.data) != n:
                 raise _size_error(n, len(other.data))
             b: Iterable[Any] = other.data
@@ -414,7 +431,8 @@ class ArrayBatch(Batch):
         return [float(v) for v in self.data.tolist()]
 
     def total(self) -> float:
-        return float(self.data.sum())
+        with _np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is nan, without a warning
+            return float(self.data.sum())
 
     def all_finite(self) -> bool:
         return bool(_np.isfinite(self.data).all()) if _np is not None else True
@@ -426,6 +444,8 @@ class ArrayBatch(Batch):
     def _binary(self, op: str, other: Any, reflected: bool) -> Any:
         _load_numpy()
         if isinstance(other, ArrayBatch):
+            if other.gapped:
+                return NotImplemented  # the gapped batch's own (reflected) operation runs
             if len(other.data) != len(self.data):
                 raise _size_error(len(self.data), len(other.data))
             b = other.data
@@ -435,18 +455,18 @@ class ArrayBatch(Batch):
             return NotImplemented
         a = self.data
         x, y = (b, a) if reflected else (a, b)
-        if op == "/" or op == "**":
-            # These can fail where Python raises (checked below); keep NumPy quiet meanwhile.
+        if op == "/":
+            # This can fail where Python raises (checked below); keep NumPy quiet meanwhile.
             with _np.errstate(all="ignore"):
-                out = _OPS[op](x, y)
-        else:
-            out = _OPS[op](x, y)
+                out = x / y
+            if not _np.isfinite(out).all():
+                # Python raises where NumPy returns inf or nan (x / 0, nan / 0); find the
+                # first such example and raise what Python raises.
+                out = _like_floats(op, operator.truediv, [x, y], out)
+            return ArrayBatch(out)
+        out = _OPS[op](x, y)
         if op in _COMPARISONS:
             return BoolBatch(ArrayBatch(out.astype(float)), _comparison_text(op, other, reflected))
-        if op in ("/", "**") and not _np.isfinite(out).all():
-            # Python raises where NumPy returns inf or nan (x / 0, a negative base to a
-            # fractional power); find the first such example and raise what Python raises.
-            _raise_like_floats(op, _OPS[op], [x, y], out)
         return ArrayBatch(out)
 
     def __abs__(self) -> Batch:
@@ -576,7 +596,7 @@ def batch_size(args: Sequence[Any]) -> tuple[int, type[Batch]]:
                 n, kind = len(a), type(a)
             elif len(a) != n:
                 raise _size_error(n, len(a))
-            elif type(a) is not kind:
+            elif type(a) is not kind and a.backend != kind.backend:
                 raise TypeError("batches of the python and numpy back ends met in one operation; give every vmap the same backend")
     return n, kind
 
@@ -585,8 +605,19 @@ def evaluate_batch(prim: Primitive, args: Sequence[Any]) -> Batch:
     """Apply ``prim`` to arguments of which at least one is a batch, example by example.
 
     A domain error names the example: ``example 3 of the batch: log(-1.0): math domain error``.
+    A gapped batch among the arguments (an adjoint present for some examples
+    only) computes on its present examples.
     """
-    n, kind = batch_size(args)
+    n = -1
+    kind: type[Batch] = Batch
+    for a in args:  # batch_size, with the test for a gapped batch in the same pass
+        if isinstance(a, Batch):
+            if a.gapped:
+                return a.on_present(prim, args)  # type: ignore[attr-defined,no-any-return]
+            if n < 0:
+                n, kind = len(a), type(a)
+            elif len(a) != n or type(a) is not kind:
+                n, kind = batch_size(args)  # raises, saying which sizes or back ends met
     if kind is ArrayBatch:
         vectorized = numpy_forward(prim)
         if vectorized is not None:
@@ -597,7 +628,7 @@ def evaluate_batch(prim: Primitive, args: Sequence[Any]) -> Batch:
             if not isinstance(out, _np.ndarray) or out.shape != (n,):
                 out = _np.broadcast_to(_np.asarray(out, dtype=float), (n,)).copy()
             if prim.can_raise and not _np.isfinite(out).all():
-                _raise_like_floats(None, lambda *xs: prim.evaluate(xs), raw, out)
+                out = _like_floats(None, lambda *xs: prim.evaluate(xs), raw, out)
             return ArrayBatch(out.astype(float, copy=False))
     if kind is ListBatch:
         over_list = python_forward(prim, tuple(isinstance(a, Batch) for a in args))
@@ -672,7 +703,9 @@ class vmap_scope:
 
     def __enter__(self) -> None:
         if _SCOPES.depth:
-            raise NotImplementedError("vmap inside vmap is not supported yet: map over one batch axis at a time")
+            # A vmap inside another runs its examples one at a time (tapegrad.transforms.vmap), so
+            # batches never nest; reaching here means that rule was broken.
+            raise RuntimeError("a vmap tried to batch inside another vmap's batches; one batch axis at a time")
         _SCOPES.depth += 1
 
     def __exit__(self, *exc: object) -> None:

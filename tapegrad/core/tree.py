@@ -261,9 +261,10 @@ def _walk_numpy(node: Any, path: Optional[str], leaves: list[Any], paths: list[s
     kind = getattr(node.dtype, "kind", None)
     if kind == "O" and node.ndim > 0:
         # An array of objects: what a transform gives a function for an
-        # array argument (traced scalars), seen again by a nested transform.
+        # array argument (traced scalars), seen again by a nested transform,
+        # or one example's array under vmap (a batch in each cell).
         values = list(node.ravel().tolist())
-        if all(v.__class__ is Traced or v.__class__ is float for v in values):
+        if all(v.__class__ is Traced or v.__class__ is float or isinstance(v, Batch) for v in values):
             return _array_node(node, values, path, leaves, paths)
     if kind not in ("f", "i", "u"):
         if path is None:

@@ -133,6 +133,15 @@ def _loop(name: str, flat: bool) -> list[str]:
         # batch's list of floats to the allocator while the sweep still runs.
         lines += [f"            if release and p != {input_p.id}:  # only the inputs' adjoints are returned", "                adj[i] = None"]
     keyword = "if"
+    if not flat:
+        # An adjoint present for some examples only (vmap, below a where) runs each rule on
+        # those examples: a rule pasted here would compute every example, and could fail
+        # (atan2's at the origin) or give nan where the loop over examples never looks.
+        lines += [
+            "            if g.__class__ in MAYBE_GAPPED and p not in NO_ADJOINTS and holds_gaps(g):  # some examples only",
+            "                generic_record(tape, adj, i, g)",
+        ]
+        keyword = "elif"
     for prim in _by_frequency([p for p in BUILTINS if _pasteable(p)]):
         specs = RULES[prim.id]
         refs = ("a", "b")[: prim.arity]
@@ -194,7 +203,7 @@ def reverse_loops_source() -> str:
         "from tapegrad.core.functions import RULE_FUNCTIONS",
         "from tapegrad.core.rule_table import FLOAT_RULE_FUNCTIONS",
         "from tapegrad.core.tape import Tape",
-        "from tapegrad.interpret.rules import NO_ADJOINTS, AtRecord, NotFlat, generic_record",
+        "from tapegrad.interpret.rules import MAYBE_GAPPED, NO_ADJOINTS, AtRecord, NotFlat, generic_record, holds_gaps",
         "",
         "# The functions the rules call: on traced values, and their float versions.",
     ]

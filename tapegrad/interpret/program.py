@@ -27,6 +27,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 import attrs
 
 from tapegrad.core.batch import ArrayBatch, BoolBatch, ListBatch
+from tapegrad.core.gaps import GAPPED_CLASSES
 from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, VARIADIC, Primitive
 from tapegrad.core.rule_table import FLOAT_NAMESPACE
 from tapegrad.core.tape import Tape
@@ -110,7 +111,7 @@ class Program:
 
 
 # The classes of a batched value (see tapegrad.core.batch).
-_BATCH_CLASSES = (ListBatch, ArrayBatch, BoolBatch)
+_BATCH_CLASSES = (ListBatch, ArrayBatch, BoolBatch, *GAPPED_CLASSES)
 
 # How deeply pasted expressions may nest. Each level is a pair of
 # parentheses for the source back end (CPython's tokenizer allows 200 and its

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch, batch_of, batch_size
+from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch, batch_size
+from tapegrad.interpret.branches import run_branches
+from tapegrad.core.gaps import GAPPED_CLASSES, absent_like, gathered, per_example, renumbered, scattered
 from tapegrad.core.functions import RULE_FUNCTIONS
+from tapegrad.core.rule_table import batch_mean_p, batch_sum_p, broadcast_p
 from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, VARIADIC, Primitive, Rule, RuleSpec, register, rule_count
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced, bind
@@ -33,7 +36,12 @@ def _compile(spec: RuleSpec, arity: int) -> Optional[Rule]:
         return lambda g, ans, *xs: body(g, ans, xs, len(xs))
     params = ", ".join(("g", "ans") + ARG_NAMES[:arity])
     rule: Rule = eval(f"lambda {params}: {spec}", dict(RULE_FUNCTIONS))  # noqa: S307 - our own table
+    _SPECS[rule] = spec
     return rule
+
+
+# The text each compiled rule came from: a rule that branches on traced batches is run from it.
+_SPECS: dict[Rule, str] = {}
 
 
 def rule_functions(op: int) -> tuple[Optional[Rule], ...]:
@@ -73,7 +81,19 @@ def apply_rule(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: in
     record of its own, which the replay applies example by example. (Under
     any other outer transform that would need a record per example, so it
     raises, saying so.)
+
+    A rule may send nothing to some examples (``where``'s to the value it did
+    not choose): the result is then a gapped batch (:mod:`tapegrad.core.gaps`),
+    and a rule whose ``g`` is gapped runs on the present examples only, as
+    the loop over examples would run it.
     """
+    if g.__class__ in MAYBE_GAPPED and op not in _WHOLE_BATCH and holds_gaps(g):
+        return _on_present_examples(rule, g, ans, args, op, k)
+    return _apply(rule, g, ans, args, op, k)
+
+
+def _apply(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -> Any:
+    """``rule(g, ans, *args)``, one branch per example where a condition differs between examples."""
     try:
         return rule(g, ans, *args)
     except BatchBranchError:
@@ -81,17 +101,70 @@ def apply_rule(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: in
         traced = [v for v in values if v.__class__ is Traced]
         if traced and all(v._t.jit and v._v.__class__ is not Traced for v in traced):
             return bind(_rule_primitive(op, k, rule), values)
+        spec = _SPECS.get(rule)
+        if traced and spec is not None and not any(_under_jit(v) for v in traced):
+            # Recorded on the outer tape, branch by branch. (Under jit the examples' branches are
+            # chosen anew by every replay, which these records could not do: that case is refused.)
+            return run_branches(spec, len(args), values)
         if traced:
+            if spec is None:
+                raise BatchBranchError(
+                    f"the derivative rule of custom primitive {PRIMITIVES[op].name!r} branches on its values, and met "
+                    "batches that an outer transform traces (a second derivative of a vmapped function, say); write the "
+                    "rule without a Python condition (with tapegrad.where), or compute this derivative outside vmap"
+                ) from None
             raise BatchBranchError(
-                "a derivative rule that branches on its values met batches that an outer transform traces "
-                "(nested differentiation of a vmapped function through pow with a batched exponent, say); "
-                "compute this derivative outside vmap, or without the outer transform"
+                "a derivative rule that branches on its values (where, maximum, clip, pow...) met batches that "
+                "nested transforms under jit trace (a second derivative of a vmapped function inside jit): each "
+                "replay would need its own choice of branch per example. Compute this derivative without jit, "
+                "or jit the per-example function's derivative and vmap it outside the jit"
             ) from None
-        values = [v.mask if isinstance(v, BoolBatch) else v for v in values]  # a condition, as 1.0 / 0.0
-        n, kind = batch_size(values)
-        columns = [v.values() if isinstance(v, Batch) else [v] * n for v in values]
-        out = [rule(*example) for example in zip(*columns)]
-        return batch_of([0.0 if v is None else v for v in out], kind.backend)
+        return per_example(rule, values)  # (None if the rule sends nothing to any example)
+
+
+def _under_jit(x: Any) -> bool:
+    """True if ``x`` or a value under it belongs to a jit tape."""
+    while x.__class__ is Traced:
+        if x._t.jit:
+            return True
+        x = x._v
+    return False
+
+
+def holds_gaps(x: Any) -> bool:
+    """True if ``x``, under any levels of tracing, is a gapped batch (an adjoint present for some examples only)."""
+    while x.__class__ is Traced:
+        x = x._v
+    return x.__class__ in GAPPED_CLASSES
+
+
+# A broadcast's rule sums its adjoint over the examples, and a batch sum's tangent rule sums the
+# tangents: a gap there adds nothing, as in the loop, so these run on the whole batch.
+_WHOLE_BATCH = frozenset([broadcast_p.id, batch_sum_p.id, batch_mean_p.id])
+# The classes a gapped adjoint can have: a gapped batch, or a traced value holding one.
+MAYBE_GAPPED = frozenset([*GAPPED_CLASSES, Traced])
+
+
+def _on_present_examples(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -> Any:
+    """``apply_rule`` for a gapped ``g``: the rule runs on the examples ``g`` is present for."""
+    values = [g, ans, *args]
+    traced = [v for v in values if v.__class__ is Traced]
+    if traced and all(v._t.jit and v._v.__class__ is not Traced for v in traced):
+        # A jit replay runs the rule example by example, skipping the absent ones.
+        return bind(_rule_primitive(op, k, rule), values)
+    if traced:
+        # An outer tape traces the batches: the rule runs on all of them, and the gapped g
+        # keeps each operation on its present examples (a branching rule restricts each branch).
+        return _apply(rule, g, ans, args, op, k)
+    n, kind = batch_size(values)
+    where, compact = gathered(values, g)
+    if not where:
+        return None
+    try:
+        out = apply_rule(rule, compact[0], compact[1], compact[2:], op, k)
+    except Exception as exc:
+        raise renumbered(exc, where) from None
+    return scattered(out, where, n, kind.backend)
 
 
 _RULE_PRIMITIVES: dict[tuple[int, int], Primitive] = {}
@@ -103,10 +176,15 @@ def _rule_primitive(op: int, k: int, rule: Rule) -> Primitive:
     if found is None:
         prim = PRIMITIVES[op]
         def impl(*values: Any) -> Any:
+            # It takes whole batches (reduces=True): example by example, a None result
+            # (nothing flows back to that example) leaves a gap, and so does a gap in g.
+            if any(isinstance(v, (Batch, BoolBatch)) for v in values):
+                found = per_example(rule, values)
+                return found if found is not None else absent_like(values)
             out = rule(*values)
-            return 0.0 if out is None else out  # None: nothing flows back for this example
+            return 0.0 if out is None else out
 
-        found = _RULE_PRIMITIVES[(op, k)] = register(f"{prim.name}_rule{k}", impl, prim.arity + 2)
+        found = _RULE_PRIMITIVES[(op, k)] = register(f"{prim.name}_rule{k}", impl, prim.arity + 2, reduces=True)
     return found
 
 

@@ -25,12 +25,16 @@ an adjoint of exactly 0.0 is also skipped: there it is only a number.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
+from tapegrad.core.batch import Batch, BoolBatch
+from tapegrad.core.gaps import present_of, restricted
 from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC
 from tapegrad.core.rule_table import input_p, where_p
-from tapegrad.core.tape import Tape, primal_of
+from tapegrad.core.tape import Tape, primal_of, value_of
+from tapegrad.core.traced import Traced
+from tapegrad.interpret.branches import restrict_p
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
 from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions
 
@@ -132,28 +136,72 @@ def _sweep(tape: Tape, seeds: list[tuple[int, Any]], flat: bool, release: bool) 
     return adj
 
 
-def needed_by(tape: Tape, outputs: Iterable[int]) -> bytearray:
+def needed_by(tape: Tape, outputs: Iterable[int]) -> tuple[bytearray, dict[int, list[bool]]]:
     """Which records the given outputs depend on (one backward pass over the refs).
 
     A ``where`` record depends only on the value it chose: the tangent of
     the other is never used, and computing it could fail (the derivative of
-    ``sqrt`` at 0 in ``where(x > 0, sqrt(x), 0.0)``).
+    ``sqrt`` at 0 in ``where(x > 0, sqrt(x), 0.0)``). Under vmap the choice
+    is made example by example, so a record may be needed for some examples
+    only: the second result maps such a record to the examples (True) that
+    need it; a needed record not in it is needed by every example.
     """
     needed = bytearray(len(tape._ops))
+    some: dict[int, list[bool]] = {}
     for o in outputs:
         if o >= 0:
             needed[o] = 1
     ops = tape._ops
-    where_id = where_p.id
+    where_id, restrict_id = where_p.id, restrict_p.id
     for i in range(len(needed) - 1, -1, -1):
         if needed[i]:
             refs = tape.refs(i)
+            mine = some.get(i)
+            if tape._vals[i].__class__ is Traced:
+                # An outer tape (a jit, say) records this sweep: the examples each record is needed
+                # for may differ from one replay to the next, so every record is needed whole.
+                for r in refs:
+                    _need(needed, some, r, None)
+                continue
+            under: Any = value_of(tape._vals[i])
+            if isinstance(under, Batch) and under.gapped:
+                # A value computed on some examples only (a branch of a rule): its inputs are needed by those alone.
+                present = present_of(under)
+                mine = present if mine is None else [a and b for a, b in zip(mine, present)]
+            if ops[i] == restrict_id:
+                # A branch of a derivative rule (tapegrad.interpret.branches): only its examples read the value.
+                mask: Any = value_of(tape._value(refs[1]))
+                keep = [m != 0.0 for m in mask.values()]
+                _need(needed, some, refs[0], [a and b for a, b in zip(mine or keep, keep)])
+                continue
             if ops[i] == where_id:
-                refs = (refs[1] if primal_of(tape._value(refs[0])) else refs[2],)
+                cond: Any = value_of(tape._value(refs[0]))
+                if isinstance(cond, BoolBatch):
+                    cond = cond.mask
+                if isinstance(cond, Batch):
+                    chosen = [c != 0.0 for c in cond.values()]
+                    upto = mine or [True] * len(chosen)
+                    _need(needed, some, refs[1], [m and c for m, c in zip(upto, chosen)])
+                    _need(needed, some, refs[2], [m and not c for m, c in zip(upto, chosen)])
+                    continue
+                refs = (refs[1] if cond else refs[2],)
             for r in refs:
-                if r >= 0:
-                    needed[r] = 1
-    return needed
+                _need(needed, some, r, mine)
+    return needed, some
+
+
+def _need(needed: bytearray, some: dict[int, list[bool]], r: int, mask: Optional[list[bool]]) -> None:
+    """Mark record ``r`` needed by the examples of ``mask`` (None: by all of them)."""
+    if r < 0 or (mask is not None and not any(mask)):
+        return
+    if mask is None:
+        needed[r] = 1
+        some.pop(r, None)
+    elif not needed[r]:
+        needed[r] = 1
+        some[r] = mask
+    elif r in some:
+        some[r] = [a or b for a, b in zip(some[r], mask)]
 
 
 def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterable[int]] = None) -> list[Any]:
@@ -175,7 +223,7 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
         # A plain 0.0 tangent is a structural zero: nothing flows from it.
         if not (t.__class__ is float and t == 0.0):
             tan[ref] = t
-    needed = None if outputs is None else needed_by(tape, outputs)
+    needed, some = (None, {}) if outputs is None else needed_by(tape, outputs)
     input_id = input_p.id
     variadic = VARIADIC_IDS
     i = 0
@@ -187,30 +235,46 @@ def forward_sweep(tape: Tape, tangents: dict[int, Any], outputs: Optional[Iterab
             out: Optional[Any] = None
             args: Optional[list[Any]] = None
             op_rules = tangent_functions(op)
+            saved = _restrict(tan, refs, some[i], vals[i]) if i in some else ()  # some examples only (where, under vmap)
             if op in variadic:
                 tans = [tan[r] for r in refs if r >= 0 and tan[r] is not None]
                 rule = op_rules[0]
                 if tans and rule is not None:
                     total = tans[0] if len(tans) == 1 else variadic_sum(*tans)
                     out = checked(rule(total, vals[i], *[tape._value(q) for q in refs]), op, 0)
-                tan[i] = out
-                continue
-            for k, r in enumerate(refs):
-                if r < 0:
-                    continue
-                t = tan[r]
-                rule = op_rules[k]
-                if t is None or rule is None:
-                    continue
-                if args is None:
-                    args = [tape._value(q) for q in refs]
-                c = checked(apply_rule(rule, t, vals[i], args, op, k), op, k)
-                if c is not None:
-                    out = c if out is None else out + c
+            else:
+                for k, r in enumerate(refs):
+                    if r < 0:
+                        continue
+                    t = tan[r]
+                    rule = op_rules[k]
+                    if t is None or rule is None:
+                        continue
+                    if args is None:
+                        args = [tape._value(q) for q in refs]
+                    c = checked(apply_rule(rule, t, vals[i], args, op, k), op, k)
+                    if c is not None:
+                        out = c if out is None else out + c
+            for r, t in saved:
+                tan[r] = t
             tan[i] = out
     except Exception as exc:
         raise in_record(exc, tape, i, "tangent") from exc
     return tan
+
+
+def _restrict(tan: list[Any], refs: Sequence[int], mask: list[bool], like: Any) -> list[tuple[int, Any]]:
+    """Restrict the tangents a record reads to the examples of ``mask``; return what to put back after it.
+
+    Only that record may see the restriction: another record reading the
+    same tangents for other examples must get them whole.
+    """
+    saved = []
+    for r in refs:
+        if r >= 0 and tan[r] is not None:
+            saved.append((r, tan[r]))
+            tan[r] = restricted(tan[r], mask, like)
+    return saved
 
 
 # The built-in variadic primitives. (Custom primitives have a fixed arity.)

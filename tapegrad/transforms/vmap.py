@@ -25,14 +25,15 @@ import functools
 from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union, overload
 
 from tapegrad.core import functions
-from tapegrad.core.batch import Batch, BoolBatch, batch_of, numpy_available, vmap_scope
+from tapegrad.core.batch import Batch, BoolBatch, batch_of, in_vmap, numpy_available, vmap_scope
 from tapegrad.core.rule_table import add_p, batch_mean_p, batch_sum_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import BatchedResult, TreeDef, flatten, too_deep_error, unflatten
 from tapegrad.transforms.grad import _arg_names, _fname
+from tapegrad.transforms.vmap_axes import argument_specs, batch_axis_second, example_picker, nothing_mapped, split
 
-Axes = Union[Optional[int], Sequence[Optional[int]]]
+Axes = Union[Optional[int], Sequence[Any], dict[Any, Any]]
 
 
 def _backend(backend: str) -> str:
@@ -43,23 +44,6 @@ def _backend(backend: str) -> str:
     if backend == "numpy" and not numpy_available():
         raise ImportError("vmap(backend='numpy') needs NumPy: pip install 'tapegrad[numpy]', or use backend='python'")
     return backend
-
-
-def _axes(in_axes: Axes, n: int, fname: str) -> tuple[Optional[int], ...]:
-    if in_axes is None or isinstance(in_axes, int):
-        axes: tuple[Optional[int], ...] = (in_axes,) * n
-    elif isinstance(in_axes, (tuple, list)):
-        axes = tuple(in_axes)
-        if len(axes) != n:
-            raise ValueError(f"vmap({fname}): in_axes has {len(axes)} entries but the function was called with {n} positional argument(s)")
-    else:
-        raise TypeError(f"vmap({fname}): in_axes must be 0, None, or a tuple of them (one per argument), got {in_axes!r}")
-    for k, a in enumerate(axes):
-        if a is not None and (isinstance(a, bool) or a != 0):
-            raise ValueError(f"vmap({fname}): in_axes[{k}] is {a!r}; only 0 (map over the first axis) and None (broadcast) are supported")
-    if all(a is None for a in axes):
-        raise ValueError(f"vmap({fname}): every in_axes entry is None, so nothing is mapped over; mark the batched arguments with 0")
-    return axes
 
 
 def _is_array(x: Any) -> bool:
@@ -93,6 +77,13 @@ def _columns_of(arg: Any, name: str, backend: str) -> tuple[Any, int]:
     if holds_batch(arg):
         return arg, _column_size(arg)
     if _is_array(arg) and getattr(arg, "dtype", None) is not None and arg.dtype.kind == "O":
+        cells = arg.ravel().tolist()
+        if cells and all(holds_batch(c) for c in cells):
+            # One example's array with a column in every cell (tg.batch of a list of arrays).
+            lengths = {_column_size(c) for c in cells}
+            if len(lengths) > 1:
+                raise ValueError(f"vmap: the columns of {name} have different lengths: {sorted(lengths)}")
+            return arg, lengths.pop()
         # An array of traced scalars (jit or grad traced a NumPy argument number by number).
         return _TRACED_DATA, len(arg)
     if _is_array(arg):
@@ -102,9 +93,12 @@ def _columns_of(arg: Any, name: str, backend: str) -> tuple[Any, int]:
             cols = [batch_of(arg[:, j], backend) for j in range(arg.shape[1])]
             return _checked_size(cols, name)
         raise ValueError(f"vmap: {name} is a {arg.ndim}-D array; give one example per row (1-D or 2-D), or a list of per-example trees")
-    # Column form: one example's shape with a column at every leaf (from tg.batch, or 1-D arrays).
+    # Column form: one example's shape with a column at every leaf (from tg.batch, or 1-D arrays
+    # in a dict or namedtuple). A list or tuple is a sequence of examples, as a loop over it would
+    # see them, so an array in it is (part of) one example; only Batch columns make it column form.
+    columns_in = arg if _is_sequence(arg) else _arrays_as_columns(arg, backend)
     try:
-        leaves, treedef, paths = flatten(_arrays_as_columns(arg, backend), name, allow=holds_batch)
+        leaves, treedef, paths = flatten(columns_in, name, allow=holds_batch)
     except TypeError:
         if isinstance(arg, (list, tuple, dict)):
             raise  # a tree with a bad leaf: flatten's message names it
@@ -115,8 +109,28 @@ def _columns_of(arg: Any, name: str, backend: str) -> tuple[Any, int]:
         if len(set(sizes.values())) > 1:
             raise ValueError(f"vmap: the columns of {name} have different lengths: {sizes}")
         return unflatten(treedef, cols), _column_size(cols[0])
+    if leaves and any(holds_batch(v) for v in leaves):
+        raise _mixed_error(name)
     if not isinstance(arg, (list, tuple)):
         raise _not_a_sequence(arg, name)
+    return _examples_as_columns(arg, name, backend)
+
+
+def _is_sequence(arg: Any) -> bool:
+    """A list or a plain tuple: a sequence of examples (a namedtuple is one example's record)."""
+    return isinstance(arg, list) or (isinstance(arg, tuple) and not hasattr(type(arg), "_fields"))
+
+
+def _mixed_error(name: str) -> ValueError:
+    return ValueError(
+        f"vmap: {name} mixes batch columns (from tapegrad.batch) with per-example values, so it is neither a list of "
+        "examples nor one example's shape with a column at every leaf; pass either the list of examples "
+        f"(vmap(f)([x0, x1, ...])) or tapegrad.batch of that list"
+    )
+
+
+def _examples_as_columns(arg: Sequence[Any], name: str, backend: str) -> tuple[Any, int]:
+    """A sequence of per-example trees of one structure, in column form, and its length."""
     n = len(arg)
     if n == 0:
         raise ValueError(f"vmap: {name} is an empty batch; vmap needs at least one example")
@@ -190,7 +204,8 @@ def _checked_size(cols: Any, name: str) -> tuple[Any, int]:
 def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
     """An output leaf as one value per example: an unbatched result is the same for every example."""
     if isinstance(leaf, Batch):
-        return leaf
+        # A gradient that reached only some examples (below a where) is 0.0 for the others, as in the loop.
+        return batch_of(leaf.values(), leaf.backend) if leaf.gapped else leaf
     if isinstance(leaf, BoolBatch):
         return leaf.mask
     if leaf.__class__ is Traced:
@@ -204,73 +219,118 @@ def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
 
 
 @overload
-def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Literal[0] = 0, backend: str = "auto") -> Callable[..., BatchedResult]: ...
+def vmap(
+    f: Callable[..., Any], in_axes: Axes = 0, out_axes: Literal[0] = 0, backend: str = "auto", axis_size: Optional[int] = None
+) -> Callable[..., BatchedResult]: ...
 @overload
-def vmap(f: Callable[..., Any], in_axes: Axes = 0, *, out_axes: None, backend: str = "auto") -> Callable[..., Any]: ...
-def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, backend: str = "auto") -> Callable[..., Any]:
+def vmap(
+    f: Callable[..., Any], in_axes: Axes = 0, *, out_axes: Optional[Literal[1]], backend: str = "auto", axis_size: Optional[int] = None
+) -> Callable[..., Any]: ...
+def vmap(
+    f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, backend: str = "auto", axis_size: Optional[int] = None
+) -> Callable[..., Any]:
     """Map ``f`` over a batch: ``vmap(f)(X)`` is like ``[f(x) for x in X]``, computed on whole batches.
 
     ``in_axes`` is 0 (mapped) or None (the same value for every example)
-    for each positional argument, or one of them for all. A mapped argument
-    is a sequence of per-example trees of one structure (a list of points, a
-    list of floats), a 1-D or 2-D NumPy array, or a tree whose leaves are
-    columns (:func:`batch`). Keyword arguments are passed to every example.
+    for each positional argument, or one of them for all; 1 maps over the
+    second axis (the columns of a 2-D array, position j of every inner
+    list); and a tuple, list or dict shaped like an argument gives an axis
+    for each of its parts (see :mod:`tapegrad.transforms.vmap_axes`). A
+    mapped argument is a sequence of per-example trees of one structure (a
+    list of points, a list of floats, a list of arrays), a 1-D or 2-D NumPy
+    array, or a tree whose leaves are columns (:func:`batch`). Keyword
+    arguments are passed to every example.
 
     The result is a :class:`~tapegrad.core.tree.BatchedResult`: it compares
     equal to the list of per-example outputs and iterates like it; under a
     transform it stays one batched value per output leaf, which
     :func:`sum` and :func:`mean` reduce with one record. With
     ``out_axes=None`` the output must be the same for every example and is
-    returned as it is.
+    returned as it is; with ``out_axes=1`` each example's list, tuple or
+    array of outputs is turned so that the examples run along the second axis.
+
+    Inside another vmap, a vmap runs its own examples one at a time (each
+    on the outer batches) and returns the list of its per-example outputs.
 
     ``backend`` stores the batches: "numpy" (NumPy arrays, the optional
     ``numpy`` extra), "python" (lists of floats), or "auto" (NumPy when it
     can be imported).
+
+    ``axis_size`` gives the number of examples. It is needed when nothing
+    is mapped (every ``in_axes`` entry None): the output is then the same
+    for each of the ``axis_size`` examples. With mapped arguments it must
+    equal their length.
     """
     fname = _fname(f)
     chosen = _backend(backend)
-    if out_axes not in (0, None) or isinstance(out_axes, bool):
-        raise ValueError(f"vmap({fname}): out_axes must be 0 or None, got {out_axes!r}")
+    if axis_size is not None and (isinstance(axis_size, bool) or not isinstance(axis_size, int) or axis_size < 1):
+        raise ValueError(f"vmap({fname}): axis_size must be a positive int (the number of examples), got {axis_size!r}")
+    if out_axes not in (0, 1, None) or isinstance(out_axes, bool):
+        raise ValueError(f"vmap({fname}): out_axes must be 0, 1 or None, got {out_axes!r}")
     names = _arg_names(f)
 
     @functools.wraps(f)
     def vmapped(*args: Any, **kwargs: Any) -> Any:
-        axes = _axes(in_axes, len(args), fname)
+        specs = argument_specs(in_axes, len(args), fname)
+        if axis_size is None and nothing_mapped(specs):
+            raise ValueError(
+                f"vmap({fname}): every in_axes entry is None, so nothing is mapped over; mark the batched arguments "
+                "with 0, or give axis_size (the number of examples) to repeat the output that many times"
+            )
         new_args = list(args)
-        size: Optional[int] = None
-        sized_by = ""
-        per_example = False
-        for k, (arg, axis) in enumerate(zip(args, axes)):
-            if axis is None:
+        pickers: list[Optional[Callable[[int], Any]]] = [None] * len(args)
+        size: Optional[int] = axis_size
+        sized_by = "axis_size"
+        # Inside another vmap every number is already a batch of the outer examples: this
+        # vmap then runs its own examples one at a time, each on the outer batches.
+        nested = in_vmap()
+        per_example = nested
+        for k, (arg, spec) in enumerate(zip(args, specs)):
+            parts, rebuild = split(arg, spec, names[k] if k < len(names) else f"args[{k}]", fname)
+            if not parts:
                 continue
-            name = names[k] if k < len(names) else f"args[{k}]"
-            cols, n = _columns(arg, name, chosen)
-            if size is None:
-                size, sized_by = n, name
-            elif n != size:
-                raise ValueError(f"vmap({fname}): {name} has {n} examples but {sized_by} has {size}; mapped arguments need the same length")
-            new_args[k] = cols
-            per_example = per_example or cols is _TRACED_DATA
-        assert size is not None  # _axes makes sure something is mapped
-        if per_example:
-            if any(_jit_traced(a) for a, axis in zip(args, axes) if axis is not None):
+            columns = []
+            for name, part in parts:
+                cols, n = (part, _nested_length(part, name, fname)) if nested else _columns(part, name, chosen)
+                if size is None:
+                    size, sized_by = n, name
+                elif n != size:
+                    what = "is" if sized_by == "axis_size" else "has"
+                    raise ValueError(f"vmap({fname}): {name} has {n} examples but {sized_by} {what} {size}; mapped arguments need the same length")
+                columns.append(cols)
+                per_example = per_example or cols is _TRACED_DATA
+            pickers[k] = example_picker([p for _, p in parts], rebuild)
+            if not per_example:
+                new_args[k] = rebuild(columns)
+        assert size is not None  # something is mapped, or axis_size was given
+        if nested:
+            out = _one_by_one(f, args, pickers, kwargs, size, out_axes, fname, as_list=out_axes != 1)
+        elif per_example:
+            if any(_jit_traced(a) for a, pick in zip(args, pickers) if pick is not None):
                 raise TypeError(
                     f"vmap({fname}) inside jit: the mapped data reached jit as separate numbers (a list or an array), so every "
                     "example would be traced on its own. Pass the data as columns, tapegrad.batch(X), to the "
                     "jitted function: each column is then one input, and the trace is one example's program"
                 )
-            return _one_by_one(f, args, axes, kwargs, size, out_axes, fname)
-        with vmap_scope():
-            out = f(*new_args, **kwargs)
-        leaves, treedef, _ = flatten(out, "output", allow=lambda v: isinstance(v, (Batch, BoolBatch)))
-        if out_axes is None:
-            if any(holds_batch(v) for v in leaves):
-                raise ValueError(f"vmap({fname}, out_axes=None): the output differs from example to example; use out_axes=0")
-            return out
-        return BatchedResult(treedef, [_broadcast(v, size, chosen, fname) for v in leaves], size)
+            out = _one_by_one(f, args, pickers, kwargs, size, out_axes, fname)
+        else:
+            out = _batched(f, new_args, kwargs, size, out_axes, chosen, fname)
+        return batch_axis_second(out, fname) if out_axes == 1 else out
 
     vmapped.__name__ = vmapped.__qualname__ = f"vmap({fname})"
     return vmapped
+
+
+def _batched(f: Callable[..., Any], args: Sequence[Any], kwargs: Any, size: int, out_axes: Optional[int], backend: str, fname: str) -> Any:
+    """``f`` run once on the columns: the vmapped result (one batch per output leaf), or with out_axes None the output."""
+    with vmap_scope():
+        out = f(*args, **kwargs)
+    leaves, treedef, _ = flatten(out, "output", allow=lambda v: isinstance(v, (Batch, BoolBatch)))
+    if out_axes is None:
+        if any(holds_batch(v) for v in leaves):
+            raise ValueError(f"vmap({fname}, out_axes=None): the output differs from example to example; use out_axes=0")
+        return out
+    return BatchedResult(treedef, [_broadcast(v, size, backend, fname) for v in leaves], size)
 
 
 def _jit_traced(arg: Any) -> bool:
@@ -278,8 +338,28 @@ def _jit_traced(arg: Any) -> bool:
     return any(v.__class__ is Traced and v._t.jit for v in leaves)
 
 
+def _nested_length(arg: Any, name: str, fname: str) -> int:
+    """How many examples a mapped argument of a vmap inside another vmap holds (it must be a sequence)."""
+    if isinstance(arg, (list, tuple, BatchedResult)) or (_is_array(arg) and arg.ndim >= 1):
+        if len(arg) == 0:
+            raise ValueError(f"vmap: {name} is an empty batch; vmap needs at least one example")
+        return len(arg)
+    raise TypeError(
+        f"vmap({fname}) inside another vmap: {name} is mapped over (in_axes 0) but is a {type(arg).__name__}, "
+        "not a sequence of examples; give the inner vmap a list (or array) with one entry per inner example, "
+        "or use in_axes=None for a value every inner example shares"
+    )
+
+
 def _one_by_one(
-    f: Callable[..., Any], args: Sequence[Any], axes: Sequence[Optional[int]], kwargs: Any, size: int, out_axes: Optional[int], fname: str
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    pickers: Sequence[Optional[Callable[[int], Any]]],
+    kwargs: Any,
+    size: int,
+    out_axes: Optional[int],
+    fname: str,
+    as_list: bool = False,
 ) -> Any:
     """vmap for data traced by an outer transform: the examples run one at a time.
 
@@ -288,13 +368,19 @@ def _one_by_one(
     them), each example is computed on its own and the per-example outputs
     are collected. Under jit, pass the data as :func:`batch` columns instead,
     so that the jit tape stays one example's program.
+
+    A vmap inside another vmap runs this way too (each inner example on the
+    outer batches); with ``as_list`` it returns the list of per-example
+    outputs, a tree like any other for the outer vmap.
     """
     outputs = []
     for i in range(size):
-        example = [arg[i] if axis is not None else arg for arg, axis in zip(args, axes)]
+        example = [arg if pick is None else pick(i) for arg, pick in zip(args, pickers)]
         outputs.append(f(*example, **kwargs))
     if out_axes is None:
         return outputs[0]
+    if as_list:
+        return outputs
     flat = [flatten(o, f"output of example {i}", allow=lambda v: isinstance(v, Batch)) for i, o in enumerate(outputs)]
     treedef = flat[0][1]
     for i, (_, td, _) in enumerate(flat):
