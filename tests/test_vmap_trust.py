@@ -423,30 +423,3 @@ def test_jit_replays_of_a_masked_mean_choose_each_examples_side_again(backend: s
     for X, M in (([1.0, NAN, 3.0], [1.0, 0.0, 1.0]), ([INF, 2.0, 0.0], [0.0, 1.0, 1.0]), ([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])):
         expected = tg.grad(lambda p: tg.mean([per_example(p, x, m) for x, m in zip(X, M)]))(0.5)
         assert step(0.5, tg.batch(X, backend), tg.batch(M, backend)) == pytest.approx(expected, rel=1e-12)
-
-
-# -- the reference page runs -----------------------------------------------------------------------
-
-
-def test_the_vmap_reference_page_runs_and_prints_what_it_says() -> None:
-    import contextlib
-    import io
-    from pathlib import Path
-
-    from test_docs import parse_blocks
-
-    page = Path(__file__).resolve().parent.parent / "docs" / "vmap.md"
-    blocks = parse_blocks(page.read_text(encoding="utf-8"))
-    namespace: dict[str, Any] = {"__name__": "vmap_page"}
-    checked = 0
-    for k, block in enumerate(blocks):
-        if block.lang != "python":
-            continue
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(compile(block.text, f"docs/vmap.md:{block.line}", "exec"), namespace)  # noqa: S102 - our own docs
-        following = blocks[k + 1] if k + 1 < len(blocks) else None
-        assert following is not None and following.lang == "", f"docs/vmap.md line {block.line}: no output block after it"
-        assert out.getvalue() == following.text, f"docs/vmap.md line {block.line} printed\n{out.getvalue()}"
-        checked += 1
-    assert checked >= 7

@@ -58,7 +58,14 @@ class LinearProgram:
     @classmethod
     def of(cls, tape: Tape, inputs: Sequence[int], outputs: Sequence[int]) -> LinearProgram:
         """The program of ``tape``'s records that ``outputs`` depend on, with every partial computed now."""
-        needed = needed_by(tape, outputs)
+        needed, partly = needed_by(tape, outputs)
+        if partly:
+            # Under vmap a where/maximum/clip record may need a side for some examples only;
+            # partials computed at the other examples could fail where the loop never looks.
+            raise NotImplementedError(
+                "linearize: a branching record (where, maximum, clip, ...) chooses differently across the examples of a batch;"
+                " use tg.jvp under vmap, which follows each example's choice"
+            )
         input_id = input_p.id
         rows: list[tuple[int, tuple[tuple[int, Any], ...]]] = []
         jacobians: dict[int, list[list[Any]]] = {}
