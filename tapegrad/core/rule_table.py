@@ -102,6 +102,102 @@ def _exp2(x: float) -> float:
     return math.pow(2.0, x)
 
 
+def _logaddexp2(x: float, y: float) -> float:
+    # log2(2^x + 2^y) = max + log2(1 + 2^-|x - y|), written as logaddexp is.
+    if x == y:
+        return x + 1.0
+    m = x if x > y else y
+    return m + math.log1p(math.pow(2.0, -abs(x - y))) / _LN2
+
+
+def _sech2(x: float) -> float:
+    # 1 / cosh(x)**2, the derivative of tanh. Beyond |x| = 20 the square of
+    # cosh is e^(2|x|)/4 to within 1e-17 relative (and would overflow past 355).
+    a = abs(x)
+    if a < 20.0:
+        c = math.cosh(a)
+        return 1.0 / (c * c)
+    return 4.0 * math.exp(-2.0 * a)
+
+
+def _one_minus_square(x: float) -> float:
+    # 1 - x*x, to one rounding or so everywhere: near |x| = 1, x*x would have
+    # rounded away the digits the difference keeps, so the factored form is used.
+    if abs(x) < 0.5:
+        return 1.0 - x * x
+    return (1.0 - x) * (1.0 + x)
+
+
+def _recip_one_plus_square(x: float) -> float:
+    # 1 / (1 + x*x); for |x| > 1.3e154 x*x is inf and the answer 0.0 (the
+    # true value is below the smallest normal float there).
+    return 1.0 / (1.0 + x * x)
+
+
+def _sinpi(x: float) -> float:
+    # sin(pi x) without rounding pi x: x is reduced modulo 2 first, exactly
+    # (fmod and the subtractions below are exact in floating point).
+    r = math.fmod(x, 2.0)
+    if r > 1.0:
+        r -= 2.0
+    elif r < -1.0:
+        r += 2.0
+    if r > 0.5:
+        r = 1.0 - r
+    elif r < -0.5:
+        r = -1.0 - r
+    return math.sin(math.pi * r)
+
+
+def _cospi(x: float) -> float:
+    # cos(pi x) = sin(pi (1/2 - r)) for r = |x| mod 2 folded into [0, 1].
+    r = math.fmod(abs(x), 2.0)
+    if r > 1.0:
+        r = 2.0 - r
+    return math.sin(math.pi * (0.5 - r))
+
+
+_SINC_MAX_ORDER = 16
+
+
+def _sinc_deriv(x: float, n: float) -> float:
+    """The n-th derivative of numpy's sinc, sin(pi x) / (pi x), with sinc(0) = 1.
+
+    In u = pi x, S(u) = sin(u)/u satisfies u S_n = sin^(n)(u) - n S_(n-1)
+    (differentiate u S = sin u n times). Near 0 (|u| < n + 1, where that
+    recursion would cancel) the Taylor series is summed instead, so x = 0
+    itself is exact at every order: (-1)^(n/2) pi^n / (n + 1) for even n, 0 for odd.
+    """
+    if not (0 <= n <= _SINC_MAX_ORDER and n == math.floor(n)):
+        raise ValueError(f"the order must be a whole number from 0 to {_SINC_MAX_ORDER}, got {n!r}")
+    order = int(n)
+    if math.isinf(x):
+        return 0.0
+    u = math.pi * x
+    scale = math.pi**order
+    if abs(u) < order + 1.0:
+        # S^(n)(u) = sum over 2k >= n of (-1)^k (2k)! / ((2k - n)! (2k + 1)!) u^(2k - n)
+        total = 0.0
+        k = (order + 1) // 2
+        term = (-1.0) ** k * math.factorial(2 * k) / (math.factorial(2 * k - order) * math.factorial(2 * k + 1)) * u ** (2 * k - order)
+        while True:
+            total += term
+            if abs(term) <= 1e-18 * abs(total) and 2 * k - order > abs(u):
+                return scale * total
+            # the ratio of consecutive terms, k -> k + 1
+            term *= -u * u * (2 * k + 1) / ((2 * k + 2 - order) * (2 * k + 1 - order) * (2 * k + 3))
+            k += 1
+    trig = (_sinpi(x), _cospi(x), -_sinpi(x), -_cospi(x))
+    s = trig[0] / u
+    for m in range(1, order + 1):
+        s = (trig[m % 4] - m * s) / u
+    return scale * s
+
+
+def _sinc(x: float) -> float:
+    return _sinc_deriv(x, 0.0)
+
+
 def _add_all(xs: tuple[float, ...]) -> float:
     # Left to right, exactly as x0 + x1 + ... + xn would add (and as the
     # jit's code writes it), so a sum record equals the chain of additions
@@ -158,6 +254,12 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "maximum": _maximum,
     "minimum": _minimum,
     "logaddexp": _logaddexp,
+    "logaddexp2": _logaddexp2,
+    "sinc": _sinc,
+    "sinc_deriv": _sinc_deriv,
+    "sech2": _sech2,
+    "one_minus_square": _one_minus_square,
+    "recip_one_plus_square": _recip_one_plus_square,
     "clip": _clip,
     "add_all": _add_all,
 }
@@ -226,12 +328,15 @@ log_p = _row("log", "log(x)",                  ("g / x",),                      
 sqrt_p = _row("sqrt", "sqrt(x)",               ("g / (2.0 * ans)",),                        ("1/(2 * {ans})",), domain="sqrt is defined for x >= 0")
 sin_p = _row("sin", "sin(x)",                  ("g * cos(x)",),                             ("cos({x})",))
 cos_p = _row("cos", "cos(x)",                  ("-(g * sin(x))",),                          ("-sin({x})",))
-# 1 - tanh(x)**2 cancels catastrophically once tanh(x) rounds to 1 (|x| > 19);
-# (1 - t)(1 + t) = 4 sigmoid(2x) sigmoid(-2x) keeps every digit, with no branch.
-tanh_p = _row("tanh", "tanh(x)",               ("g * (4.0 * (sigmoid(2.0 * x) * sigmoid(-2.0 * x)))",),
-                                                                                            ("1 - {ans} ** 2",), total=True)
-# Likewise sigmoid'(x) = s(x) (1 - s(x)), and 1 - s(x) = s(-x) without cancellation.
-sigmoid_p = _row("sigmoid", "sigmoid(x)",      ("g * (ans * sigmoid(-x))",),                ("{ans} * (1 - {ans})",), total=True)
+# Derivative rules are differentiated again for second derivatives, so a
+# rule must not cancel either as a value or in its own derivative. tanh' is
+# sech2(x) = 1/cosh(x)**2 (a helper row below), not 1 - tanh(x)**2, which
+# cancels once tanh(x) rounds to 1, nor 4 sigmoid(2x) sigmoid(-2x), whose
+# derivative subtracts two numbers near 1/2 (tanh''(1e-300) came out 0).
+tanh_p = _row("tanh", "tanh(x)",               ("g * sech2(x)",),                           ("1 - {ans} ** 2",), total=True)
+# Likewise sigmoid'(x) = s(x) s(-x) = sech(x/2)**2 / 4; the product's own
+# derivative would subtract s(-x) - s(x) near 0.
+sigmoid_p = _row("sigmoid", "sigmoid(x)",      ("g * (0.25 * sech2(0.5 * x))",),            ("{ans} * (1 - {ans})",), total=True)
 softplus_p = _row("softplus", "softplus(x)",   ("g * sigmoid(x)",),                         ("sigmoid({x})",), total=True)
 relu_p = _row("relu", "0.0 if x <= 0.0 else x", ("g * step(x)",),                           ("step({x})",), total=True)  # relu'(0) = 0, as in PyTorch; relu(nan) is nan
 step_p = _row("step", "1.0 if x > 0.0 else 0.0", (None,), total=True)   # flat on both sides; the jump is not differentiated
@@ -242,22 +347,25 @@ stop_gradient_p = _row("stop_gradient", "x",   (None,), total=True)     # record
 #
 # Written as "g * (...)" or "g / (...)" so that a rule stays linear in g. Where
 # a formula has a more accurate form near an edge of its domain, the row uses
-# it: (1 - x)(1 + x) instead of 1 - x*x near |x| = 1, hypot(x, 1) instead of
-# sqrt(x*x + 1) for large x, and no x*x that overflows where the derivative
-# itself is a normal number (acosh and atan2 at 1e200; atan's 1/(1 + x*x)
-# only underflows there, to where the true value is below 1e-308 anyway). At a point where the derivative is infinite
+# it: one_minus_square(x) (a helper row) for 1 - x*x, which keeps every digit
+# near |x| = 1 and whose own derivative -2x does not cancel near 0 as that of
+# (1 - x)(1 + x) would; hypot(x, 1) instead of sqrt(x*x + 1) for large x; no
+# x*x that overflows where the derivative itself is a normal number (acosh
+# and atan2 at 1e200); and recip_one_plus_square(x) for atan, since the
+# chain through 1 + x*x would underflow in the second derivative (an
+# intermediate near 1/x**4) where the answer -2/x**3 is normal. At a point where the derivative is infinite
 # (asin at 1, acosh at 1) the rule divides by zero, and the error names the record.
 #    2/sqrt(pi) = 1.1283791670955126, ln 2 = 0.6931471805599453, ln 10 = 2.302585092994046
 
 tan_p = _row("tan", "tan(x)",                  ("g * (1.0 + ans * ans)",),                  ("1 + {ans} ** 2",), domain="tan is defined for finite x")
-asin_p = _row("asin", "asin(x)",               ("g / sqrt((1.0 - x) * (1.0 + x))",),        ("1/sqrt(1 - {x} ** 2)",), domain="asin is defined for -1 <= x <= 1")
-acos_p = _row("acos", "acos(x)",               ("-(g / sqrt((1.0 - x) * (1.0 + x)))",),     ("-1/sqrt(1 - {x} ** 2)",), domain="acos is defined for -1 <= x <= 1")
-atan_p = _row("atan", "atan(x)",               ("g / (1.0 + x * x)",),                      ("1/(1 + {x} ** 2)",), total=True)
+asin_p = _row("asin", "asin(x)",               ("g / sqrt(one_minus_square(x))",),          ("1/sqrt(1 - {x} ** 2)",), domain="asin is defined for -1 <= x <= 1")
+acos_p = _row("acos", "acos(x)",               ("-(g / sqrt(one_minus_square(x)))",),       ("-1/sqrt(1 - {x} ** 2)",), domain="acos is defined for -1 <= x <= 1")
+atan_p = _row("atan", "atan(x)",               ("g * recip_one_plus_square(x)",),           ("1/(1 + {x} ** 2)",), total=True)
 sinh_p = _row("sinh", "sinh(x)",               ("g * cosh(x)",),                            ("cosh({x})",), domain="sinh overflows for |x| > 710.47")
 cosh_p = _row("cosh", "cosh(x)",               ("g * sinh(x)",),                            ("sinh({x})",), domain="cosh overflows for |x| > 710.47")
 asinh_p = _row("asinh", "asinh(x)",            ("g / hypot(x, 1.0)",),                      ("1/sqrt({x} ** 2 + 1)",), total=True)
 acosh_p = _row("acosh", "acosh(x)",            ("g / (sqrt(x - 1.0) * sqrt(x + 1.0))",),        ("1/sqrt({x} ** 2 - 1)",), domain="acosh is defined for x >= 1")
-atanh_p = _row("atanh", "atanh(x)",            ("g / ((1.0 - x) * (1.0 + x))",),            ("1/(1 - {x} ** 2)",), domain="atanh is defined for -1 < x < 1")
+atanh_p = _row("atanh", "atanh(x)",            ("g / one_minus_square(x)",),                ("1/(1 - {x} ** 2)",), domain="atanh is defined for -1 < x < 1")
 log2_p = _row("log2", "log2(x)",               ("g / (x * 0.6931471805599453)",),           ("1/({x} * ln(2))",), domain="log2 is defined for x > 0")
 log10_p = _row("log10", "log10(x)",            ("g / (x * 2.302585092994046)",),            ("1/({x} * ln(10))",), domain="log10 is defined for x > 0")
 log1p_p = _row("log1p", "log1p(x)",            ("g / (1.0 + x)",),                          ("1/(1 + {x})",), domain="log1p is defined for x > -1")
@@ -275,11 +383,15 @@ atan2_p = _row("atan2", "atan2(x, y)",         ("g * (y / hypot(x, y)) / hypot(x
 # At the origin hypot is |x| along each axis: the derivative taken there is 0, as abs'(0) is.
 hypot_p = _row("hypot", "hypot(x, y)",         ("g * (x / ans) if ans != 0.0 else g * 0.0", "g * (y / ans) if ans != 0.0 else g * 0.0"),
                                                                                             ("{x}/{ans}", "{y}/{ans}"), total=True)
-# Python's float %: the result has y's sign. x % y = x - y * floor(x / y), so
-# d/dy = -floor(x / y) (PyTorch's remainder uses the same floor division).
-mod_p = _row("mod", "x % y",                   ("g", "-(g * floor(x / y))"),                ("1", "-floor({x}/{y})"), domain="mod needs y != 0")
-# C's fmod: the result has x's sign; x - y * trunc(x / y).
-fmod_p = _row("fmod", "fmod(x, y)",            ("g", "-(g * trunc(x / y))"),                ("1", "-trunc({x}/{y})"),
+# Python's float %: the result has y's sign, x % y = x - y * q for a whole q,
+# so d/dy = -q. That q is the one the remainder was computed with, recovered
+# from the result as round((x - ans) / y): floor(x / y) can differ from it
+# (1.0 % 0.1 is 1.0 - 9 * 0.1, while floor(1.0 / 0.1) is 10). PyTorch's
+# remainder uses the same quotient.
+mod_p = _row("mod", "x % y",                   ("g", "-(g * round((x - ans) / y))"),        ("1", "-round(({x} - {ans})/{y})"), domain="mod needs y != 0")
+# C's fmod: the result has x's sign; x - y * q with q = trunc(x / y) taken
+# exactly, which again is read back from the result.
+fmod_p = _row("fmod", "fmod(x, y)",            ("g", "-(g * round((x - ans) / y))"),        ("1", "-round(({x} - {ans})/{y})"),
               domain="fmod needs a finite x and y != 0")
 # Flat steps: the derivative is 0 wherever it exists, and taken to be 0 at the jumps.
 floor_p = _row("floor", "floor(x)",            (None,), total=True)
@@ -294,6 +406,13 @@ minimum_p = _row("minimum", "minimum(x, y)",   ("g if x < y else g * 0.0 if x > 
 # log(e^x + e^y): its partials are softmax weights, exp(x - ans) = sigmoid(x - y).
 logaddexp_p = _row("logaddexp", "logaddexp(x, y)", ("g * sigmoid(x - y)", "g * sigmoid(y - x)"),
                                                                                             ("sigmoid({x} - {y})", "sigmoid({y} - {x})"), total=True)
+# The same in base 2: log2(2^x + 2^y), whose partials are 2^x / (2^x + 2^y).
+logaddexp2_p = _row("logaddexp2", "logaddexp2(x, y)", ("g * sigmoid((x - y) * 0.6931471805599453)", "g * sigmoid((y - x) * 0.6931471805599453)"),
+                                                                                            ("sigmoid(({x} - {y}) * ln(2))", "sigmoid(({y} - {x}) * ln(2))"), total=True)
+# numpy's normalized sinc, sin(pi x) / (pi x), with sinc(0) = 1. Its
+# derivatives of every order are one helper row, sinc_deriv(x, n), which is
+# exact at the removable singularity (see _sinc_deriv); the order n is a constant.
+sinc_p = _row("sinc", "sinc(x)",               ("g * sinc_deriv(x, 1.0)",),                 ("sinc_deriv({x}, 1)",), total=True)
 # where(c, a, b) records the condition as a constant 1.0 or 0.0 (under jit the
 # comparison that made it is a guard). Only the chosen value gets the gradient;
 # the other gets nothing at all (None), not a zero that would still be swept.
@@ -308,6 +427,19 @@ clip_p = _row("clip", "clip(x, y, z)",         ("g if y <= x <= z else None", "g
 # one rule for every argument). Adding left to right cannot raise.
 sum_p = _row("sum", "add_all(xs)",             ("g",),                                      ("1",), total=True, variadic=True)
 mean_p = _row("mean", "add_all(xs) / len(xs)", ("g / n",),                                  ("1/{n}",), total=True, variadic=True)
+
+# -- helpers that derivative rules call ------------------------------------------------
+# Not public functions: each is the accurate form of a factor that several
+# rules share, with a derivative rule that is a plain product, so that second
+# derivatives keep every digit too (see tanh, asin, atan above).
+sech2_p = _row("sech2", "sech2(x)",            ("-(g * (2.0 * (tanh(x) * ans)))",),         ("-2 * tanh({x}) * {ans}",), total=True)
+one_minus_square_p = _row("one_minus_square", "one_minus_square(x)", ("-(g * (x + x))",),   ("-2 * {x}",), total=True)
+# ((x + x) * ans) * ans, in that order: ans * ans would underflow for large x.
+recip_one_plus_square_p = _row("recip_one_plus_square", "recip_one_plus_square(x)", ("-(g * ((x + x) * ans * ans))",),
+                                                                                            ("-2 * {x} * {ans} ** 2",), total=True)
+sinc_deriv_p = _row("sinc_deriv", "sinc_deriv(x, y)", ("g * sinc_deriv(x, y + 1.0)", None),  ("sinc_deriv({x}, {y} + 1)", ""),
+                    domain="sinc_deriv's order must be a whole number from 0 to 16")
+HELPER_PRIMITIVES = frozenset(["sech2", "one_minus_square", "recip_one_plus_square", "sinc_deriv"])
 
 
 # --- batches (vmap) ------------------------------------------------------------------------
