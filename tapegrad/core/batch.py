@@ -470,6 +470,18 @@ def _np_sign(x: Any) -> Any:
     return _np.where(x > 0.0, 1.0, _np.where(x < 0.0, -1.0, 0.0))  # 0 for nan, as the float rule
 
 
+def _np_sech2(x: Any) -> Any:
+    _load_numpy()
+    a = _np.abs(x)
+    c = _np.cosh(_np.minimum(a, 20.0))
+    return _np.where(a < 20.0, 1.0 / (c * c), 4.0 * _np.exp(-2.0 * a))
+
+
+def _np_one_minus_square(x: Any) -> Any:
+    _load_numpy()
+    return _np.where(_np.abs(x) < 0.5, 1.0 - x * x, (1.0 - x) * (1.0 + x))
+
+
 def _numpy_namespace() -> dict[str, Any]:
     if _np is None:
         return {}
@@ -486,6 +498,10 @@ def _numpy_namespace() -> dict[str, Any]:
         "softplus": _np_softplus,
         "sign": _np_sign,
         "where": _np.where,
+        # the helper rows that derivative rules call (tapegrad/core/rule_table.py)
+        "sech2": _np_sech2,
+        "one_minus_square": _np_one_minus_square,
+        "recip_one_plus_square": lambda x: 1.0 / (1.0 + x * x),
     }
 
 
