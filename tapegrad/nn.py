@@ -23,12 +23,13 @@ gradient can point at ``params[1]['w'][3][0]``.
 
 from __future__ import annotations
 
+import math
 import operator
 import random
 from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union
 
 from tapegrad.core.batch import Batch
-from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient, where
+from tapegrad.core.functions import exp, log, maximum, relu, softplus, step, stop_gradient, where
 from tapegrad.core.functions import sum as fsum
 from tapegrad.core.rule_table import batch_sum_p
 from tapegrad.core.tape import value_of
@@ -36,6 +37,7 @@ from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves, tree_map
 
 # Re-exported (``X as X`` marks them as part of this module's interface for mypy).
+from tapegrad.optim import check_learning_rate
 from tapegrad.optim import (
     AdamState as AdamState,
     RMSpropState as RMSpropState,
@@ -95,6 +97,11 @@ def mlp_outputs(params: MLPParams, x: Sequence[Scalar]) -> list[Scalar]:
     Each neuron computes ``b + w[0]*x[0] + w[1]*x[1] + ...`` in that order,
     as micrograd's Neuron does, so the numbers agree with it exactly.
     """
+    if isinstance(x, (int, float, Traced, Batch, str)) or not hasattr(x, "__len__"):
+        raise TypeError(
+            f"mlp: x must be a sequence of inputs, one number per input of the first layer, got {type(x).__name__} {x!r:.60}; "
+            f"for a network of one input write mlp(params, [x])"
+        )
     h: Sequence[Scalar] = x
     last = len(params) - 1
     for k, layer in enumerate(params):
@@ -142,7 +149,7 @@ def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]
         return None  # the common case, plain floats, in one pass
     ok = True
     for k, y in enumerate(labels):
-        if isinstance(y, bool) or not isinstance(y, (int, float, Traced, Batch)):
+        if not _is_label_number(y):
             raise TypeError(f"{name}: labels[{k}] must be a number, got {type(y).__name__} {y!r:.60}")
         if holds_batch(y):
             # Under vmap a label is a batch: count the examples whose label is
@@ -157,6 +164,22 @@ def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]
             ok = False
     # Reading the numbers is safe here: the call is about to fail, so nothing is frozen into a trace.
     return None if ok else [v for y in labels for v in _numbers(y)]
+
+
+def _is_label_number(y: Any) -> bool:
+    """A number a label may be: int, float, NumPy's integer and float scalars, traced or batched; not a bool."""
+    if isinstance(y, bool) or getattr(getattr(y, "dtype", None), "kind", "?") == "b":
+        return False
+    return isinstance(y, (int, float, Traced, Batch)) or getattr(getattr(y, "dtype", None), "kind", None) in ("i", "u", "f")
+
+
+def _plain_labels(labels: Sequence[Any]) -> list[Any]:
+    """The labels with NumPy's number scalars (from ``np.array([...])``) as Python floats.
+
+    ``np.int64(-1) * traced`` would hand the product to NumPy; a float keeps
+    it on the tape. Traced, batched and Python numbers pass unchanged.
+    """
+    return [float(y) if getattr(getattr(y, "dtype", None), "kind", None) in ("i", "u", "f") else y for y in labels]
 
 
 def _numbers(y: Any) -> list[float]:
@@ -187,6 +210,7 @@ def svm_hinge_loss(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar
     """
     _check_pairs("svm_hinge_loss", scores, labels)
     _check_signed_labels("svm_hinge_loss", labels)
+    labels = _plain_labels(labels)
     return _mean([relu(1.0 + -y * s) for s, y in zip(scores, labels)])
 
 
@@ -212,6 +236,7 @@ def logistic_loss(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     """
     _check_pairs("logistic_loss", scores, labels)
     _check_signed_labels("logistic_loss", labels)
+    labels = _plain_labels(labels)
     # softplus is one primitive: written as relu(z) + log(1 + exp(-|z|)) it
     # would have derivative 0 at z = 0 (relu'(0) = abs'(0) = 0) instead of 1/2.
     return _mean([softplus(-y * s) for s, y in zip(scores, labels)])
@@ -230,6 +255,7 @@ def binary_cross_entropy(logits: Sequence[Scalar], labels: Sequence[Scalar]) -> 
     if values is not None:
         hint = " For -1/+1 labels use nn.logistic_loss(scores, labels)." if set(values) <= {-1.0, 1.0} else ""
         raise ValueError(f"binary_cross_entropy: expected labels in {{0, 1}}, found labels {_describe(values)}.{hint}")
+    labels = _plain_labels(labels)
     return _mean([softplus(z) - y * z for z, y in zip(logits, labels)])
 
 
@@ -239,18 +265,18 @@ def _shift(xs: Sequence[Scalar]) -> Scalar:
     Subtracting it before exp keeps every exponent <= 0, so nothing
     overflows; the log-sum-exp does not depend on the shift, so its
     derivative does not need to flow through it. Only the values are used
-    (stop_gradient), and the maximum is folded with relu rather than
-    compared with ``>``: under jit a comparison would become a guard and
-    retrace whenever the largest entry changes. ``m + relu(x - m)`` may
-    differ from ``max(m, x)`` by a rounding error, which does not matter for
-    a shift.
+    (stop_gradient), and the largest is found with the ``maximum``
+    primitive rather than compared with ``>``: under jit a comparison would
+    become a guard and retrace whenever the largest entry changes, while
+    maximum is recorded and replayed (and, unlike ``m + relu(x - m)``, it is
+    not nan for two equal infinities).
     """
     values = [stop_gradient(x) for x in xs]
     if all(v.__class__ is float for v in values):
         return max(values)  # no tape in sight (the common case outside jit): plain floats
     m = values[0]
     for v in values[1:]:
-        m = m + relu(v - m)
+        m = maximum(m, v)
     return m
 
 
@@ -268,6 +294,25 @@ def logsumexp(xs: Sequence[Scalar]) -> Scalar:
     """
     _check_logits("logsumexp", xs)
     m = _shift(xs)
+    if m.__class__ is float:
+        if math.isinf(m):
+            # All -inf (an empty sum: log 0) or some +inf: the answer is m, and
+            # x - m would be nan. (A float m: no jit is recording the values.)
+            return m
+        return _shifted_logsumexp(xs, m)
+    finite = abs(m) < math.inf  # a bool (a guard under jit), or a choice per example under vmap
+    if finite.__class__ is bool:
+        return _shifted_logsumexp(xs, m) if finite else m
+    # Under vmap some examples may have an infinite shift: they get m itself,
+    # and their exponents are replaced so that nothing evaluates nan or log 0.
+    total: Scalar = 0.0
+    for x in xs:
+        total = total + exp(where(finite, x - m, -math.inf))
+    safe = where(finite, total, 1.0)
+    return where(finite, m + log(safe), m)
+
+
+def _shifted_logsumexp(xs: Sequence[Scalar], m: Scalar) -> Scalar:
     total: Scalar = 0.0
     for x in xs:
         total = total + exp(x - m)
@@ -382,6 +427,12 @@ def sgd_step(params: T, grads: Any, lr: float) -> T:
     No state and no schedule: for momentum, Adam or a learning-rate schedule
     use the optimizers (:func:`sgd`, :func:`adam`, ...) instead.
     """
+    # A plain number (NumPy's too) is checked as the optimizers check theirs;
+    # a traced or batched lr (grad with respect to it, jit, vmap) is not.
+    if getattr(getattr(lr, "dtype", None), "kind", None) in ("i", "u", "f"):
+        check_learning_rate("sgd_step", float(lr))
+    elif isinstance(lr, (int, float, str)) or getattr(getattr(lr, "dtype", None), "kind", None) == "b":
+        check_learning_rate("sgd_step", lr)
     if lr.__class__ is float or lr.__class__ is int:
         try:
             return _descend(params, grads, float(lr))  # type: ignore[no-any-return]
@@ -419,18 +470,78 @@ def _descend(p: Any, g: Any, lr: float) -> Any:
     raise _NotPlain
 
 
-def accuracy(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
-    """Fraction of examples whose score has the label's sign (a score of 0 counts as wrong).
+def accuracy(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
+    """Fraction of examples whose score has the label's sign, with labels in {-1, +1} (a score of 0 counts as wrong).
 
-    It is computed with the ``step`` primitive rather than with ``if``, so it
-    is recorded like any other value: under :func:`tapegrad.jit` it is
-    replayed instead of guarding on every example's sign. Its derivative is
-    zero.
+    The labels are checked as the margin losses check theirs: 0/1 labels
+    raise a ValueError (label 0 would count every example as wrong) that
+    says how to convert them. For class indices and one logit per class use
+    :func:`multiclass_accuracy`. It is computed with the ``step`` primitive
+    rather than with ``if``, so it is recorded like any other value: under
+    :func:`tapegrad.jit` it is replayed instead of guarding on every
+    example's sign. Its derivative is zero.
     """
     _check_pairs("accuracy", scores, labels)
-    if not labels:
+    if len(labels) == 0:
         raise ValueError("accuracy needs at least one example")
+    values = _labels_outside("accuracy", labels, (-1.0, 1.0))
+    if values is not None:
+        hint = (
+            " For 0/1 labels pass [2 * y - 1 for y in labels]; for class indices and one logit per class use "
+            "nn.multiclass_accuracy(batch_logits, classes)."
+        )
+        raise ValueError(f"accuracy: expected labels in {{-1, +1}} (the sign of the score is the prediction), found labels {_describe(values)}.{hint}")
     hits: Scalar = 0.0
-    for s, y in zip(scores, labels):
+    for s, y in zip(scores, _plain_labels(labels)):
         hits = hits + step(y * s)
     return hits * (1.0 / len(labels))
+
+
+def _argmax_hit(row: Sequence[Scalar], c: int) -> Scalar:
+    """1.0 if ``row[c]`` is the first largest entry of ``row`` (numpy.argmax's choice at a tie), else 0.0.
+
+    Recorded with ``step``, like :func:`accuracy`, so that jit replays it.
+    """
+    hit: Scalar = 1.0
+    for j, z in enumerate(row):
+        if j < c:
+            hit = hit * step(row[c] - z)  # strictly larger than every entry before it
+        elif j > c:
+            hit = hit * (1.0 - step(z - row[c]))  # and at least as large as every entry after it
+    return hit
+
+
+def multiclass_accuracy(batch_logits: Sequence[Sequence[Scalar]], classes: Sequence[Union[int, Scalar]]) -> Scalar:
+    """Fraction of examples whose largest logit is at their class index: ``mean(argmax(logits) == class)``.
+
+    ``batch_logits[i]`` holds example i's logits, one per class, and
+    ``classes[i]`` its class index, checked as :func:`cross_entropy` checks
+    them (ints, NumPy's integers, floats holding one). At a tie the first
+    largest logit is the prediction, as ``numpy.argmax`` chooses; a nan
+    logit compares false. Under vmap a class may be a batch of indices. The
+    derivative is zero.
+    """
+    if len(batch_logits) == 0:
+        raise ValueError("multiclass_accuracy needs at least one example")
+    if isinstance(batch_logits[0], (int, float, Traced, Batch)):
+        raise ValueError(
+            "multiclass_accuracy: batch_logits must be a sequence of examples, each a sequence of logits (one per class); "
+            "for one example write multiclass_accuracy([logits], [cls]); for one score per example and labels in {-1, +1} use nn.accuracy"
+        )
+    if len(batch_logits) != len(classes):
+        raise ValueError(f"multiclass_accuracy: got {len(batch_logits)} examples of logits but {len(classes)} classes")
+    k = len(batch_logits[0])
+    for i, row in enumerate(batch_logits):
+        if len(row) != k:
+            raise ValueError(f"multiclass_accuracy: example 0 has {k} logits but example {i} has {len(row)}")
+    hits: Scalar = 0.0
+    if any(holds_batch(y) for y in classes):
+        found = _labels_outside("multiclass_accuracy", classes, tuple(float(c) for c in range(k)))
+        if found is not None:
+            raise ValueError(f"multiclass_accuracy: expected class indices in 0..{k - 1}, found {_describe(found)}")
+        for row, y in zip(batch_logits, classes):
+            hits = hits + fsum([where(y == float(c), _argmax_hit(row, c), 0.0) for c in range(k)])
+    else:
+        for row, c in zip(batch_logits, _check_class_labels("multiclass_accuracy", classes, k)):
+            hits = hits + _argmax_hit(row, c)
+    return hits * (1.0 / len(batch_logits))
