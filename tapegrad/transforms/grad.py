@@ -542,22 +542,40 @@ def jvp(
     floats (lists of floats); others give Any. Under an outer transform that
     traces the primals, the numbers are traced scalars instead.
     """
+    return _jvp(f, primals, tangents, argnums, has_aux, "jvp")
+
+
+def _jvp(f: Any, primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums], has_aux: bool, name: str) -> Any:
+    """jvp, with its errors naming ``name`` (the public function called: jvp or hvp)."""
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f)")
-    nums, _ = _optional_argnums(argnums, len(primals), "jvp")
+        raise TypeError(
+            f"{name}: primals and tangents must be tuples or lists (one entry per argument of f), got "
+            f"{type(primals).__name__} and {type(tangents).__name__}; for one argument write {name}(f, (x,), (t,))"
+        )
+    nums, _ = _optional_argnums(argnums, len(primals), name)
     if len(nums) != len(tangents):
         moving = "primals" if argnums is None else f"differentiated arguments (argnums={argnums!r})"
-        raise ValueError(f"jvp: got {len(nums)} {moving} but {len(tangents)} tangents")
-    tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, "jvp")
+        raise ValueError(f"{name}: got {len(nums)} {moving} but {len(tangents)} tangents")
+    tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, name)
     seeds: dict[int, Any] = {}
     for k, (treedef, idx, tangent) in enumerate(zip(inputs.treedefs, inputs.indices, tangents)):
         tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]", with_paths=False)
         if ttreedef != treedef:
-            raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{nums[k]}] has shape {treedef}")
+            raise ValueError(f"{name}: tangents[{k}] has shape {ttreedef}, but primals[{nums[k]}] has shape {treedef}{_container_hint(ttreedef, treedef)}")
         seeds.update(zip(idx, tleaves))
     tan = forward_sweep(tape, seeds, refs)
     out_tangent = unflatten(out_treedef, [_zero(tan[r]) if r >= 0 else 0.0 for r in refs])
     return (out_value, out_tangent, aux) if has_aux else (out_value, out_tangent)
+
+
+def _container_hint(got: Any, want: Any) -> str:
+    """Why two shapes that hold the same leaves differ: a list where the primal has a tuple, or the reverse."""
+    def plain(td: Any) -> str:
+        return str(td).replace("(", "[").replace(")", "]").replace(",]", "]")
+
+    if plain(got) == plain(want):
+        return "; they differ only in lists and tuples: give each tangent the containers of its primal (tuple(t) or list(t))"
+    return ""
 
 
 # -- jacobian, hessian, hvp ---------------------------------------------------------
@@ -695,7 +713,7 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     (if any) give the mixed second derivatives d/d(other) of that gradient.
     The result is shaped like the first argument.
     """
-    return jvp(grad(f), primals, tangents)[1]
+    return _jvp(grad(f), primals, tangents, None, False, "hvp")[1]
 
 
 # -- trace ------------------------------------------------------------------------------
