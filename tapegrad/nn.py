@@ -305,11 +305,12 @@ def logsumexp(xs: Sequence[Scalar]) -> Scalar:
         return _shifted_logsumexp(xs, m) if finite else m
     # Under vmap some examples may have an infinite shift: they get m itself,
     # and their exponents are replaced so that nothing evaluates nan or log 0.
+    shift = where(finite, m, 0.0)  # (x - m itself would be nan, and NumPy would warn)
     total: Scalar = 0.0
     for x in xs:
-        total = total + exp(where(finite, x - m, -math.inf))
+        total = total + exp(where(finite, x - shift, -math.inf))
     safe = where(finite, total, 1.0)
-    return where(finite, m + log(safe), m)
+    return where(finite, shift + log(safe), m)
 
 
 def _shifted_logsumexp(xs: Sequence[Scalar], m: Scalar) -> Scalar:
