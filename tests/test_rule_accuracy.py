@@ -334,3 +334,34 @@ def test_sinc_and_logaddexp2_under_jit_and_vmap_equal_eager() -> None:
     eager = [g(x, y) for x, y in zip(xs, ys)]
     mapped = tg.vmap(g)(xs, ys)
     assert [tuple(map(float, row)) for row in mapped] == [tuple(e) for e in eager]
+
+
+# -- hessian of a list-valued function ---------------------------------------------------------
+
+
+def test_hessian_of_a_list_valued_function_is_the_jacobian_of_the_jacobian() -> None:
+    def f(p: Any) -> list[Any]:
+        x, y = p
+        return [x * x * y, tg.sin(x) * y, tg.exp(x * y)]
+
+    def closed_form(x: float, y: float) -> list[list[list[float]]]:
+        e = math.exp(x * y)
+        return [
+            [[2 * y, 2 * x], [2 * x, 0.0]],
+            [[-math.sin(x) * y, math.cos(x)], [math.cos(x), 0.0]],
+            [[y * y * e, e + x * y * e], [e + x * y * e, x * x * e]],
+        ]
+
+    for x, y in ((1.0, 2.0), (-0.3, 0.7), (2.5, -1.1)):
+        h = tg.hessian(f)([x, y])
+        expected = closed_form(x, y)
+        for k in range(3):
+            for i in range(2):
+                for j in range(2):
+                    assert math.isclose(h[k][i][j], expected[k][i][j], rel_tol=1e-14, abs_tol=1e-15), (k, i, j)
+        assert h == tg.jacobian(tg.jacobian(f))([x, y])
+    # several arguments, and outputs nested in a dict: H[output][i][j]
+    h2 = tg.hessian(lambda a, b: {"p": a * b * b, "q": (a * a, b)}, argnums=(0, 1))(1.0, 3.0)
+    assert h2 == {"p": ((0.0, 6.0), (6.0, 2.0)), "q": (((2.0, 0.0), (0.0, 0.0)), ((0.0, 0.0), (0.0, 0.0)))}
+    # a scalar function keeps its Hessian shape
+    assert tg.hessian(lambda p: p[0] * p[0] * p[1])([1.0, 2.0]) == [[4.0, 2.0], [2.0, 0.0]]

@@ -693,15 +693,47 @@ def hessian(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) ->
 @overload
 def hessian(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
 def hessian(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
-    """Return a function computing the Hessian of scalar-valued ``f``.
+    """Return a function computing the Hessian of ``f``.
 
     Forward over reverse: the tape of ``grad(f)`` is recorded once and swept
     forward once per input. ``H[i][j]`` is d2 f / dx[i] dx[j], nested like
-    the argument twice over. With ``has_aux=True``, ``f`` returns
-    ``(value, aux)`` and the function returns ``(H, aux)``.
+    the argument twice over. A function that returns a list (or tuple, or
+    dict) of scalars gets one Hessian per output, nested like the output:
+    ``H[k][i][j]`` is d2 f[k] / dx[i] dx[j], the Jacobian of the Jacobian,
+    as ``jacobian(jacobian(f))`` computes it. With ``has_aux=True``, ``f``
+    returns ``(value, aux)`` and the function returns ``(H, aux)``.
     """
-    hess = _jacobian_impl(_grad_impl(f, argnums, has_aux, "hessian"), argnums, "fwd", has_aux)
+    hess = _jacobian_impl(_first_derivative(f, argnums, has_aux), argnums, "fwd", has_aux)
     return Hessian(hess, f, f"hessian({_fname(f)})")
+
+
+def _first_derivative(f: Callable[..., Any], argnums: Argnums, has_aux: bool) -> Callable[..., Any]:
+    """What hessian differentiates again: grad(f) for a scalar f, the Jacobian (reverse mode) for a tree of outputs.
+
+    The output's kind is known only once ``f`` has run, so one tape serves both.
+    """
+    nums, single = _argnums(argnums, "hessian")
+    names = _arg_names(f)
+
+    @functools.wraps(f)
+    def derivative_f(*args: Any, **kwargs: Any) -> Any:
+        with Tape(name=f"the hessian tape of {_fname(f)}") as tape:
+            inputs = TracedInputs(tape, args, nums, names, "hessian", f)
+            out, aux = _split_aux(f(*inputs.args, **kwargs), has_aux, "hessian", f)
+            if not isinstance(out, (list, tuple, dict)) or isinstance(out, BatchedResult):
+                _scalar_output(out, "hessian", f, tape)  # one output: it must be a scalar
+            refs, out_treedef, _ = _output_refs(tape, out)
+            rows = []
+            for ref in refs:
+                adj = reverse_sweep(tape, [(ref, 1.0)], inputs_only=True) if ref >= 0 else [None] * len(tape)
+                trees = inputs.trees(adj)
+                rows.append(trees[0] if single else tuple(trees))
+            result = unflatten(out_treedef, rows)
+            aux = _lower_tree(tape, aux)
+        return (result, aux) if has_aux else result
+
+    derivative_f.__name__ = derivative_f.__qualname__ = f"grad({_fname(f)})"
+    return derivative_f
 
 
 def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
