@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import operator
 import random
-from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union
+from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union, cast
 
 from tapegrad.core.batch import Batch
 from tapegrad.core.functions import exp, log, maximum, relu, softplus, step, stop_gradient, where
@@ -300,7 +300,7 @@ def logsumexp(xs: Sequence[Scalar]) -> Scalar:
             # x - m would be nan. (A float m: no jit is recording the values.)
             return m
         return _shifted_logsumexp(xs, m)
-    finite = abs(m) < math.inf  # a bool (a guard under jit), or a choice per example under vmap
+    finite: Any = abs(cast(Any, m)) < math.inf  # a bool (a guard under jit), or a choice per example under vmap
     if finite.__class__ is bool:
         return _shifted_logsumexp(xs, m) if finite else m
     # Under vmap some examples may have an infinite shift: they get m itself,
@@ -430,10 +430,11 @@ def sgd_step(params: T, grads: Any, lr: float) -> T:
     """
     # A plain number (NumPy's too) is checked as the optimizers check theirs;
     # a traced or batched lr (grad with respect to it, jit, vmap) is not.
-    if getattr(getattr(lr, "dtype", None), "kind", None) in ("i", "u", "f"):
+    given: object = lr  # (typed float, but any value may come in)
+    if getattr(getattr(given, "dtype", None), "kind", None) in ("i", "u", "f"):
         check_learning_rate("sgd_step", float(lr))
-    elif isinstance(lr, (int, float, str)) or getattr(getattr(lr, "dtype", None), "kind", None) == "b":
-        check_learning_rate("sgd_step", lr)
+    elif isinstance(given, (int, float, str)) or getattr(getattr(given, "dtype", None), "kind", None) == "b":
+        check_learning_rate("sgd_step", given)
     if lr.__class__ is float or lr.__class__ is int:
         try:
             return _descend(params, grads, float(lr))  # type: ignore[no-any-return]

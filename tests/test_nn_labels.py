@@ -34,7 +34,7 @@ def test_accuracy_refuses_zero_one_labels_and_says_how_to_convert() -> None:
     with pytest.raises(ValueError, match=r"nn\.multiclass_accuracy"):
         nn.accuracy([0.3, -0.2, 0.5], [2, 0, 1])
     with pytest.raises(TypeError, match=r"accuracy: labels\[1\] must be a number, got str"):
-        nn.accuracy([0.3, -0.2], [1, "b"])
+        nn.accuracy([0.3, -0.2], [1, "b"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="accuracy needs at least one example"):
         nn.accuracy([], [])
 
