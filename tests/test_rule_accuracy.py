@@ -100,7 +100,7 @@ def _has_numpy() -> bool:
 
 def test_mod_quotient_agrees_with_pytorch() -> None:
     torch = pytest.importorskip("torch")
-    for x, y in MOD_CASES[:100]:
+    for x, y in MOD_CASES[:40]:
         ty = torch.tensor(y, dtype=torch.float64, requires_grad=True)
         torch.remainder(torch.tensor(x, dtype=torch.float64), ty).backward()
         assert tg.grad(lambda b: x % b)(y) == float(ty.grad), (x, y)
@@ -165,19 +165,25 @@ def _mpmath_references(mp: Any) -> dict[str, tuple[Callable[[Any], Any], Callabl
     ln2, ln10 = mp.log(2), mp.log(10)
     inf = math.inf
 
+    def sinc_series(x: Any, order: int) -> Any:
+        # d^n/dx^n of sum (-1)^k (pi x)^(2k) / (2k + 1)!, for |pi x| < 1 (where the closed forms cancel)
+        u = mp.pi * x
+        total = mp.mpf(0)
+        for k in range((order + 1) // 2, 40):
+            total += (-1) ** k * mp.factorial(2 * k) / (mp.factorial(2 * k - order) * mp.factorial(2 * k + 1)) * u ** (2 * k - order)
+        return mp.pi**order * total
+
     def sinc1(x: Any) -> Any:
-        if x == 0:
-            return mp.mpf(0)
-        with mp.workdps(800):
-            u = mp.pi * x
-            return +(mp.pi * (mp.cos(u) / u - mp.sin(u) / u**2))
+        if abs(x) < 0.3:
+            return sinc_series(x, 1)
+        u = mp.pi * x  # sin(u) and cos(u) through sinpi and cospi, exact for huge x
+        return mp.pi * (mp.cospi(x) / u - mp.sinpi(x) / u**2)
 
     def sinc2(x: Any) -> Any:
-        if x == 0:
-            return -(mp.pi**2) / 3
-        with mp.workdps(800):
-            u = mp.pi * x
-            return +(mp.pi**2 * (-mp.sin(u) / u - 2 * mp.cos(u) / u**2 + 2 * mp.sin(u) / u**3))
+        if abs(x) < 0.3:
+            return sinc_series(x, 2)
+        u = mp.pi * x
+        return mp.pi**2 * (-mp.sinpi(x) / u - 2 * mp.cospi(x) / u**2 + 2 * mp.sinpi(x) / u**3)
 
     return {
         "exp": (mp.exp, mp.exp, (-inf, inf)),
@@ -214,7 +220,7 @@ PIECEWISE = {"abs", "relu", "step", "sign", "floor", "ceil", "trunc", "round", "
 
 def _grid() -> list[float]:
     points = [0.0, 0.5, 0.7, 1.5, 19.0, 20.5, 30.0, 100.0, 354.0, 700.0, 709.0, 800.0]
-    for e in range(-300, 309, 7):
+    for e in range(-300, 309, 11):
         points += [float(f"1e{e}"), float(f"3.7e{e}")]
     points += [1 - 2.0**-k for k in range(1, 53, 3)] + [1 + 2.0**-k for k in range(1, 53, 3)]
     return points + [-p for p in points]
@@ -365,3 +371,79 @@ def test_hessian_of_a_list_valued_function_is_the_jacobian_of_the_jacobian() -> 
     assert h2 == {"p": ((0.0, 6.0), (6.0, 2.0)), "q": (((2.0, 0.0), (0.0, 0.0)), ((0.0, 0.0), (0.0, 0.0)))}
     # a scalar function keeps its Hessian shape
     assert tg.hessian(lambda p: p[0] * p[0] * p[1])([1.0, 2.0]) == [[4.0, 2.0], [2.0, 0.0]]
+
+
+def _binary_references(mp: Any) -> dict[str, tuple[Callable[..., Any], Callable[[Any, Any], tuple[list[Any], list[list[Any]]]]]]:
+    def s(z: Any) -> Any:
+        return 1 / (1 + mp.exp(-z))
+
+    ln2 = mp.log(2)
+
+    def hypot(x: Any, y: Any) -> tuple[list[Any], list[list[Any]]]:
+        r = mp.sqrt(x * x + y * y)
+        return [x / r, y / r], [[y * y / r**3, -x * y / r**3], [-x * y / r**3, x * x / r**3]]
+
+    def atan2(x: Any, y: Any) -> tuple[list[Any], list[list[Any]]]:  # tapegrad's atan2(x, y) is math.atan2(x, y)
+        r2 = x * x + y * y
+        c = (x * x - y * y) / r2**2
+        return [y / r2, -x / r2], [[-2 * x * y / r2**2, c], [c, 2 * x * y / r2**2]]
+
+    def logaddexp(x: Any, y: Any) -> tuple[list[Any], list[list[Any]]]:
+        v = s(x - y) * s(y - x)
+        return [s(x - y), s(y - x)], [[v, -v], [-v, v]]
+
+    def logaddexp2(x: Any, y: Any) -> tuple[list[Any], list[list[Any]]]:
+        v = ln2 * s((x - y) * ln2) * s((y - x) * ln2)
+        return [s((x - y) * ln2), s((y - x) * ln2)], [[v, -v], [-v, v]]
+
+    def div(x: Any, y: Any) -> tuple[list[Any], list[list[Any]]]:
+        return [1 / y, -x / y**2], [[mp.mpf(0), -1 / y**2], [-1 / y**2, 2 * x / y**3]]
+
+    def pow_(x: Any, y: Any) -> tuple[list[Any], list[list[Any]]]:
+        p, lx, q = mp.power(x, y), mp.log(x), mp.power(x, y - 1)
+        return [y * q, p * lx], [[y * (y - 1) * mp.power(x, y - 2), q * (1 + y * lx)], [q * (1 + y * lx), p * lx * lx]]
+
+    return {
+        "hypot": (tg.hypot, hypot),
+        "atan2": (tg.atan2, atan2),
+        "logaddexp": (tg.logaddexp, logaddexp),
+        "logaddexp2": (tg.logaddexp2, logaddexp2),
+        "div": (lambda a, b: a / b, div),
+        "pow": (lambda a, b: a**b, pow_),
+    }
+
+
+def test_two_argument_functions_against_mpmath() -> None:
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    magnitudes = [1e-300, 1e-150, 1e-20, 1e-8, 0.3, 1.0, 2.5, 1e8, 1e20, 1e150, 1e300]
+    grid = magnitudes + [-v for v in magnitudes]
+    for name, (fn, ref) in _binary_references(mp).items():
+        if name == "pow":
+            # pow: moderate bases and exponents whose y - 1 is exact (see docs/functions.md for its
+            # limits), away from where the mixed derivative x^(y-1) (1 + y ln x) is itself a
+            # cancellation (its condition number is |y ln x| / |1 + y ln x|, whatever the formula)
+            points = [(x, y) for x in (0.3, 1.0, 2.5, 7.0, 1e3) for y in (-1.0, 0.5, 1.5, 2.0, 3.0, 4.5) if abs(1 + y * math.log(x)) > 0.5]
+        else:
+            points = [(x, y) for x in grid for y in grid]
+        d1 = tg.grad(fn, argnums=(0, 1))
+        d2 = tg.hessian(fn, argnums=(0, 1))
+        for x, y in points:
+            try:
+                fn(x, y)
+            except (ValueError, ArithmeticError):
+                continue
+            g, h = d1(x, y), d2(x, y)
+            true_g, true_h = ref(mp.mpf(x), mp.mpf(y))
+            pairs = [(g[i], true_g[i]) for i in range(2)] + [(h[i][j], true_h[i][j]) for i in range(2) for j in range(2)]
+            for got, true in pairs:
+                if NORMAL <= abs(true) <= 1.7e308:
+                    assert relative_error(got, true) <= 1e-15, (name, x, y, got, float(true))
+
+
+def test_hypot_second_derivatives_where_one_coordinate_is_tiny() -> None:
+    # d2/dx2 hypot = y^2 / h^3: with |y| << |x| the chain through x / hypot would cancel to 0.
+    for x, y in ((1.0, 1e-10), (3.0, 1e-100), (-2.0, 1e-5)):
+        h = math.hypot(x, y)
+        assert relative_error(tg.hessian(tg.hypot, argnums=(0, 1))(x, y)[0][0], y * y / h**3) <= 1e-15
+    assert tg.hessian(tg.hypot, argnums=(0, 1))(0.0, 0.0) == ((0.0, 0.0), (0.0, 0.0))  # taken to be 0, as abs''

@@ -482,6 +482,12 @@ def _np_one_minus_square(x: Any) -> Any:
     return _np.where(_np.abs(x) < 0.5, 1.0 - x * x, (1.0 - x) * (1.0 + x))
 
 
+def _np_hypot_cos(x: Any, y: Any) -> Any:
+    _load_numpy()
+    h = _np.hypot(x, y)
+    return _np.where(h != 0.0, x / _np.where(h != 0.0, h, 1.0), 0.0 * x)
+
+
 def _numpy_namespace() -> dict[str, Any]:
     if _np is None:
         return {}
@@ -502,6 +508,7 @@ def _numpy_namespace() -> dict[str, Any]:
         "sech2": _np_sech2,
         "one_minus_square": _np_one_minus_square,
         "recip_one_plus_square": lambda x: 1.0 / (1.0 + x * x),
+        "hypot_cos": _np_hypot_cos,
     }
 
 

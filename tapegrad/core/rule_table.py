@@ -134,6 +134,12 @@ def _recip_one_plus_square(x: float) -> float:
     return 1.0 / (1.0 + x * x)
 
 
+def _hypot_cos(x: float, y: float) -> float:
+    # x / hypot(x, y), the cosine of the angle of the point (x, y); 0.0 at the origin.
+    h = math.hypot(x, y)
+    return x / h if h != 0.0 else 0.0 * x
+
+
 def _sinpi(x: float) -> float:
     # sin(pi x) without rounding pi x: x is reduced modulo 2 first, exactly
     # (fmod and the subtractions below are exact in floating point).
@@ -258,6 +264,7 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "sinc": _sinc,
     "sinc_deriv": _sinc_deriv,
     "sech2": _sech2,
+    "hypot_cos": _hypot_cos,
     "one_minus_square": _one_minus_square,
     "recip_one_plus_square": _recip_one_plus_square,
     "clip": _clip,
@@ -381,7 +388,10 @@ erfc_p = _row("erfc", "erfc(x)",               ("-(g * (1.1283791670955126 * exp
 atan2_p = _row("atan2", "atan2(x, y)",         ("g * (y / hypot(x, y)) / hypot(x, y)", "-(g * (x / hypot(x, y))) / hypot(x, y)"),
                                                                                             ("{y}/({x} ** 2 + {y} ** 2)", "-{x}/({x} ** 2 + {y} ** 2)"), total=True)
 # At the origin hypot is |x| along each axis: the derivative taken there is 0, as abs'(0) is.
-hypot_p = _row("hypot", "hypot(x, y)",         ("g * (x / ans) if ans != 0.0 else g * 0.0", "g * (y / ans) if ans != 0.0 else g * 0.0"),
+# The partials x/hypot and y/hypot are a helper row (hypot_cos), whose own
+# derivative y**2/hypot**3 is a product: the chain through x / ans would
+# subtract 1/h - x**2/h**3, which cancels when |y| << |x|.
+hypot_p = _row("hypot", "hypot(x, y)",         ("g * hypot_cos(x, y)", "g * hypot_cos(y, x)"),
                                                                                             ("{x}/{ans}", "{y}/{ans}"), total=True)
 # Python's float %: the result has y's sign, x % y = x - y * q for a whole q,
 # so d/dy = -q. That q is the one the remainder was computed with, recovered
@@ -437,9 +447,15 @@ one_minus_square_p = _row("one_minus_square", "one_minus_square(x)", ("-(g * (x 
 # ((x + x) * ans) * ans, in that order: ans * ans would underflow for large x.
 recip_one_plus_square_p = _row("recip_one_plus_square", "recip_one_plus_square(x)", ("-(g * ((x + x) * ans * ans))",),
                                                                                             ("-2 * {x} * {ans} ** 2",), total=True)
+# hypot_cos(x, y) = x / hypot(x, y): d/dx = y**2 / h**3 = hypot_cos(y, x)**2 / h,
+# d/dy = -x y / h**3. (No derivative at the origin; taken to be 0 there, as hypot's.)
+hypot_cos_p = _row("hypot_cos", "hypot_cos(x, y)",
+                   ("g * (hypot_cos(y, x) * hypot_cos(y, x)) / hypot(x, y) if x != 0.0 or y != 0.0 else g * 0.0",
+                    "-(g * (hypot_cos(x, y) * hypot_cos(y, x))) / hypot(x, y) if x != 0.0 or y != 0.0 else g * 0.0"),
+                   ("{y} ** 2 / hypot({x}, {y}) ** 3", "-{x} * {y} / hypot({x}, {y}) ** 3"), total=True)
 sinc_deriv_p = _row("sinc_deriv", "sinc_deriv(x, y)", ("g * sinc_deriv(x, y + 1.0)", None),  ("sinc_deriv({x}, {y} + 1)", ""),
                     domain="sinc_deriv's order must be a whole number from 0 to 16")
-HELPER_PRIMITIVES = frozenset(["sech2", "one_minus_square", "recip_one_plus_square", "sinc_deriv"])
+HELPER_PRIMITIVES = frozenset(["sech2", "one_minus_square", "recip_one_plus_square", "hypot_cos", "sinc_deriv"])
 
 
 # --- batches (vmap) ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ cos = RULE_FUNCTIONS["cos"]
 cosh = RULE_FUNCTIONS["cosh"]
 exp = RULE_FUNCTIONS["exp"]
 hypot = RULE_FUNCTIONS["hypot"]
+hypot_cos = RULE_FUNCTIONS["hypot_cos"]
 one_minus_square = RULE_FUNCTIONS["one_minus_square"]
 recip_one_plus_square = RULE_FUNCTIONS["recip_one_plus_square"]
 round = RULE_FUNCTIONS["round"]
@@ -41,6 +42,7 @@ f_cos = FLOAT_RULE_FUNCTIONS["cos"]
 f_cosh = FLOAT_RULE_FUNCTIONS["cosh"]
 f_exp = FLOAT_RULE_FUNCTIONS["exp"]
 f_hypot = FLOAT_RULE_FUNCTIONS["hypot"]
+f_hypot_cos = FLOAT_RULE_FUNCTIONS["hypot_cos"]
 f_one_minus_square = FLOAT_RULE_FUNCTIONS["one_minus_square"]
 f_recip_one_plus_square = FLOAT_RULE_FUNCTIONS["recip_one_plus_square"]
 f_round = FLOAT_RULE_FUNCTIONS["round"]
@@ -274,6 +276,19 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     d = -(g * (x / hypot(x, y))) / hypot(x, y)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
+            elif p == 35:  # hypot: d/dx = g * hypot_cos(x, y), d/dy = g * hypot_cos(y, x)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * hypot_cos(x, y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = g * hypot_cos(y, x)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
             elif p == 36:  # mod: d/dx = g, d/dy = -(g * round((x - ans) / y))
                 a = lhs[i]
                 b = rhs[i]
@@ -354,7 +369,7 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                 d = -(g * ((x + x) * ans * ans))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 54:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
+            elif p == 55:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
@@ -363,19 +378,19 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     d = g * sinc_deriv(x, y + 1.0)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
-            elif p == 55:  # batch_sum: d/dx = spread(g, x)
+            elif p == 56:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 56:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 57:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x) / batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 57:  # broadcast: d/dx = batch_sum(g)
+            elif p == 58:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = batch_sum(g)
                 old = adj[a]
@@ -600,6 +615,19 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = -(g * (x / f_hypot(x, y))) / f_hypot(x, y)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
+            elif p == 35:  # hypot: d/dx = g * hypot_cos(x, y), d/dy = g * hypot_cos(y, x)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * f_hypot_cos(x, y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = g * f_hypot_cos(y, x)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
             elif p == 36:  # mod: d/dx = g, d/dy = -(g * round((x - ans) / y))
                 a = lhs[i]
                 b = rhs[i]
@@ -680,7 +708,7 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = -(g * ((x + x) * ans * ans))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 54:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
+            elif p == 55:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
@@ -689,19 +717,19 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = g * f_sinc_deriv(x, y + 1.0)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
-            elif p == 55:  # batch_sum: d/dx = spread(g, x)
+            elif p == 56:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 56:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 57:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x) / f_batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 57:  # broadcast: d/dx = batch_sum(g)
+            elif p == 58:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = f_batch_sum(g)
                 old = adj[a]
