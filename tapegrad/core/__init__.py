@@ -2,6 +2,7 @@
 
 - :mod:`~tapegrad.core.primitive`: what a primitive is, and the registry of rules;
 - :mod:`~tapegrad.core.batch`: batches, the values under vmap (one number per example);
+- :mod:`~tapegrad.core.float_math`: float functions the forward rules call that math lacks;
 - :mod:`~tapegrad.core.rule_table`: the rule table, one row per built-in primitive;
 - :mod:`~tapegrad.core.records`: the frozen public view of a record, and its text;
 - :mod:`~tapegrad.core.tape`: the Wengert tape;

@@ -1,7 +1,8 @@
 """The rule table: every built-in primitive in one row.
 
 Layer 1 of tapegrad (``tapegrad/core``); it imports only
-:mod:`tapegrad.core.primitive` and :mod:`tapegrad.core.batch`.
+:mod:`tapegrad.core.primitive`, :mod:`tapegrad.core.batch` and
+:mod:`tapegrad.core.float_math` (the float functions math lacks).
 
 Read it like a cheat sheet. Each row gives, for one primitive:
 
@@ -40,6 +41,7 @@ import math
 import operator
 from typing import Any, Callable, Optional
 
+from tapegrad.core import float_math
 from tapegrad.core.batch import batch_average, batch_count, batch_total, spread
 from tapegrad.core.primitive import PRIMITIVES, TANGENT_RULES, VARIADIC, Primitive, float_function, register, set_rules
 
@@ -102,108 +104,6 @@ def _exp2(x: float) -> float:
     return math.pow(2.0, x)
 
 
-def _logaddexp2(x: float, y: float) -> float:
-    # log2(2^x + 2^y) = max + log2(1 + 2^-|x - y|), written as logaddexp is.
-    if x == y:
-        return x + 1.0
-    m = x if x > y else y
-    return m + math.log1p(math.pow(2.0, -abs(x - y))) / _LN2
-
-
-def _sech2(x: float) -> float:
-    # 1 / cosh(x)**2, the derivative of tanh. Beyond |x| = 20 the square of
-    # cosh is e^(2|x|)/4 to within 1e-17 relative (and would overflow past 355).
-    a = abs(x)
-    if a < 20.0:
-        c = math.cosh(a)
-        return 1.0 / (c * c)
-    return 4.0 * math.exp(-2.0 * a)
-
-
-def _one_minus_square(x: float) -> float:
-    # 1 - x*x, to one rounding or so everywhere: near |x| = 1, x*x would have
-    # rounded away the digits the difference keeps, so the factored form is used.
-    if abs(x) < 0.5:
-        return 1.0 - x * x
-    return (1.0 - x) * (1.0 + x)
-
-
-def _recip_one_plus_square(x: float) -> float:
-    # 1 / (1 + x*x); for |x| > 1.3e154 x*x is inf and the answer 0.0 (the
-    # true value is below the smallest normal float there).
-    return 1.0 / (1.0 + x * x)
-
-
-def _hypot_cos(x: float, y: float) -> float:
-    # x / hypot(x, y), the cosine of the angle of the point (x, y); 0.0 at the origin.
-    h = math.hypot(x, y)
-    return x / h if h != 0.0 else 0.0 * x
-
-
-def _sinpi(x: float) -> float:
-    # sin(pi x) without rounding pi x: x is reduced modulo 2 first, exactly
-    # (fmod and the subtractions below are exact in floating point).
-    r = math.fmod(x, 2.0)
-    if r > 1.0:
-        r -= 2.0
-    elif r < -1.0:
-        r += 2.0
-    if r > 0.5:
-        r = 1.0 - r
-    elif r < -0.5:
-        r = -1.0 - r
-    return math.sin(math.pi * r)
-
-
-def _cospi(x: float) -> float:
-    # cos(pi x) = sin(pi (1/2 - r)) for r = |x| mod 2 folded into [0, 1].
-    r = math.fmod(abs(x), 2.0)
-    if r > 1.0:
-        r = 2.0 - r
-    return math.sin(math.pi * (0.5 - r))
-
-
-_SINC_MAX_ORDER = 16
-
-
-def _sinc_deriv(x: float, n: float) -> float:
-    """The n-th derivative of numpy's sinc, sin(pi x) / (pi x), with sinc(0) = 1.
-
-    In u = pi x, S(u) = sin(u)/u satisfies u S_n = sin^(n)(u) - n S_(n-1)
-    (differentiate u S = sin u n times). Near 0 (|u| < n + 1, where that
-    recursion would cancel) the Taylor series is summed instead, so x = 0
-    itself is exact at every order: (-1)^(n/2) pi^n / (n + 1) for even n, 0 for odd.
-    """
-    if not (0 <= n <= _SINC_MAX_ORDER and n == math.floor(n)):
-        raise ValueError(f"the order must be a whole number from 0 to {_SINC_MAX_ORDER}, got {n!r}")
-    order = int(n)
-    if math.isinf(x):
-        return 0.0
-    u = math.pi * x
-    scale = math.pi**order
-    if abs(u) < order + 1.0:
-        # S^(n)(u) = sum over 2k >= n of (-1)^k (2k)! / ((2k - n)! (2k + 1)!) u^(2k - n)
-        total = 0.0
-        k = (order + 1) // 2
-        term = (-1.0) ** k * math.factorial(2 * k) / (math.factorial(2 * k - order) * math.factorial(2 * k + 1)) * u ** (2 * k - order)
-        while True:
-            total += term
-            if abs(term) <= 1e-18 * abs(total) and 2 * k - order > abs(u):
-                return scale * total
-            # the ratio of consecutive terms, k -> k + 1
-            term *= -u * u * (2 * k + 1) / ((2 * k + 2 - order) * (2 * k + 1 - order) * (2 * k + 3))
-            k += 1
-    trig = (_sinpi(x), _cospi(x), -_sinpi(x), -_cospi(x))
-    s = trig[0] / u
-    for m in range(1, order + 1):
-        s = (trig[m % 4] - m * s) / u
-    return scale * s
-
-
-def _sinc(x: float) -> float:
-    return _sinc_deriv(x, 0.0)
-
-
 def _add_all(xs: tuple[float, ...]) -> float:
     # Left to right, exactly as x0 + x1 + ... + xn would add (and as the
     # jit's code writes it), so a sum record equals the chain of additions
@@ -260,13 +160,13 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "maximum": _maximum,
     "minimum": _minimum,
     "logaddexp": _logaddexp,
-    "logaddexp2": _logaddexp2,
-    "sinc": _sinc,
-    "sinc_deriv": _sinc_deriv,
-    "sech2": _sech2,
-    "hypot_cos": _hypot_cos,
-    "one_minus_square": _one_minus_square,
-    "recip_one_plus_square": _recip_one_plus_square,
+    "logaddexp2": float_math.logaddexp2,
+    "sinc": float_math.sinc,
+    "sinc_deriv": float_math.sinc_deriv,
+    "sech2": float_math.sech2,
+    "hypot_cos": float_math.hypot_cos,
+    "one_minus_square": float_math.one_minus_square,
+    "recip_one_plus_square": float_math.recip_one_plus_square,
     "clip": _clip,
     "add_all": _add_all,
 }
@@ -421,7 +321,7 @@ logaddexp2_p = _row("logaddexp2", "logaddexp2(x, y)", ("g * sigmoid((x - y) * 0.
                                                                                             ("sigmoid(({x} - {y}) * ln(2))", "sigmoid(({y} - {x}) * ln(2))"), total=True)
 # numpy's normalized sinc, sin(pi x) / (pi x), with sinc(0) = 1. Its
 # derivatives of every order are one helper row, sinc_deriv(x, n), which is
-# exact at the removable singularity (see _sinc_deriv); the order n is a constant.
+# exact at the removable singularity (see float_math.sinc_deriv); the order n is a constant.
 sinc_p = _row("sinc", "sinc(x)",               ("g * sinc_deriv(x, 1.0)",),                 ("sinc_deriv({x}, 1)",), total=True)
 # where(c, a, b) records the condition as a constant 1.0 or 0.0 (under jit the
 # comparison that made it is a guard). Only the chosen value gets the gradient;
