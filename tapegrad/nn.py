@@ -10,11 +10,12 @@ The optimizers of :mod:`tapegrad.optim` (``sgd``, ``adam``, ``adamw``,
 ``rmsprop``, schedules and clipping) are re-exported here; they keep their
 state in an explicit value: ``params, state = opt.update(params, grads, state)``.
 
-Losses that take class labels check them: :func:`svm_hinge_loss` and
-:func:`logistic_loss` want labels in {-1, +1}; :func:`binary_cross_entropy`
-wants {0, 1}; :func:`cross_entropy` wants class indices. A wrong label set
-raises a ValueError naming the labels found, instead of silently
-optimising another objective.
+Losses and accuracies that take labels check them (with
+:mod:`tapegrad.labels`): :func:`svm_hinge_loss`, :func:`logistic_loss` and
+:func:`accuracy` want labels in {-1, +1}; :func:`binary_cross_entropy`
+wants {0, 1}; :func:`cross_entropy` and :func:`multiclass_accuracy` want
+class indices. A wrong label set raises a ValueError naming the labels
+found, instead of silently optimising another objective.
 
 A multilayer perceptron's parameters are a list of layers, each a dict
 ``{"w": [[...] one row per neuron], "b": [...]}``, so an error message or a
@@ -24,17 +25,15 @@ gradient can point at ``params[1]['w'][3][0]``.
 from __future__ import annotations
 
 import math
-import operator
 import random
-from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union, cast
+from typing import Any, Sequence, TypedDict, TypeVar, Union, cast
 
 from tapegrad.core.batch import Batch
 from tapegrad.core.functions import exp, log, maximum, relu, softplus, step, stop_gradient, where
 from tapegrad.core.functions import sum as fsum
-from tapegrad.core.rule_table import batch_sum_p
-from tapegrad.core.tape import value_of
-from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
+from tapegrad.core.traced import Scalar, Traced, holds_batch
 from tapegrad.core.tree import leaves, tree_map
+from tapegrad.labels import check_class_labels, check_signed_labels, describe, labels_outside, plain_labels
 
 # Re-exported (``X as X`` marks them as part of this module's interface for mypy).
 from tapegrad.optim import check_learning_rate
@@ -137,80 +136,14 @@ def _check_pairs(name: str, a: Sequence[Any], b: Sequence[Any]) -> None:
         raise ValueError(f"{name}: got {len(a)} predictions but {len(b)} targets")
 
 
-def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]) -> Optional[list[float]]:
-    """None if every label is one of ``allowed``; otherwise every label's value, for the message.
-
-    The test is ``y == a`` for each allowed value, so a traced label (one
-    passed as an argument) is checked like a number: under jit the
-    comparisons are guards, and a replay whose labels differ from the
-    traced ones checks them again instead of reusing a stale answer.
-    """
-    if all(y.__class__ is float and y in allowed for y in labels):
-        return None  # the common case, plain floats, in one pass
-    ok = True
-    for k, y in enumerate(labels):
-        if not _is_label_number(y):
-            raise TypeError(f"{name}: labels[{k}] must be a number, got {type(y).__name__} {y!r:.60}")
-        if holds_batch(y):
-            # Under vmap a label is a batch: count the examples whose label is
-            # none of the allowed ones. That count is one number, so comparing
-            # it with 0 is a guard under jit, checked again by every replay.
-            fits: Any = 0.0
-            for a in allowed:
-                fits = fits + where(y == a, 1.0, 0.0)
-            if bind(batch_sum_p, (1.0 - fits,)) != 0.0:
-                ok = False
-        elif not any(y == a for a in allowed):
-            ok = False
-    # Reading the numbers is safe here: the call is about to fail, so nothing is frozen into a trace.
-    return None if ok else [v for y in labels for v in _numbers(y)]
-
-
-def _is_label_number(y: Any) -> bool:
-    """A number a label may be: int, float, NumPy's integer and float scalars, traced or batched; not a bool."""
-    if isinstance(y, bool) or getattr(getattr(y, "dtype", None), "kind", "?") == "b":
-        return False
-    return isinstance(y, (int, float, Traced, Batch)) or getattr(getattr(y, "dtype", None), "kind", None) in ("i", "u", "f")
-
-
-def _plain_labels(labels: Sequence[Any]) -> list[Any]:
-    """The labels with NumPy's number scalars (from ``np.array([...])``) as Python floats.
-
-    ``np.int64(-1) * traced`` would hand the product to NumPy; a float keeps
-    it on the tape. Traced, batched and Python numbers pass unchanged.
-    """
-    return [float(y) if getattr(getattr(y, "dtype", None), "kind", None) in ("i", "u", "f") else y for y in labels]
-
-
-def _numbers(y: Any) -> list[float]:
-    """A label's value, or every example's value of a batched label."""
-    under = value_of(y)
-    return under.values() if isinstance(under, Batch) else [under]
-
-
-def _describe(values: Sequence[float], limit: int = 8) -> str:
-    """The distinct values, sorted, as ``{0.0, 1.0}`` (at most ``limit`` of them, then ``...``)."""
-    distinct = sorted(set(values))
-    shown = ", ".join(repr(v) for v in distinct[:limit])
-    return "{" + shown + (", ..." if len(distinct) > limit else "") + "}"
-
-
-def _check_signed_labels(name: str, labels: Sequence[Any]) -> None:
-    """Labels must be -1 or +1: with 0/1 labels a margin loss would see no negative class at all."""
-    values = _labels_outside(name, labels, (-1.0, 1.0))
-    if values is not None:
-        hint = " For 0/1 labels use nn.binary_cross_entropy(logits, labels)." if set(values) <= {0.0, 1.0} else ""
-        raise ValueError(f"{name}: expected labels in {{-1, +1}}, found labels {_describe(values)}.{hint}")
-
-
 def svm_hinge_loss(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     """Mean of ``relu(1 - y * score)`` with labels in {-1, +1} (micrograd's demo loss).
 
     Any other label raises a ValueError naming the labels found.
     """
     _check_pairs("svm_hinge_loss", scores, labels)
-    _check_signed_labels("svm_hinge_loss", labels)
-    labels = _plain_labels(labels)
+    check_signed_labels("svm_hinge_loss", labels)
+    labels = plain_labels(labels)
     return _mean([relu(1.0 + -y * s) for s, y in zip(scores, labels)])
 
 
@@ -235,8 +168,8 @@ def logistic_loss(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     labels use :func:`binary_cross_entropy`, which is the same loss.
     """
     _check_pairs("logistic_loss", scores, labels)
-    _check_signed_labels("logistic_loss", labels)
-    labels = _plain_labels(labels)
+    check_signed_labels("logistic_loss", labels)
+    labels = plain_labels(labels)
     # softplus is one primitive: written as relu(z) + log(1 + exp(-|z|)) it
     # would have derivative 0 at z = 0 (relu'(0) = abs'(0) = 0) instead of 1/2.
     return _mean([softplus(-y * s) for s, y in zip(scores, labels)])
@@ -251,11 +184,11 @@ def binary_cross_entropy(logits: Sequence[Scalar], labels: Sequence[Scalar]) -> 
     Labels other than 0 and 1 raise a ValueError naming the labels found.
     """
     _check_pairs("binary_cross_entropy", logits, labels)
-    values = _labels_outside("binary_cross_entropy", labels, (0.0, 1.0))
+    values = labels_outside("binary_cross_entropy", labels, (0.0, 1.0))
     if values is not None:
         hint = " For -1/+1 labels use nn.logistic_loss(scores, labels)." if set(values) <= {-1.0, 1.0} else ""
-        raise ValueError(f"binary_cross_entropy: expected labels in {{0, 1}}, found labels {_describe(values)}.{hint}")
-    labels = _plain_labels(labels)
+        raise ValueError(f"binary_cross_entropy: expected labels in {{0, 1}}, found labels {describe(values)}.{hint}")
+    labels = plain_labels(labels)
     return _mean([softplus(z) - y * z for z, y in zip(logits, labels)])
 
 
@@ -332,35 +265,6 @@ def softmax(xs: Sequence[Scalar]) -> list[Scalar]:
     return [exp(x - lse) for x in xs]
 
 
-def _check_class_labels(name: str, labels: Sequence[Any], num_classes: int) -> list[int]:
-    """Labels must be class indices in range(num_classes): ints (NumPy's too), or floats holding
-    one (``2.0``, as vmap's label columns do). They index the logits."""
-    found = [_class_index(y) for y in labels]
-    bad = [orig for orig, y in zip(labels, found) if y is None or not 0 <= y < num_classes]
-    if bad:
-        distinct = sorted({repr(y) for y in bad})
-        shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
-        raise ValueError(
-            f"{name}: labels must be class indices in {{0, ..., {num_classes - 1}}}, as ints or as floats holding one "
-            f"(the logits have {num_classes} entries); found labels outside that: {{{shown}}}"
-        )
-    return found  # type: ignore[return-value]  # no None is left
-
-
-def _class_index(y: Any) -> Optional[int]:
-    """``y`` as a class index if it is a whole number (an int, np.int64, 2.0, np.float32(2)), else None."""
-    if isinstance(y, bool) or getattr(getattr(y, "dtype", None), "kind", None) == "b":
-        return None  # True is 1 to Python, but not a class label
-    try:
-        return operator.index(y)  # int, and NumPy's integer scalars
-    except TypeError:
-        pass
-    if isinstance(y, float) or getattr(getattr(y, "dtype", None), "kind", None) == "f":
-        value = float(y)
-        return int(value) if value.is_integer() else None
-    return None
-
-
 def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Union[int, Scalar]]) -> list[Scalar]:
     """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
 
@@ -388,13 +292,13 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
         # Under vmap a label is a batch of class indices: pick each example's
         # logit with where (a label cannot index a list for every example at once).
         classes = tuple(float(c) for c in range(k))
-        found = _labels_outside("cross_entropy", labels, classes)
+        found = labels_outside("cross_entropy", labels, classes)
         if found is not None:
-            raise ValueError(f"cross_entropy: expected class labels in 0..{k - 1}, found labels {_describe(found)}")
+            raise ValueError(f"cross_entropy: expected class labels in 0..{k - 1}, found labels {describe(found)}")
         return [
             logsumexp(row) - fsum([where(y == c, z, 0.0) for c, z in zip(classes, row)]) for row, y in zip(batch_logits, labels)
         ]
-    ys = _check_class_labels("cross_entropy", labels, k)
+    ys = check_class_labels("cross_entropy", labels, k)
     return [logsumexp(row) - row[y] for row, y in zip(batch_logits, ys)]
 
 
@@ -486,15 +390,15 @@ def accuracy(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     _check_pairs("accuracy", scores, labels)
     if len(labels) == 0:
         raise ValueError("accuracy needs at least one example")
-    values = _labels_outside("accuracy", labels, (-1.0, 1.0))
+    values = labels_outside("accuracy", labels, (-1.0, 1.0))
     if values is not None:
         hint = (
             " For 0/1 labels pass [2 * y - 1 for y in labels]; for class indices and one logit per class use "
             "nn.multiclass_accuracy(batch_logits, classes)."
         )
-        raise ValueError(f"accuracy: expected labels in {{-1, +1}} (the sign of the score is the prediction), found labels {_describe(values)}.{hint}")
+        raise ValueError(f"accuracy: expected labels in {{-1, +1}} (the sign of the score is the prediction), found labels {describe(values)}.{hint}")
     hits: Scalar = 0.0
-    for s, y in zip(scores, _plain_labels(labels)):
+    for s, y in zip(scores, plain_labels(labels)):
         hits = hits + step(y * s)
     return hits * (1.0 / len(labels))
 
@@ -538,12 +442,12 @@ def multiclass_accuracy(batch_logits: Sequence[Sequence[Scalar]], classes: Seque
             raise ValueError(f"multiclass_accuracy: example 0 has {k} logits but example {i} has {len(row)}")
     hits: Scalar = 0.0
     if any(holds_batch(y) for y in classes):
-        found = _labels_outside("multiclass_accuracy", classes, tuple(float(c) for c in range(k)))
+        found = labels_outside("multiclass_accuracy", classes, tuple(float(c) for c in range(k)))
         if found is not None:
-            raise ValueError(f"multiclass_accuracy: expected class indices in 0..{k - 1}, found {_describe(found)}")
+            raise ValueError(f"multiclass_accuracy: expected class indices in 0..{k - 1}, found {describe(found)}")
         for row, y in zip(batch_logits, classes):
             hits = hits + fsum([where(y == float(c), _argmax_hit(row, c), 0.0) for c in range(k)])
     else:
-        for row, c in zip(batch_logits, _check_class_labels("multiclass_accuracy", classes, k)):
+        for row, c in zip(batch_logits, check_class_labels("multiclass_accuracy", classes, k)):
             hits = hits + _argmax_hit(row, c)
     return hits * (1.0 / len(batch_logits))
