@@ -208,6 +208,11 @@ def test_tangents_as_lists_are_accepted_and_mismatched_containers_explained() ->
     pair = (1.0, 2.0)
     with pytest.raises(ValueError, match=r"jvp: tangents\[0\] has shape \[\*, \*\], but primals\[0\] has shape \(\*, \*\); they differ only in lists and tuples"):
         tg.jvp(lambda p: p[0] * p[1], (pair,), ([1.0, 0.0],))
-    with pytest.raises(ValueError, match=r"hvp: .*they differ only in lists and tuples: give each tangent the containers of its primal"):
+    with pytest.raises(ValueError, match=r"hvp: .*they differ only in lists and tuples: give it the same containers"):
         tg.hvp(lambda p: p[0] * p[1], (pair,), ([1.0, 0.0],))
+    # and a cotangent, for vjp's pullback
+    _, pullback = tg.vjp(lambda x: (x * 2.0, x * 3.0), 1.0)
+    with pytest.raises(ValueError, match=r"vjp_fn: the cotangent has shape \[\*, \*\], but <lambda> returned shape \(\*, \*\); they differ only in lists and tuples"):
+        pullback([1.0, 0.0])
+    assert pullback((1.0, 0.0)) == (2.0,)
     assert tg.jvp(lambda p: p[0] * p[1], (pair,), ((1.0, 0.0),)) == (2.0, 2.0)

@@ -494,7 +494,7 @@ def vjp(f: Any, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool 
     def vjp_fn(cotangent: Any) -> Any:
         cts, ct_treedef, _ = flatten(cotangent, "cotangent", with_paths=False)
         if ct_treedef != out_treedef:
-            raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}")
+            raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}{_container_hint(ct_treedef, out_treedef)}")
         adj = reverse_sweep(tape, zip(refs, cts), inputs_only=True)
         trees = inputs.trees(adj)
         return trees[0] if single else tuple(trees)
@@ -574,7 +574,7 @@ def _container_hint(got: Any, want: Any) -> str:
         return str(td).replace("(", "[").replace(")", "]").replace(",]", "]")
 
     if plain(got) == plain(want):
-        return "; they differ only in lists and tuples: give each tangent the containers of its primal (tuple(t) or list(t))"
+        return "; they differ only in lists and tuples: give it the same containers (tuple(t) or list(t))"
     return ""
 
 
