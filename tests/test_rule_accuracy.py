@@ -426,6 +426,10 @@ def test_two_argument_functions_against_mpmath() -> None:
             points = [(x, y) for x in (0.3, 1.0, 2.5, 7.0, 1e3) for y in (-1.0, 0.5, 1.5, 2.0, 3.0, 4.5) if abs(1 + y * math.log(x)) > 0.5]
         else:
             points = [(x, y) for x in grid for y in grid]
+        if name.startswith("logaddexp"):
+            # far apart, where x - y rounds: the partials are taken with the exact difference
+            far = [(0.1, 700.3), (0.123456789, 650.987654321), (1e-5, 300.7), (-3.3, 500.1), (7.7, -690.9)]
+            points += far + [(y, x) for x, y in far]
         d1 = tg.grad(fn, argnums=(0, 1))
         d2 = tg.hessian(fn, argnums=(0, 1))
         for x, y in points:

@@ -145,7 +145,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sum and mean": lambda x, y: tg.sum([x, y, x * y]) + tg.mean([x, y, 2.0]),
     "sinc and logaddexp2": lambda x, y: tg.sinc(x) * tg.logaddexp2(x, y),
     # the helper rows that derivative rules call, recorded by a traced gradient
-    "derivative helpers": lambda x, y: tg.grad(lambda t: tg.tanh(t) + tg.asin(t) + tg.atan(t) + tg.atanh(t) + tg.sinc(t) + tg.hypot(t, y))(x * 0.5) * y,
+    "derivative helpers": lambda x, y: tg.grad(lambda t: tg.tanh(t) + tg.asin(t) + tg.atan(t) + tg.atanh(t) + tg.sinc(t) + tg.hypot(t, y) + tg.logaddexp(t, y) + tg.logaddexp2(t, y))(x * 0.5) * y,
 }
 
 # The table text calls primitives by name (log as "ln", as the textbooks

@@ -488,6 +488,29 @@ def _np_hypot_cos(x: Any, y: Any) -> Any:
     return _np.where(h != 0.0, x / _np.where(h != 0.0, h, 1.0), 0.0 * x)
 
 
+def _np_difference(x: Any, y: Any) -> tuple[Any, Any]:
+    d = x - y
+    b = d - x
+    return d, _np.where(_np.isfinite(d), (x - (d - b)) + (-y - b), 0.0)
+
+
+def _np_sigmoid_of_difference(x: Any, y: Any) -> Any:
+    _load_numpy()
+    with _np.errstate(all="ignore"):
+        d, e = _np_difference(x, y)
+        s = _np_sigmoid(d)
+        return s + s * _np_sigmoid(-d) * e
+
+
+def _np_sigmoid2_of_difference(x: Any, y: Any) -> Any:
+    _load_numpy()
+    with _np.errstate(all="ignore"):
+        d, e = _np_difference(x, y)
+        t = _np.exp2(-_np.abs(d))  # never overflows
+        s = _np.where(d >= 0.0, 1.0 / (1.0 + t), t / (1.0 + t))
+        return s + s * _np.where(d >= 0.0, t / (1.0 + t), 1.0 / (1.0 + t)) * (e * 0.6931471805599453)
+
+
 def _numpy_namespace() -> dict[str, Any]:
     if _np is None:
         return {}
@@ -509,6 +532,8 @@ def _numpy_namespace() -> dict[str, Any]:
         "one_minus_square": _np_one_minus_square,
         "recip_one_plus_square": lambda x: 1.0 / (1.0 + x * x),
         "hypot_cos": _np_hypot_cos,
+        "sigmoid_of_difference": _np_sigmoid_of_difference,
+        "sigmoid2_of_difference": _np_sigmoid2_of_difference,
     }
 
 

@@ -5,7 +5,7 @@ Layer 1 of tapegrad (``tapegrad/core``); it imports nothing of tapegrad.
 Two kinds: new functions (``logaddexp2``, numpy's normalized ``sinc`` and its
 derivatives of every order, ``sinc_deriv``), and the helpers that derivative
 rules share (``sech2``, ``one_minus_square``, ``recip_one_plus_square``,
-``hypot_cos``). A helper is the accurate form of a factor whose own
+``hypot_cos``, ``sigmoid_of_difference`` and ``sigmoid2_of_difference``). A helper is the accurate form of a factor whose own
 derivative is a plain product, so that second derivatives keep every digit
 too: see the comments at the rows in :mod:`tapegrad.core.rule_table`.
 """
@@ -122,3 +122,41 @@ def sinc_deriv(x: float, n: float) -> float:
 def sinc(x: float) -> float:
     """numpy's normalized sinc, sin(pi x) / (pi x), with sinc(0) = 1: the 0th derivative."""
     return sinc_deriv(x, 0.0)
+
+
+def _difference(x: float, y: float) -> tuple[float, float]:
+    """x - y as d + e exactly (Knuth's two-sum): d is the rounded difference, e what rounding dropped."""
+    d = x - y
+    if not math.isfinite(d):
+        return d, 0.0
+    b = d - x
+    return d, (x - (d - b)) + (-y - b)
+
+
+def sigmoid_of_difference(x: float, y: float) -> float:
+    """sigmoid(x - y) = e^x / (e^x + e^y), with x - y taken exactly.
+
+    Rounding x - y (for x = 0.1, y = 700.3, say) would cost |x - y| units in
+    the last place of a result near e^(x - y); the dropped part e enters
+    through sigmoid(d + e) = sigmoid(d) (1 + sigmoid(-d) e), to first order,
+    which is exact here since |e| < 1e-13.
+    """
+    d, e = _difference(x, y)
+    if d >= 0.0:
+        s = 1.0 / (1.0 + math.exp(-d))
+        return s + s * (1.0 - s) * e
+    t = math.exp(d)
+    s = t / (1.0 + t)
+    return s + s * (1.0 / (1.0 + t)) * e
+
+
+def sigmoid2_of_difference(x: float, y: float) -> float:
+    """2^x / (2^x + 2^y), the same in base 2 (the partial derivative of logaddexp2), with x - y taken exactly."""
+    d, e = _difference(x, y)
+    if d >= 0.0:
+        t = math.pow(2.0, -d)
+        s = 1.0 / (1.0 + t)
+        return s + s * (t / (1.0 + t)) * (e * LN2)
+    t = math.pow(2.0, d)
+    s = t / (1.0 + t)
+    return s + s * (1.0 / (1.0 + t)) * (e * LN2)

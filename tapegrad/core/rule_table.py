@@ -165,6 +165,8 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "sinc_deriv": float_math.sinc_deriv,
     "sech2": float_math.sech2,
     "hypot_cos": float_math.hypot_cos,
+    "sigmoid_of_difference": float_math.sigmoid_of_difference,
+    "sigmoid2_of_difference": float_math.sigmoid2_of_difference,
     "one_minus_square": float_math.one_minus_square,
     "recip_one_plus_square": float_math.recip_one_plus_square,
     "clip": _clip,
@@ -313,11 +315,13 @@ maximum_p = _row("maximum", "maximum(x, y)",   ("g if x > y else g * 0.0 if x < 
                                                                                             ("(1 + sign({x} - {y}))/2", "(1 + sign({y} - {x}))/2"), total=True)
 minimum_p = _row("minimum", "minimum(x, y)",   ("g if x < y else g * 0.0 if x > y else g * 0.5", "g if y < x else g * 0.0 if y > x else g * 0.5"),
                                                                                             ("(1 - sign({x} - {y}))/2", "(1 - sign({y} - {x}))/2"), total=True)
-# log(e^x + e^y): its partials are softmax weights, exp(x - ans) = sigmoid(x - y).
-logaddexp_p = _row("logaddexp", "logaddexp(x, y)", ("g * sigmoid(x - y)", "g * sigmoid(y - x)"),
+# log(e^x + e^y): its partials are softmax weights, e^x / (e^x + e^y) =
+# sigmoid(x - y), with x - y taken exactly (a helper row): rounded, it would
+# cost |x - y| units in the last place for arguments far apart.
+logaddexp_p = _row("logaddexp", "logaddexp(x, y)", ("g * sigmoid_of_difference(x, y)", "g * sigmoid_of_difference(y, x)"),
                                                                                             ("sigmoid({x} - {y})", "sigmoid({y} - {x})"), total=True)
 # The same in base 2: log2(2^x + 2^y), whose partials are 2^x / (2^x + 2^y).
-logaddexp2_p = _row("logaddexp2", "logaddexp2(x, y)", ("g * sigmoid((x - y) * 0.6931471805599453)", "g * sigmoid((y - x) * 0.6931471805599453)"),
+logaddexp2_p = _row("logaddexp2", "logaddexp2(x, y)", ("g * sigmoid2_of_difference(x, y)", "g * sigmoid2_of_difference(y, x)"),
                                                                                             ("sigmoid(({x} - {y}) * ln(2))", "sigmoid(({y} - {x}) * ln(2))"), total=True)
 # numpy's normalized sinc, sin(pi x) / (pi x), with sinc(0) = 1. Its
 # derivatives of every order are one helper row, sinc_deriv(x, n), which is
@@ -353,9 +357,20 @@ hypot_cos_p = _row("hypot_cos", "hypot_cos(x, y)",
                    ("g * (hypot_cos(y, x) * hypot_cos(y, x)) / hypot(x, y) if x != 0.0 or y != 0.0 else g * 0.0",
                     "-(g * (hypot_cos(x, y) * hypot_cos(y, x))) / hypot(x, y) if x != 0.0 or y != 0.0 else g * 0.0"),
                    ("{y} ** 2 / hypot({x}, {y}) ** 3", "-{x} * {y} / hypot({x}, {y}) ** 3"), total=True)
+# The softmax weight of x against y and its base-2 twin: s' = s(x, y) s(y, x) (times ln 2).
+sigmoid_of_difference_p = _row("sigmoid_of_difference", "sigmoid_of_difference(x, y)",
+                               ("g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x))",
+                                "-(g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x)))"),
+                               ("{ans} * sigmoid({y} - {x})", "-{ans} * sigmoid({y} - {x})"), total=True)
+sigmoid2_of_difference_p = _row("sigmoid2_of_difference", "sigmoid2_of_difference(x, y)",
+                                ("g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x)))",
+                                 "-(g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))))"),
+                                ("ln(2) * {ans} * sigmoid(({y} - {x}) * ln(2))", "-ln(2) * {ans} * sigmoid(({y} - {x}) * ln(2))"), total=True)
 sinc_deriv_p = _row("sinc_deriv", "sinc_deriv(x, y)", ("g * sinc_deriv(x, y + 1.0)", None),  ("sinc_deriv({x}, {y} + 1)", ""),
                     domain="sinc_deriv's order must be a whole number from 0 to 16")
-HELPER_PRIMITIVES = frozenset(["sech2", "one_minus_square", "recip_one_plus_square", "hypot_cos", "sinc_deriv"])
+HELPER_PRIMITIVES = frozenset(
+    ["sech2", "one_minus_square", "recip_one_plus_square", "hypot_cos", "sigmoid_of_difference", "sigmoid2_of_difference", "sinc_deriv"]
+)
 
 
 # --- batches (vmap) ------------------------------------------------------------------------

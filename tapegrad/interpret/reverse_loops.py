@@ -28,6 +28,8 @@ recip_one_plus_square = RULE_FUNCTIONS["recip_one_plus_square"]
 round = RULE_FUNCTIONS["round"]
 sech2 = RULE_FUNCTIONS["sech2"]
 sigmoid = RULE_FUNCTIONS["sigmoid"]
+sigmoid2_of_difference = RULE_FUNCTIONS["sigmoid2_of_difference"]
+sigmoid_of_difference = RULE_FUNCTIONS["sigmoid_of_difference"]
 sign = RULE_FUNCTIONS["sign"]
 sin = RULE_FUNCTIONS["sin"]
 sinc_deriv = RULE_FUNCTIONS["sinc_deriv"]
@@ -48,6 +50,8 @@ f_recip_one_plus_square = FLOAT_RULE_FUNCTIONS["recip_one_plus_square"]
 f_round = FLOAT_RULE_FUNCTIONS["round"]
 f_sech2 = FLOAT_RULE_FUNCTIONS["sech2"]
 f_sigmoid = FLOAT_RULE_FUNCTIONS["sigmoid"]
+f_sigmoid2_of_difference = FLOAT_RULE_FUNCTIONS["sigmoid2_of_difference"]
+f_sigmoid_of_difference = FLOAT_RULE_FUNCTIONS["sigmoid_of_difference"]
 f_sign = FLOAT_RULE_FUNCTIONS["sign"]
 f_sin = FLOAT_RULE_FUNCTIONS["sin"]
 f_sinc_deriv = FLOAT_RULE_FUNCTIONS["sinc_deriv"]
@@ -317,30 +321,30 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     d = -(g * round((x - ans) / y))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 44:  # logaddexp: d/dx = g * sigmoid(x - y), d/dy = g * sigmoid(y - x)
+            elif p == 44:  # logaddexp: d/dx = g * sigmoid_of_difference(x, y), d/dy = g * sigmoid_of_difference(y, x)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
                 y = vals[b] if b >= 0 else consts[~b]
                 if a >= 0:
-                    d = g * sigmoid(x - y)
+                    d = g * sigmoid_of_difference(x, y)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = g * sigmoid(y - x)
+                    d = g * sigmoid_of_difference(y, x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 45:  # logaddexp2: d/dx = g * sigmoid((x - y) * 0.6931471805599453), d/dy = g * sigmoid((y - x) * 0.6931471805599453)
+            elif p == 45:  # logaddexp2: d/dx = g * sigmoid2_of_difference(x, y), d/dy = g * sigmoid2_of_difference(y, x)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
                 y = vals[b] if b >= 0 else consts[~b]
                 if a >= 0:
-                    d = g * sigmoid((x - y) * 0.6931471805599453)
+                    d = g * sigmoid2_of_difference(x, y)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = g * sigmoid((y - x) * 0.6931471805599453)
+                    d = g * sigmoid2_of_difference(y, x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
             elif p == 46:  # sinc: d/dx = g * sinc_deriv(x, 1.0)
@@ -369,7 +373,33 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                 d = -(g * ((x + x) * ans * ans))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 55:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
+            elif p == 55:  # sigmoid_of_difference: d/dx = g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x)), d/dy = -(g * (sigmoid_of_d
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x))
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x)))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 56:  # sigmoid2_of_difference: d/dx = g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))),
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x)))
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 57:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
@@ -378,19 +408,19 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     d = g * sinc_deriv(x, y + 1.0)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
-            elif p == 56:  # batch_sum: d/dx = spread(g, x)
+            elif p == 58:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 57:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 59:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x) / batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 58:  # broadcast: d/dx = batch_sum(g)
+            elif p == 60:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = batch_sum(g)
                 old = adj[a]
@@ -656,30 +686,30 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = -(g * f_round((x - ans) / y))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 44:  # logaddexp: d/dx = g * sigmoid(x - y), d/dy = g * sigmoid(y - x)
+            elif p == 44:  # logaddexp: d/dx = g * sigmoid_of_difference(x, y), d/dy = g * sigmoid_of_difference(y, x)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
                 y = vals[b]
                 if a >= 0:
-                    d = g * f_sigmoid(x - y)
+                    d = g * f_sigmoid_of_difference(x, y)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = g * f_sigmoid(y - x)
+                    d = g * f_sigmoid_of_difference(y, x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 45:  # logaddexp2: d/dx = g * sigmoid((x - y) * 0.6931471805599453), d/dy = g * sigmoid((y - x) * 0.6931471805599453)
+            elif p == 45:  # logaddexp2: d/dx = g * sigmoid2_of_difference(x, y), d/dy = g * sigmoid2_of_difference(y, x)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
                 y = vals[b]
                 if a >= 0:
-                    d = g * f_sigmoid((x - y) * 0.6931471805599453)
+                    d = g * f_sigmoid2_of_difference(x, y)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = g * f_sigmoid((y - x) * 0.6931471805599453)
+                    d = g * f_sigmoid2_of_difference(y, x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
             elif p == 46:  # sinc: d/dx = g * sinc_deriv(x, 1.0)
@@ -708,7 +738,33 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = -(g * ((x + x) * ans * ans))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 55:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
+            elif p == 55:  # sigmoid_of_difference: d/dx = g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x)), d/dy = -(g * (sigmoid_of_d
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * (f_sigmoid_of_difference(x, y) * f_sigmoid_of_difference(y, x))
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * (f_sigmoid_of_difference(x, y) * f_sigmoid_of_difference(y, x)))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 56:  # sigmoid2_of_difference: d/dx = g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))),
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * (0.6931471805599453 * (f_sigmoid2_of_difference(x, y) * f_sigmoid2_of_difference(y, x)))
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * (0.6931471805599453 * (f_sigmoid2_of_difference(x, y) * f_sigmoid2_of_difference(y, x))))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 57:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
@@ -717,19 +773,19 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = g * f_sinc_deriv(x, y + 1.0)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
-            elif p == 56:  # batch_sum: d/dx = spread(g, x)
+            elif p == 58:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 57:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 59:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x) / f_batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 58:  # broadcast: d/dx = batch_sum(g)
+            elif p == 60:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = f_batch_sum(g)
                 old = adj[a]
