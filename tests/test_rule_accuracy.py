@@ -451,3 +451,22 @@ def test_hypot_second_derivatives_where_one_coordinate_is_tiny() -> None:
         h = math.hypot(x, y)
         assert relative_error(tg.hessian(tg.hypot, argnums=(0, 1))(x, y)[0][0], y * y / h**3) <= 1e-15
     assert tg.hessian(tg.hypot, argnums=(0, 1))(0.0, 0.0) == ((0.0, 0.0), (0.0, 0.0))  # taken to be 0, as abs''
+
+
+def test_the_helper_rows_numpy_forms_equal_their_float_functions() -> None:
+    np = pytest.importorskip("numpy")
+    from tapegrad.core.batch import numpy_forward
+
+    special = [0.0, -0.0, 1e-300, -0.3, 0.5, -0.99, 19.9, 20.0, -25.0, 400.0, 800.0, 700.3, math.inf, -math.inf, math.nan]
+    pairs = [(x, y) for x in special for y in special]
+    for prim in PRIMITIVES:
+        if prim.name not in HELPER_PRIMITIVES or prim.name == "sinc_deriv":
+            continue
+        vectorized = numpy_forward(prim)
+        assert vectorized is not None, f"{prim.name} has no NumPy form: add it to tapegrad/core/numpy_math.py"
+        args = [(x,) for x in special] if prim.arity == 1 else pairs
+        columns = [np.array(column) for column in zip(*args)]
+        out = vectorized(*columns)
+        for a, got in zip(args, out):
+            want = prim.impl(*a)
+            assert (math.isnan(got) and math.isnan(want)) or got == want or abs(got - want) <= 4e-16 * abs(want), (prim.name, a, got, want)

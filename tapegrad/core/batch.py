@@ -40,6 +40,7 @@ import operator
 import threading
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
+from tapegrad.core.numpy_math import numpy_helpers
 from tapegrad.core.primitive import BUILTIN_NAMED, Primitive
 
 # NumPy is optional, and imported only when a numpy batch is first made, so
@@ -470,47 +471,6 @@ def _np_sign(x: Any) -> Any:
     return _np.where(x > 0.0, 1.0, _np.where(x < 0.0, -1.0, 0.0))  # 0 for nan, as the float rule
 
 
-def _np_sech2(x: Any) -> Any:
-    _load_numpy()
-    a = _np.abs(x)
-    c = _np.cosh(_np.minimum(a, 20.0))
-    return _np.where(a < 20.0, 1.0 / (c * c), 4.0 * _np.exp(-2.0 * a))
-
-
-def _np_one_minus_square(x: Any) -> Any:
-    _load_numpy()
-    return _np.where(_np.abs(x) < 0.5, 1.0 - x * x, (1.0 - x) * (1.0 + x))
-
-
-def _np_hypot_cos(x: Any, y: Any) -> Any:
-    _load_numpy()
-    h = _np.hypot(x, y)
-    return _np.where(h != 0.0, x / _np.where(h != 0.0, h, 1.0), 0.0 * x)
-
-
-def _np_difference(x: Any, y: Any) -> tuple[Any, Any]:
-    d = x - y
-    b = d - x
-    return d, _np.where(_np.isfinite(d), (x - (d - b)) + (-y - b), 0.0)
-
-
-def _np_sigmoid_of_difference(x: Any, y: Any) -> Any:
-    _load_numpy()
-    with _np.errstate(all="ignore"):
-        d, e = _np_difference(x, y)
-        s = _np_sigmoid(d)
-        return s + s * _np_sigmoid(-d) * e
-
-
-def _np_sigmoid2_of_difference(x: Any, y: Any) -> Any:
-    _load_numpy()
-    with _np.errstate(all="ignore"):
-        d, e = _np_difference(x, y)
-        t = _np.exp2(-_np.abs(d))  # never overflows
-        s = _np.where(d >= 0.0, 1.0 / (1.0 + t), t / (1.0 + t))
-        return s + s * _np.where(d >= 0.0, t / (1.0 + t), 1.0 / (1.0 + t)) * (e * 0.6931471805599453)
-
-
 def _numpy_namespace() -> dict[str, Any]:
     if _np is None:
         return {}
@@ -527,13 +487,7 @@ def _numpy_namespace() -> dict[str, Any]:
         "softplus": _np_softplus,
         "sign": _np_sign,
         "where": _np.where,
-        # the helper rows that derivative rules call (tapegrad/core/rule_table.py)
-        "sech2": _np_sech2,
-        "one_minus_square": _np_one_minus_square,
-        "recip_one_plus_square": lambda x: 1.0 / (1.0 + x * x),
-        "hypot_cos": _np_hypot_cos,
-        "sigmoid_of_difference": _np_sigmoid_of_difference,
-        "sigmoid2_of_difference": _np_sigmoid2_of_difference,
+        **numpy_helpers(_np, _np_sigmoid),  # the helper rows that derivative rules call
     }
 
 
