@@ -69,6 +69,18 @@ def test_the_derivative_of_mod_in_y_is_minus_the_quotient_python_used() -> None:
         assert tg.grad(tg.fmod, argnums=(0, 1))(x, y) == (1.0, -_trunc_quotient(x, y)), (x, y)
 
 
+def test_mod_quotient_for_an_infinite_divisor_is_the_limit() -> None:
+    # -1.0 % inf is inf: x - q * y with q = -1, the limit of floor(-1 / y) for large y (PyTorch: 1.0 too)
+    inf = math.inf
+    cases = [(-1.0, inf, 1.0), (1.0, inf, -0.0), (2.0, -inf, 1.0), (-2.0, -inf, -0.0), (0.0, inf, -0.0)]
+    for x, y, expected in cases:
+        assert tg.grad(lambda b: x % b)(y) == expected, (x, y)
+        assert tg.jit(tg.grad(lambda b: x % b))(y) == expected, (x, y)
+    d = tg.grad(lambda b, a: a % b)
+    for backend in ["python"] + (["numpy"] if _has_numpy() else []):
+        assert list(tg.vmap(d, backend=backend)([c[1] for c in cases], [c[0] for c in cases])) == [c[2] for c in cases]
+
+
 def test_mod_quotient_on_every_back_end() -> None:
     xs = [x for x, _ in MOD_CASES[:60]]
     ys = [y for _, y in MOD_CASES[:60]]

@@ -5,7 +5,8 @@ Layer 1 of tapegrad (``tapegrad/core``); it imports nothing of tapegrad.
 Two kinds: new functions (``logaddexp2``, numpy's normalized ``sinc`` and its
 derivatives of every order, ``sinc_deriv``), and the helpers that derivative
 rules share (``sech2``, ``one_minus_square``, ``recip_one_plus_square``,
-``hypot_cos``, ``sigmoid_of_difference`` and ``sigmoid2_of_difference``). A helper is the accurate form of a factor whose own
+``hypot_cos``, ``sigmoid_of_difference``, ``sigmoid2_of_difference`` and
+``mod_quotient``). A helper is the accurate form of a factor whose own
 derivative is a plain product, so that second derivatives keep every digit
 too: see the comments at the rows in :mod:`tapegrad.core.rule_table`.
 """
@@ -56,6 +57,22 @@ def hypot_cos(x: float, y: float) -> float:
     """x / hypot(x, y), the cosine of the angle of the point (x, y); 0.0 at the origin."""
     h = math.hypot(x, y)
     return x / h if h != 0.0 else 0.0 * x
+
+
+def mod_quotient(x: float, y: float) -> float:
+    """The whole q with x % y == x - q * y, as Python's % computed it (nan where % is nan or fails).
+
+    It is read back from the remainder, round((x - x % y) / y), which can
+    differ from floor(x / y) when that division rounds (1.0 % 0.1 is
+    1.0 - 9 * 0.1). For an infinite y the remainder is x or y itself, and q
+    is 0, or -1 when x and y have opposite signs (the limit for large y).
+    """
+    if y == 0.0 or x != x or y != y or math.isinf(x):
+        return math.nan
+    if math.isinf(y):
+        return -1.0 if x != 0.0 and (x < 0.0) != (y < 0.0) else 0.0
+    q = (x - x % y) / y
+    return float(round(q)) if math.isfinite(q) else q  # (a quotient beyond the floats is inf)
 
 
 def sinpi(x: float) -> float:

@@ -52,7 +52,15 @@ def numpy_helpers(np: Any, sigmoid: Callable[[Any], Any]) -> dict[str, Callable[
             s = np.where(d >= 0.0, 1.0 / (1.0 + t), t / (1.0 + t))
             return s + s * np.where(d >= 0.0, t / (1.0 + t), 1.0 / (1.0 + t)) * (e * LN2)
 
+    def mod_quotient(x: Any, y: Any) -> Any:
+        with np.errstate(all="ignore"):
+            finite = np.round((x - np.mod(x, y)) / y)
+            infinite = np.where((x != 0.0) & ((x < 0.0) != (y < 0.0)), -1.0, 0.0)
+            bad = (y == 0.0) | np.isnan(x) | np.isnan(y) | np.isinf(x)
+            return np.where(bad, np.nan, np.where(np.isinf(y), infinite, finite))
+
     return {
+        "mod_quotient": mod_quotient,
         "sech2": sech2,
         "one_minus_square": one_minus_square,
         "recip_one_plus_square": recip_one_plus_square,

@@ -165,6 +165,7 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "sinc_deriv": float_math.sinc_deriv,
     "sech2": float_math.sech2,
     "hypot_cos": float_math.hypot_cos,
+    "mod_quotient": float_math.mod_quotient,
     "sigmoid_of_difference": float_math.sigmoid_of_difference,
     "sigmoid2_of_difference": float_math.sigmoid2_of_difference,
     "one_minus_square": float_math.one_minus_square,
@@ -297,10 +298,11 @@ hypot_p = _row("hypot", "hypot(x, y)",         ("g * hypot_cos(x, y)", "g * hypo
                                                                                             ("{x}/{ans}", "{y}/{ans}"), total=True)
 # Python's float %: the result has y's sign, x % y = x - y * q for a whole q,
 # so d/dy = -q. That q is the one the remainder was computed with, recovered
-# from the result as round((x - ans) / y): floor(x / y) can differ from it
+# from the result as round((x - ans) / y) (float_math.mod_quotient, a helper
+# row, which also knows the limit for an infinite y): floor(x / y) can differ from it
 # (1.0 % 0.1 is 1.0 - 9 * 0.1, while floor(1.0 / 0.1) is 10). PyTorch's
 # remainder uses the same quotient.
-mod_p = _row("mod", "x % y",                   ("g", "-(g * round((x - ans) / y))"),        ("1", "-round(({x} - {ans})/{y})"), domain="mod needs y != 0")
+mod_p = _row("mod", "x % y",                   ("g", "-(g * mod_quotient(x, y))"),          ("1", "-mod_quotient({x}, {y})"), domain="mod needs y != 0")
 # C's fmod: the result has x's sign; x - y * q with q = trunc(x / y) taken
 # exactly, which again is read back from the result.
 fmod_p = _row("fmod", "fmod(x, y)",            ("g", "-(g * round((x - ans) / y))"),        ("1", "-round(({x} - {ans})/{y})"),
@@ -366,10 +368,12 @@ sigmoid2_of_difference_p = _row("sigmoid2_of_difference", "sigmoid2_of_differenc
                                 ("g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x)))",
                                  "-(g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))))"),
                                 ("ln(2) * {ans} * sigmoid(({y} - {x}) * ln(2))", "-ln(2) * {ans} * sigmoid(({y} - {x}) * ln(2))"), total=True)
+# The quotient of Python's %: a step function, so its derivatives are zero.
+mod_quotient_p = _row("mod_quotient", "mod_quotient(x, y)", (None, None), total=True)
 sinc_deriv_p = _row("sinc_deriv", "sinc_deriv(x, y)", ("g * sinc_deriv(x, y + 1.0)", None),  ("sinc_deriv({x}, {y} + 1)", ""),
                     domain="sinc_deriv's order must be a whole number from 0 to 16")
 HELPER_PRIMITIVES = frozenset(
-    ["sech2", "one_minus_square", "recip_one_plus_square", "hypot_cos", "sigmoid_of_difference", "sigmoid2_of_difference", "sinc_deriv"]
+    ["sech2", "one_minus_square", "recip_one_plus_square", "hypot_cos", "sigmoid_of_difference", "sigmoid2_of_difference", "mod_quotient", "sinc_deriv"]
 )
 
 

@@ -23,6 +23,7 @@ cosh = RULE_FUNCTIONS["cosh"]
 exp = RULE_FUNCTIONS["exp"]
 hypot = RULE_FUNCTIONS["hypot"]
 hypot_cos = RULE_FUNCTIONS["hypot_cos"]
+mod_quotient = RULE_FUNCTIONS["mod_quotient"]
 one_minus_square = RULE_FUNCTIONS["one_minus_square"]
 recip_one_plus_square = RULE_FUNCTIONS["recip_one_plus_square"]
 round = RULE_FUNCTIONS["round"]
@@ -45,6 +46,7 @@ f_cosh = FLOAT_RULE_FUNCTIONS["cosh"]
 f_exp = FLOAT_RULE_FUNCTIONS["exp"]
 f_hypot = FLOAT_RULE_FUNCTIONS["hypot"]
 f_hypot_cos = FLOAT_RULE_FUNCTIONS["hypot_cos"]
+f_mod_quotient = FLOAT_RULE_FUNCTIONS["mod_quotient"]
 f_one_minus_square = FLOAT_RULE_FUNCTIONS["one_minus_square"]
 f_recip_one_plus_square = FLOAT_RULE_FUNCTIONS["recip_one_plus_square"]
 f_round = FLOAT_RULE_FUNCTIONS["round"]
@@ -293,18 +295,17 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     d = g * hypot_cos(y, x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 36:  # mod: d/dx = g, d/dy = -(g * round((x - ans) / y))
+            elif p == 36:  # mod: d/dx = g, d/dy = -(g * mod_quotient(x, y))
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
                 y = vals[b] if b >= 0 else consts[~b]
-                ans = vals[i]
                 if a >= 0:
                     d = g
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = -(g * round((x - ans) / y))
+                    d = -(g * mod_quotient(x, y))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
             elif p == 37:  # fmod: d/dx = g, d/dy = -(g * round((x - ans) / y))
@@ -399,7 +400,7 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     d = -(g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 57:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
+            elif p == 58:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
@@ -408,19 +409,19 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     d = g * sinc_deriv(x, y + 1.0)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
-            elif p == 58:  # batch_sum: d/dx = spread(g, x)
+            elif p == 59:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 59:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 60:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x) / batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 60:  # broadcast: d/dx = batch_sum(g)
+            elif p == 61:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = batch_sum(g)
                 old = adj[a]
@@ -658,18 +659,17 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = g * f_hypot_cos(y, x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 36:  # mod: d/dx = g, d/dy = -(g * round((x - ans) / y))
+            elif p == 36:  # mod: d/dx = g, d/dy = -(g * mod_quotient(x, y))
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
                 y = vals[b]
-                ans = vals[i]
                 if a >= 0:
                     d = g
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = -(g * f_round((x - ans) / y))
+                    d = -(g * f_mod_quotient(x, y))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
             elif p == 37:  # fmod: d/dx = g, d/dy = -(g * round((x - ans) / y))
@@ -764,7 +764,7 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = -(g * (0.6931471805599453 * (f_sigmoid2_of_difference(x, y) * f_sigmoid2_of_difference(y, x))))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 57:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
+            elif p == 58:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
@@ -773,19 +773,19 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = g * f_sinc_deriv(x, y + 1.0)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
-            elif p == 58:  # batch_sum: d/dx = spread(g, x)
+            elif p == 59:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 59:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 60:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x) / f_batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 60:  # broadcast: d/dx = batch_sum(g)
+            elif p == 61:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = f_batch_sum(g)
                 old = adj[a]
