@@ -10,11 +10,12 @@ The optimizers of :mod:`tapegrad.optim` (``sgd``, ``adam``, ``adamw``,
 ``rmsprop``, schedules and clipping) are re-exported here; they keep their
 state in an explicit value: ``params, state = opt.update(params, grads, state)``.
 
-Losses that take class labels check them: :func:`svm_hinge_loss` and
-:func:`logistic_loss` want labels in {-1, +1}; :func:`binary_cross_entropy`
-wants {0, 1}; :func:`cross_entropy` wants class indices. A wrong label set
-raises a ValueError naming the labels found, instead of silently
-optimising another objective.
+Losses and accuracies that take labels check them (with
+:mod:`tapegrad.labels`): :func:`svm_hinge_loss`, :func:`logistic_loss` and
+:func:`accuracy` want labels in {-1, +1}; :func:`binary_cross_entropy`
+wants {0, 1}; :func:`cross_entropy` and :func:`multiclass_accuracy` want
+class indices. A wrong label set raises a ValueError naming the labels
+found, instead of silently optimising another objective.
 
 A multilayer perceptron's parameters are a list of layers, each a dict
 ``{"w": [[...] one row per neuron], "b": [...]}``, so an error message or a
@@ -23,19 +24,19 @@ gradient can point at ``params[1]['w'][3][0]``.
 
 from __future__ import annotations
 
-import operator
+import math
 import random
-from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union
+from typing import Any, Sequence, TypedDict, TypeVar, Union, cast
 
 from tapegrad.core.batch import Batch
-from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient, where
+from tapegrad.core.functions import exp, log, maximum, relu, softplus, step, stop_gradient, where
 from tapegrad.core.functions import sum as fsum
-from tapegrad.core.rule_table import batch_sum_p
-from tapegrad.core.tape import value_of
-from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
+from tapegrad.core.traced import Scalar, Traced, holds_batch
 from tapegrad.core.tree import leaves, tree_map
+from tapegrad.labels import check_class_labels, check_signed_labels, describe, labels_outside, plain_labels
 
 # Re-exported (``X as X`` marks them as part of this module's interface for mypy).
+from tapegrad.optim import check_learning_rate
 from tapegrad.optim import (
     AdamState as AdamState,
     RMSpropState as RMSpropState,
@@ -95,6 +96,11 @@ def mlp_outputs(params: MLPParams, x: Sequence[Scalar]) -> list[Scalar]:
     Each neuron computes ``b + w[0]*x[0] + w[1]*x[1] + ...`` in that order,
     as micrograd's Neuron does, so the numbers agree with it exactly.
     """
+    if isinstance(x, (int, float, Traced, Batch, str)) or not hasattr(x, "__len__"):
+        raise TypeError(
+            f"mlp: x must be a sequence of inputs, one number per input of the first layer, got {type(x).__name__} {x!r:.60}; "
+            f"for a network of one input write mlp(params, [x])"
+        )
     h: Sequence[Scalar] = x
     last = len(params) - 1
     for k, layer in enumerate(params):
@@ -130,69 +136,14 @@ def _check_pairs(name: str, a: Sequence[Any], b: Sequence[Any]) -> None:
         raise ValueError(f"{name}: got {len(a)} predictions but {len(b)} targets")
 
 
-def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]) -> Optional[list[float]]:
-    """None if every label is one of ``allowed``; otherwise the labels' values, for the message.
-
-    Under vmap (a label holding a batch) only the values outside ``allowed`` are given.
-
-    The test is ``y == a`` for each allowed value, so a traced label (one
-    passed as an argument) is checked like a number: under jit the
-    comparisons are guards, and a replay whose labels differ from the
-    traced ones checks them again instead of reusing a stale answer.
-    """
-    if all(y.__class__ is float and y in allowed for y in labels):
-        return None  # the common case, plain floats, in one pass
-    ok = True
-    for k, y in enumerate(labels):
-        if isinstance(y, bool) or not isinstance(y, (int, float, Traced, Batch)):
-            raise TypeError(f"{name}: labels[{k}] must be a number, got {type(y).__name__} {y!r:.60}")
-        if holds_batch(y):
-            # Under vmap a label is a batch: count the examples whose label is
-            # none of the allowed ones. That count is one number, so comparing
-            # it with 0 is a guard under jit, checked again by every replay.
-            fits: Any = 0.0
-            for a in allowed:
-                fits = fits + where(y == a, 1.0, 0.0)
-            if bind(batch_sum_p, (1.0 - fits,)) != 0.0:
-                ok = False
-        elif not any(y == a for a in allowed):
-            ok = False
-    if ok:
-        return None
-    # Reading the numbers is safe here: the call is about to fail, so nothing is frozen into a trace.
-    # A batched label (one per example) shows only the examples' labels that are wrong:
-    # the right ones would swamp them.
-    return [v for y in labels for v in _numbers(y) if not holds_batch(y) or v not in allowed]
-
-
-def _numbers(y: Any) -> list[float]:
-    """A label's value, or every example's value of a batched label."""
-    under = value_of(y)
-    return under.values() if isinstance(under, Batch) else [under]
-
-
-def _describe(values: Sequence[float], limit: int = 8) -> str:
-    """The distinct values, sorted, as ``{0.0, 1.0}`` (at most ``limit`` of them, then ``...``)."""
-    distinct = sorted(set(values))
-    shown = ", ".join(repr(v) for v in distinct[:limit])
-    return "{" + shown + (", ..." if len(distinct) > limit else "") + "}"
-
-
-def _check_signed_labels(name: str, labels: Sequence[Any]) -> None:
-    """Labels must be -1 or +1: with 0/1 labels a margin loss would see no negative class at all."""
-    values = _labels_outside(name, labels, (-1.0, 1.0))
-    if values is not None:
-        hint = " For 0/1 labels use nn.binary_cross_entropy(logits, labels)." if set(values) <= {0.0, 1.0} else ""
-        raise ValueError(f"{name}: expected labels in {{-1, +1}}, found labels {_describe(values)}.{hint}")
-
-
 def svm_hinge_loss(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     """Mean of ``relu(1 - y * score)`` with labels in {-1, +1} (micrograd's demo loss).
 
     Any other label raises a ValueError naming the labels found.
     """
     _check_pairs("svm_hinge_loss", scores, labels)
-    _check_signed_labels("svm_hinge_loss", labels)
+    check_signed_labels("svm_hinge_loss", labels)
+    labels = plain_labels(labels)
     return _mean([relu(1.0 + -y * s) for s, y in zip(scores, labels)])
 
 
@@ -217,7 +168,8 @@ def logistic_loss(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
     labels use :func:`binary_cross_entropy`, which is the same loss.
     """
     _check_pairs("logistic_loss", scores, labels)
-    _check_signed_labels("logistic_loss", labels)
+    check_signed_labels("logistic_loss", labels)
+    labels = plain_labels(labels)
     # softplus is one primitive: written as relu(z) + log(1 + exp(-|z|)) it
     # would have derivative 0 at z = 0 (relu'(0) = abs'(0) = 0) instead of 1/2.
     return _mean([softplus(-y * s) for s, y in zip(scores, labels)])
@@ -232,10 +184,11 @@ def binary_cross_entropy(logits: Sequence[Scalar], labels: Sequence[Scalar]) -> 
     Labels other than 0 and 1 raise a ValueError naming the labels found.
     """
     _check_pairs("binary_cross_entropy", logits, labels)
-    values = _labels_outside("binary_cross_entropy", labels, (0.0, 1.0))
+    values = labels_outside("binary_cross_entropy", labels, (0.0, 1.0))
     if values is not None:
         hint = " For -1/+1 labels use nn.logistic_loss(scores, labels)." if set(values) <= {-1.0, 1.0} else ""
-        raise ValueError(f"binary_cross_entropy: expected labels in {{0, 1}}, found labels {_describe(values)}.{hint}")
+        raise ValueError(f"binary_cross_entropy: expected labels in {{0, 1}}, found labels {describe(values)}.{hint}")
+    labels = plain_labels(labels)
     return _mean([softplus(z) - y * z for z, y in zip(logits, labels)])
 
 
@@ -245,18 +198,18 @@ def _shift(xs: Sequence[Scalar]) -> Scalar:
     Subtracting it before exp keeps every exponent <= 0, so nothing
     overflows; the log-sum-exp does not depend on the shift, so its
     derivative does not need to flow through it. Only the values are used
-    (stop_gradient), and the maximum is folded with relu rather than
-    compared with ``>``: under jit a comparison would become a guard and
-    retrace whenever the largest entry changes. ``m + relu(x - m)`` may
-    differ from ``max(m, x)`` by a rounding error, which does not matter for
-    a shift.
+    (stop_gradient), and the largest is found with the ``maximum``
+    primitive rather than compared with ``>``: under jit a comparison would
+    become a guard and retrace whenever the largest entry changes, while
+    maximum is recorded and replayed (and, unlike ``m + relu(x - m)``, it is
+    not nan for two equal infinities).
     """
     values = [stop_gradient(x) for x in xs]
     if all(v.__class__ is float for v in values):
         return max(values)  # no tape in sight (the common case outside jit): plain floats
     m = values[0]
     for v in values[1:]:
-        m = m + relu(v - m)
+        m = maximum(m, v)
     return m
 
 
@@ -274,6 +227,26 @@ def logsumexp(xs: Sequence[Scalar]) -> Scalar:
     """
     _check_logits("logsumexp", xs)
     m = _shift(xs)
+    if m.__class__ is float:
+        if math.isinf(m):
+            # All -inf (an empty sum: log 0) or some +inf: the answer is m, and
+            # x - m would be nan. (A float m: no jit is recording the values.)
+            return m
+        return _shifted_logsumexp(xs, m)
+    finite: Any = abs(cast(Any, m)) < math.inf  # a bool (a guard under jit), or a choice per example under vmap
+    if finite.__class__ is bool:
+        return _shifted_logsumexp(xs, m) if finite else m
+    # Under vmap some examples may have an infinite shift: they get m itself,
+    # and their exponents are replaced so that nothing evaluates nan or log 0.
+    shift = where(finite, m, 0.0)  # (x - m itself would be nan, and NumPy would warn)
+    total: Scalar = 0.0
+    for x in xs:
+        total = total + exp(where(finite, x - shift, -math.inf))
+    safe = where(finite, total, 1.0)
+    return where(finite, shift + log(safe), m)
+
+
+def _shifted_logsumexp(xs: Sequence[Scalar], m: Scalar) -> Scalar:
     total: Scalar = 0.0
     for x in xs:
         total = total + exp(x - m)
@@ -290,35 +263,6 @@ def softmax(xs: Sequence[Scalar]) -> list[Scalar]:
     """``exp(x) / sum(exp(xs))`` for each x: probabilities that sum to 1, computed without overflow."""
     lse = logsumexp(xs)
     return [exp(x - lse) for x in xs]
-
-
-def _check_class_labels(name: str, labels: Sequence[Any], num_classes: int) -> list[int]:
-    """Labels must be class indices in range(num_classes): ints (NumPy's too), or floats holding
-    one (``2.0``, as vmap's label columns do). They index the logits."""
-    found = [_class_index(y) for y in labels]
-    bad = [orig for orig, y in zip(labels, found) if y is None or not 0 <= y < num_classes]
-    if bad:
-        distinct = sorted({repr(y) for y in bad})
-        shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
-        raise ValueError(
-            f"{name}: labels must be class indices in {{0, ..., {num_classes - 1}}}, as ints or as floats holding one "
-            f"(the logits have {num_classes} entries); found labels outside that: {{{shown}}}"
-        )
-    return found  # type: ignore[return-value]  # no None is left
-
-
-def _class_index(y: Any) -> Optional[int]:
-    """``y`` as a class index if it is a whole number (an int, np.int64, 2.0, np.float32(2)), else None."""
-    if isinstance(y, bool) or getattr(getattr(y, "dtype", None), "kind", None) == "b":
-        return None  # True is 1 to Python, but not a class label
-    try:
-        return operator.index(y)  # int, and NumPy's integer scalars
-    except TypeError:
-        pass
-    if isinstance(y, float) or getattr(getattr(y, "dtype", None), "kind", None) == "f":
-        value = float(y)
-        return int(value) if value.is_integer() else None
-    return None
 
 
 def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Union[int, Scalar]]) -> list[Scalar]:
@@ -348,13 +292,13 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
         # Under vmap a label is a batch of class indices: pick each example's
         # logit with where (a label cannot index a list for every example at once).
         classes = tuple(float(c) for c in range(k))
-        found = _labels_outside("cross_entropy", labels, classes)
+        found = labels_outside("cross_entropy", labels, classes)
         if found is not None:
-            raise ValueError(f"cross_entropy: expected class labels in 0..{k - 1}, found labels {_describe(found)}")
+            raise ValueError(f"cross_entropy: expected class labels in 0..{k - 1}, found labels {describe(found)}")
         return [
             logsumexp(row) - fsum([where(y == c, z, 0.0) for c, z in zip(classes, row)]) for row, y in zip(batch_logits, labels)
         ]
-    ys = _check_class_labels("cross_entropy", labels, k)
+    ys = check_class_labels("cross_entropy", labels, k)
     return [logsumexp(row) - row[y] for row, y in zip(batch_logits, ys)]
 
 
@@ -388,6 +332,13 @@ def sgd_step(params: T, grads: Any, lr: float) -> T:
     No state and no schedule: for momentum, Adam or a learning-rate schedule
     use the optimizers (:func:`sgd`, :func:`adam`, ...) instead.
     """
+    # A plain number (NumPy's too) is checked as the optimizers check theirs;
+    # a traced or batched lr (grad with respect to it, jit, vmap) is not.
+    given: object = lr  # (typed float, but any value may come in)
+    if getattr(getattr(given, "dtype", None), "kind", None) in ("i", "u", "f"):
+        check_learning_rate("sgd_step", float(lr))
+    elif isinstance(given, (int, float, str)) or getattr(getattr(given, "dtype", None), "kind", None) == "b":
+        check_learning_rate("sgd_step", given)
     if lr.__class__ is float or lr.__class__ is int:
         try:
             return _descend(params, grads, float(lr))  # type: ignore[no-any-return]
@@ -425,18 +376,78 @@ def _descend(p: Any, g: Any, lr: float) -> Any:
     raise _NotPlain
 
 
-def accuracy(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
-    """Fraction of examples whose score has the label's sign (a score of 0 counts as wrong).
+def accuracy(scores: Sequence[Scalar], labels: Sequence[Scalar]) -> Scalar:
+    """Fraction of examples whose score has the label's sign, with labels in {-1, +1} (a score of 0 counts as wrong).
 
-    It is computed with the ``step`` primitive rather than with ``if``, so it
-    is recorded like any other value: under :func:`tapegrad.jit` it is
-    replayed instead of guarding on every example's sign. Its derivative is
-    zero.
+    The labels are checked as the margin losses check theirs: 0/1 labels
+    raise a ValueError (label 0 would count every example as wrong) that
+    says how to convert them. For class indices and one logit per class use
+    :func:`multiclass_accuracy`. It is computed with the ``step`` primitive
+    rather than with ``if``, so it is recorded like any other value: under
+    :func:`tapegrad.jit` it is replayed instead of guarding on every
+    example's sign. Its derivative is zero.
     """
     _check_pairs("accuracy", scores, labels)
-    if not labels:
+    if len(labels) == 0:
         raise ValueError("accuracy needs at least one example")
+    values = labels_outside("accuracy", labels, (-1.0, 1.0))
+    if values is not None:
+        hint = (
+            " For 0/1 labels pass [2 * y - 1 for y in labels]; for class indices and one logit per class use "
+            "nn.multiclass_accuracy(batch_logits, classes)."
+        )
+        raise ValueError(f"accuracy: expected labels in {{-1, +1}} (the sign of the score is the prediction), found labels {describe(values)}.{hint}")
     hits: Scalar = 0.0
-    for s, y in zip(scores, labels):
+    for s, y in zip(scores, plain_labels(labels)):
         hits = hits + step(y * s)
     return hits * (1.0 / len(labels))
+
+
+def _argmax_hit(row: Sequence[Scalar], c: int) -> Scalar:
+    """1.0 if ``row[c]`` is the first largest entry of ``row`` (numpy.argmax's choice at a tie), else 0.0.
+
+    Recorded with ``step``, like :func:`accuracy`, so that jit replays it.
+    """
+    hit: Scalar = 1.0
+    for j, z in enumerate(row):
+        if j < c:
+            hit = hit * step(row[c] - z)  # strictly larger than every entry before it
+        elif j > c:
+            hit = hit * (1.0 - step(z - row[c]))  # and at least as large as every entry after it
+    return hit
+
+
+def multiclass_accuracy(batch_logits: Sequence[Sequence[Scalar]], classes: Sequence[Union[int, Scalar]]) -> Scalar:
+    """Fraction of examples whose largest logit is at their class index: ``mean(argmax(logits) == class)``.
+
+    ``batch_logits[i]`` holds example i's logits, one per class, and
+    ``classes[i]`` its class index, checked as :func:`cross_entropy` checks
+    them (ints, NumPy's integers, floats holding one). At a tie the first
+    largest logit is the prediction, as ``numpy.argmax`` chooses; a nan
+    logit compares false. Under vmap a class may be a batch of indices. The
+    derivative is zero.
+    """
+    if len(batch_logits) == 0:
+        raise ValueError("multiclass_accuracy needs at least one example")
+    if isinstance(batch_logits[0], (int, float, Traced, Batch)):
+        raise ValueError(
+            "multiclass_accuracy: batch_logits must be a sequence of examples, each a sequence of logits (one per class); "
+            "for one example write multiclass_accuracy([logits], [cls]); for one score per example and labels in {-1, +1} use nn.accuracy"
+        )
+    if len(batch_logits) != len(classes):
+        raise ValueError(f"multiclass_accuracy: got {len(batch_logits)} examples of logits but {len(classes)} classes")
+    k = len(batch_logits[0])
+    for i, row in enumerate(batch_logits):
+        if len(row) != k:
+            raise ValueError(f"multiclass_accuracy: example 0 has {k} logits but example {i} has {len(row)}")
+    hits: Scalar = 0.0
+    if any(holds_batch(y) for y in classes):
+        found = labels_outside("multiclass_accuracy", classes, tuple(float(c) for c in range(k)))
+        if found is not None:
+            raise ValueError(f"multiclass_accuracy: expected class indices in 0..{k - 1}, found {describe(found)}")
+        for row, y in zip(batch_logits, classes):
+            hits = hits + fsum([where(y == float(c), _argmax_hit(row, c), 0.0) for c in range(k)])
+    else:
+        for row, c in zip(batch_logits, check_class_labels("multiclass_accuracy", classes, k)):
+            hits = hits + _argmax_hit(row, c)
+    return hits * (1.0 / len(batch_logits))

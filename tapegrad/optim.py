@@ -92,6 +92,33 @@ def _positive(owner: str, name: str, value: object) -> float:
     return v
 
 
+def _eps(owner: str, value: object) -> float:
+    """eps > 0: it is what keeps the step finite where a gradient has been zero all along."""
+    v = _number(owner, "eps", value)
+    if not 0.0 < v < math.inf:
+        raise ValueError(
+            f"{owner}: eps must be a finite number > 0, got {v}: it is added to the root of the second moment, "
+            f"which is 0 for a parameter whose gradients have all been 0, and the step would divide by zero "
+            f"(the default is 1e-8)"
+        )
+    return v
+
+
+def _state_of(owner: str, state: object, expected: type) -> None:
+    """The state must be the one this kind of optimizer's init made, not another optimizer's."""
+    if not isinstance(state, expected):
+        raise TypeError(
+            f"{owner}.update: state must be the {expected.__name__} that this optimizer's init(params) returned, "
+            f"got {type(state).__name__}; an optimizer's state only fits the optimizer that made it "
+            f"(call init(params) on this one to start)"
+        )
+
+
+def check_learning_rate(owner: str, lr: object) -> float:
+    """A plain learning rate checked as the optimizers check theirs: a finite number >= 0."""
+    return _at_least(owner, "lr", lr, 0.0)
+
+
 def _unit(owner: str, name: str, value: object) -> float:
     """A decay rate in [0, 1): 1 would never forget the first value, and never correct its bias."""
     v = _number(owner, name, value)
@@ -186,6 +213,7 @@ class SGD:
     def update(self, params: T, grads: Any, state: SGDState) -> tuple[T, SGDState]:
         """``p - lr * g``; with momentum ``v = momentum * v + g`` and the step uses ``v``
         (or ``g + momentum * v`` when nesterov)."""
+        _state_of("sgd", state, SGDState)
         lr = _lr_at("sgd", self.lr, state.step)
         if not self.momentum:
             pl, (gl,), td = _leafwise(params, grads)
@@ -243,6 +271,7 @@ class Adam:
 
     def update(self, params: T, grads: Any, state: AdamState) -> tuple[T, AdamState]:
         """One Adam step with bias-corrected moments; decoupled weight decay first when set."""
+        _state_of("adamw" if self.weight_decay else "adam", state, AdamState)
         lr = _lr_at("adam", self.lr, state.step)
         b1, b2, eps, wd = self.b1, self.b2, self.eps, self.weight_decay
         t = state.step + 1
@@ -264,7 +293,7 @@ def adam(lr: LearningRate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
     """Adam: steps along the bias-corrected first moment divided by the root of the second.
 
     ``b1`` and ``b2`` (decay rates of the moment averages) must lie in
-    [0, 1); ``eps >= 0`` keeps the division finite where the gradient has
+    [0, 1); ``eps > 0`` keeps the division finite where the gradient has
     been zero. The first step moves every parameter by about ``lr`` against
     the sign of its gradient.
     """
@@ -272,7 +301,7 @@ def adam(lr: LearningRate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
         _learning_rate("adam", lr),
         _unit("adam", "b1", b1),
         _unit("adam", "b2", b2),
-        _at_least("adam", "eps", eps, 0.0),
+        _eps("adam", eps),
     )
 
 
@@ -286,7 +315,7 @@ def adamw(lr: LearningRate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-
         _learning_rate("adamw", lr),
         _unit("adamw", "b1", b1),
         _unit("adamw", "b2", b2),
-        _at_least("adamw", "eps", eps, 0.0),
+        _eps("adamw", eps),
         _at_least("adamw", "weight_decay", weight_decay, 0.0),
     )
 
@@ -320,6 +349,7 @@ class RMSprop:
 
     def update(self, params: T, grads: Any, state: RMSpropState) -> tuple[T, RMSpropState]:
         """One step: the gradient divided by the root of its running mean square (plus eps)."""
+        _state_of("rmsprop", state, RMSpropState)
         lr = _lr_at("rmsprop", self.lr, state.step)
         d = self.decay
         pl, (gl, sl), td = _leafwise(params, grads, state.square_avg)
@@ -360,7 +390,7 @@ def rmsprop(lr: LearningRate, decay: float = 0.99, eps: float = 1e-8, momentum: 
     return RMSprop(
         _learning_rate("rmsprop", lr),
         _unit("rmsprop", "decay", decay),
-        _at_least("rmsprop", "eps", eps, 0.0),
+        _eps("rmsprop", eps),
         _unit("rmsprop", "momentum", momentum),
         centered,
     )

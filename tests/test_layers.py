@@ -19,6 +19,8 @@ LAYERS: dict[str, int] = {
     "tapegrad.core.primitive": 1,
     "tapegrad.core.batch": 1,
     "tapegrad.core.gaps": 1,
+    "tapegrad.core.float_math": 1,
+    "tapegrad.core.numpy_math": 1,
     "tapegrad.core.rule_table": 1,
     "tapegrad.core.records": 1,
     "tapegrad.core.tape": 1,

@@ -168,6 +168,12 @@ def _away_from_whole(q: float) -> bool:
     return abs(q - round(q)) > 1e-3
 
 
+def _lae2_hess(x: float, y: float) -> list[list[float]]:
+    s = 1 / (1 + 2.0 ** (y - x))
+    v = LN2 * s * (1 - s)
+    return [[v, -v], [-v, v]]
+
+
 ZERO2 = [[0.0, 0.0], [0.0, 0.0]]
 BINARY = [
     Binary("atan2", tg.atan2, math.atan2, lambda x, y: (y / (x * x + y * y), -x / (x * x + y * y)), _atan2_hess, lambda x, y: math.hypot(x, y) > 0.3 and not (y < 0.0 and abs(x) < 0.01)),  # the branch cut
@@ -182,6 +188,14 @@ BINARY = [
         lambda x, y: math.log(math.exp(x) + math.exp(y)),
         lambda x, y: (1 / (1 + math.exp(y - x)), 1 / (1 + math.exp(x - y))),
         _lae_hess,
+        lambda x, y: True,
+    ),
+    Binary(
+        "logaddexp2",
+        tg.logaddexp2,
+        lambda x, y: math.log2(2.0**x + 2.0**y),
+        lambda x, y: (1 / (1 + 2.0 ** (y - x)), 1 / (1 + 2.0 ** (x - y))),
+        _lae2_hess,
         lambda x, y: True,
     ),
 ]
@@ -447,6 +461,11 @@ def test_agrees_with_pytorch() -> None:
         (lambda a, b: a % b, torch.remainder, (-5.5, 2.0)),
         (tg.fmod, torch.fmod, (-5.5, 2.0)),
         (tg.logaddexp, torch.logaddexp, (1000.0, 999.0)),
+        (tg.logaddexp2, torch.logaddexp2, (1000.0, 999.0)),
+        (tg.logaddexp2, torch.logaddexp2, (0.3, -2.5)),
+        (tg.sinc, torch.sinc, (0.3,)),
+        (tg.sinc, torch.sinc, (-2.5,)),
+        (tg.sinc, torch.sinc, (0.0,)),
         # kinks and ties
         (tg.floor, torch.floor, (2.0,)),
         (tg.ceil, torch.ceil, (2.5,)),

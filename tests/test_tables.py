@@ -144,6 +144,9 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "two arguments": lambda x, y: tg.atan2(x, y) + tg.hypot(x, y) + x % y + tg.fmod(y, x) + tg.logaddexp(x, y) + tg.floor(x * y),
     "ties and choices": lambda x, y: tg.maximum(x, y) + tg.minimum(x, x) + tg.where(x < y, x * y, y) + tg.clip(x, 0.0, y) + tg.clip(y, x, 1.0),
     "sum and mean": lambda x, y: tg.sum([x, y, x * y]) + tg.mean([x, y, 2.0]),
+    "sinc and logaddexp2": lambda x, y: tg.sinc(x) * tg.logaddexp2(x, y),
+    # the helper rows that derivative rules call, recorded by a traced gradient
+    "derivative helpers": lambda x, y: tg.grad(lambda t: tg.tanh(t) + tg.asin(t) + tg.atan(t) + tg.atanh(t) + tg.sinc(t) + tg.hypot(t, y) + tg.logaddexp(t, y) + tg.logaddexp2(t, y))(x * 0.5) * y,
 }
 
 # The table text calls primitives by name (log as "ln", as the textbooks

@@ -112,8 +112,9 @@ def test_flatten_without_paths_equals_the_walk_with_paths(tree: Any) -> None:
 
 
 @settings(max_examples=60)
-@given(_trees, st.floats(-2.0, 2.0))
+@given(_trees, st.floats(0.0, 2.0))
 def test_sgd_step_equals_tree_map_on_any_tree(tree: Any, lr: float) -> None:
+    # (a negative lr is refused, as the optimizers refuse it: see test_sgd_step_checks_its_learning_rate)
     # sgd_step walks plain floats in lists and dicts itself, and leaves the rest to tree_map.
     grads = tg.tree_map(lambda v: v * 0.5 + 1.0, tree)
     expected = tg.tree_map(lambda p, g: p - lr * g, tree, grads)

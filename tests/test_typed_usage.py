@@ -127,3 +127,5 @@ def test_math_functions_sum_and_mean(results: dict[str, Any]) -> None:
     assert math.isclose(g0, 1.0 + 1.0 / (1.0 + math.exp(-0.5)) + 0.5 / math.hypot(0.5, 2.0), rel_tol=1e-12)
     plain, average, angle = results["typed_math"]
     assert plain == 6.0 and average == 1.5 and type(angle) is float
+    # d/dx sinc(x) logaddexp2(x, 0.5) at 0: sinc'(0) = 0, so it is sinc(0) * 2^0 / (2^0 + 2^0.5)
+    assert math.isclose(results["sinc_grad"], 1.0 / (1.0 + 2.0**0.5), rel_tol=1e-15)

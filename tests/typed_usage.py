@@ -241,7 +241,12 @@ def typed_math() -> tuple[float, float, float]:
     plain: float = tg.sum([1.0, 2.0, 3.0])  # all floats: a float
     average: float = tg.mean([1.0, 2.0])
     angle: float = tg.atan2(1.0, 1.0) + tg.maximum(tg.pi, tg.e) + tg.tan(0.5) + tg.erf(0.5)
+    angle += tg.sinc(0.25) + tg.logaddexp2(1.0, 2.0)
     return plain, average, angle
+
+
+def sinc_of_traced(x: Scalar) -> Scalar:
+    return tg.sinc(x) * tg.logaddexp2(x, 0.5)
 
 
 def sum_of_traced(xs: list[tg.Traced]) -> tg.Traced:
@@ -270,6 +275,7 @@ def main() -> dict[str, object]:
     results["mse_grad"] = tg.grad(mean_squared_error)([1.0, 3.0], [0.0, 1.0])
     results["soft_clipped"] = tg.grad(soft_clipped_total)([0.5, 2.0])
     results["typed_math"] = typed_math()
+    results["sinc_grad"] = tg.grad(sinc_of_traced)(0.0)
     return results
 
 

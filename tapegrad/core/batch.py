@@ -41,6 +41,7 @@ import operator
 import threading
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
+from tapegrad.core.numpy_math import numpy_helpers
 from tapegrad.core.primitive import BUILTIN_NAMED, Primitive
 
 # NumPy is optional, and imported only when a numpy batch is first made, so
@@ -506,6 +507,7 @@ def _numpy_namespace() -> dict[str, Any]:
         "softplus": _np_softplus,
         "sign": _np_sign,
         "where": _np.where,
+        **numpy_helpers(_np, _np_sigmoid),  # the helper rows that derivative rules call
     }
 
 

@@ -45,6 +45,7 @@ from tapegrad.core.rule_table import (
     log10_p,
     log_p,
     logaddexp_p,
+    logaddexp2_p,
     maximum_p,
     mean_p,
     minimum_p,
@@ -53,6 +54,7 @@ from tapegrad.core.rule_table import (
     sigmoid_p,
     sign_p,
     sin_p,
+    sinc_p,
     sinh_p,
     softplus_p,
     sqrt_p,
@@ -148,6 +150,11 @@ floor = unary(floor_p, "The largest whole number <= x, as a float (inf and nan p
 ceil = unary(ceil_p, "The smallest whole number >= x, as a float (inf and nan pass through); derivative 0.")
 trunc = unary(trunc_p, "``x`` rounded toward zero, as a float (inf and nan pass through); derivative 0.")
 round = unary(round_p, "``x`` rounded to the nearest whole number, halves to even as Python's round, as a float; derivative 0.")
+sinc = unary(
+    sinc_p,
+    "numpy's normalized sinc, sin(pi x) / (pi x), with sinc(0) = 1; derivatives of every order (up to 16) are exact at 0. "
+    "sinc(inf) is 0.0, the limit.",
+)
 
 atan2 = binary(atan2_p, "math.atan2(y, x): the angle of the point (x, y), in [-pi, pi]. No derivative at the origin.")
 hypot = binary(hypot_p, "sqrt(x ** 2 + y ** 2) without overflow; at the origin its derivative is taken to be 0 (as abs'(0)).")
@@ -155,6 +162,7 @@ fmod = binary(fmod_p, "C's remainder, math.fmod(x, y): the sign of x. Raises Val
 maximum = binary(maximum_p, "The larger of ``x`` and ``y`` (nan if either is). At a tie each gets half the gradient.")
 minimum = binary(minimum_p, "The smaller of ``x`` and ``y`` (nan if either is). At a tie each gets half the gradient.")
 logaddexp = binary(logaddexp_p, "log(exp(x) + exp(y)), computed without overflow or underflow.")
+logaddexp2 = binary(logaddexp2_p, "log2(2 ** x + 2 ** y), computed without overflow or underflow, as numpy.logaddexp2.")
 
 pi = math.pi
 e = math.e
@@ -343,7 +351,7 @@ RULE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     **{p.name: _binder(p) for p in BUILTINS if p.arity},
     **{f.__name__: f for f in (exp, log, sqrt, sin, cos, tanh, sigmoid, softplus, relu, sign, step)},
     **{f.__name__: f for f in (tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, log2, log10, log1p, expm1, exp2, erf, erfc)},
-    **{f.__name__: f for f in (floor, ceil, trunc, round)},
+    **{f.__name__: f for f in (floor, ceil, trunc, round, sinc)},
     "constant": constant,
     "undefined": undefined,
     "batch_count": _examples,

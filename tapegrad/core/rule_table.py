@@ -1,7 +1,8 @@
 """The rule table: every built-in primitive in one row.
 
 Layer 1 of tapegrad (``tapegrad/core``); it imports only
-:mod:`tapegrad.core.primitive` and :mod:`tapegrad.core.batch`.
+:mod:`tapegrad.core.primitive`, :mod:`tapegrad.core.batch` and
+:mod:`tapegrad.core.float_math` (the float functions math lacks).
 
 Read it like a cheat sheet. Each row gives, for one primitive:
 
@@ -40,6 +41,7 @@ import math
 import operator
 from typing import Any, Callable, Optional
 
+from tapegrad.core import float_math
 from tapegrad.core.batch import batch_average, batch_count, batch_total, spread
 from tapegrad.core.primitive import PRIMITIVES, TANGENT_RULES, VARIADIC, Primitive, float_function, register, set_rules
 
@@ -158,6 +160,16 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "maximum": _maximum,
     "minimum": _minimum,
     "logaddexp": _logaddexp,
+    "logaddexp2": float_math.logaddexp2,
+    "sinc": float_math.sinc,
+    "sinc_deriv": float_math.sinc_deriv,
+    "sech2": float_math.sech2,
+    "hypot_cos": float_math.hypot_cos,
+    "mod_quotient": float_math.mod_quotient,
+    "sigmoid_of_difference": float_math.sigmoid_of_difference,
+    "sigmoid2_of_difference": float_math.sigmoid2_of_difference,
+    "one_minus_square": float_math.one_minus_square,
+    "recip_one_plus_square": float_math.recip_one_plus_square,
     "clip": _clip,
     "add_all": _add_all,
 }
@@ -226,12 +238,15 @@ log_p = _row("log", "log(x)",                  ("g / x",),                      
 sqrt_p = _row("sqrt", "sqrt(x)",               ("g / (2.0 * ans)",),                        ("1/(2 * {ans})",), domain="sqrt is defined for x >= 0")
 sin_p = _row("sin", "sin(x)",                  ("g * cos(x)",),                             ("cos({x})",))
 cos_p = _row("cos", "cos(x)",                  ("-(g * sin(x))",),                          ("-sin({x})",))
-# 1 - tanh(x)**2 cancels catastrophically once tanh(x) rounds to 1 (|x| > 19);
-# (1 - t)(1 + t) = 4 sigmoid(2x) sigmoid(-2x) keeps every digit, with no branch.
-tanh_p = _row("tanh", "tanh(x)",               ("g * (4.0 * (sigmoid(2.0 * x) * sigmoid(-2.0 * x)))",),
-                                                                                            ("1 - {ans} ** 2",), total=True)
-# Likewise sigmoid'(x) = s(x) (1 - s(x)), and 1 - s(x) = s(-x) without cancellation.
-sigmoid_p = _row("sigmoid", "sigmoid(x)",      ("g * (ans * sigmoid(-x))",),                ("{ans} * (1 - {ans})",), total=True)
+# Derivative rules are differentiated again for second derivatives, so a
+# rule must not cancel either as a value or in its own derivative. tanh' is
+# sech2(x) = 1/cosh(x)**2 (a helper row below), not 1 - tanh(x)**2, which
+# cancels once tanh(x) rounds to 1, nor 4 sigmoid(2x) sigmoid(-2x), whose
+# derivative subtracts two numbers near 1/2 (tanh''(1e-300) came out 0).
+tanh_p = _row("tanh", "tanh(x)",               ("g * sech2(x)",),                           ("1 - {ans} ** 2",), total=True)
+# Likewise sigmoid'(x) = s(x) s(-x) = sech(x/2)**2 / 4; the product's own
+# derivative would subtract s(-x) - s(x) near 0.
+sigmoid_p = _row("sigmoid", "sigmoid(x)",      ("g * (0.25 * sech2(0.5 * x))",),            ("{ans} * (1 - {ans})",), total=True)
 softplus_p = _row("softplus", "softplus(x)",   ("g * sigmoid(x)",),                         ("sigmoid({x})",), total=True)
 relu_p = _row("relu", "0.0 if x <= 0.0 else x", ("g * step(x)",),                           ("step({x})",), total=True)  # relu'(0) = 0, as in PyTorch; relu(nan) is nan
 step_p = _row("step", "1.0 if x > 0.0 else 0.0", (None,), total=True)   # flat on both sides; the jump is not differentiated
@@ -242,22 +257,25 @@ stop_gradient_p = _row("stop_gradient", "x",   (None,), total=True)     # record
 #
 # Written as "g * (...)" or "g / (...)" so that a rule stays linear in g. Where
 # a formula has a more accurate form near an edge of its domain, the row uses
-# it: (1 - x)(1 + x) instead of 1 - x*x near |x| = 1, hypot(x, 1) instead of
-# sqrt(x*x + 1) for large x, and no x*x that overflows where the derivative
-# itself is a normal number (acosh and atan2 at 1e200; atan's 1/(1 + x*x)
-# only underflows there, to where the true value is below 1e-308 anyway). At a point where the derivative is infinite
+# it: one_minus_square(x) (a helper row) for 1 - x*x, which keeps every digit
+# near |x| = 1 and whose own derivative -2x does not cancel near 0 as that of
+# (1 - x)(1 + x) would; hypot(x, 1) instead of sqrt(x*x + 1) for large x; no
+# x*x that overflows where the derivative itself is a normal number (acosh
+# and atan2 at 1e200); and recip_one_plus_square(x) for atan, since the
+# chain through 1 + x*x would underflow in the second derivative (an
+# intermediate near 1/x**4) where the answer -2/x**3 is normal. At a point where the derivative is infinite
 # (asin at 1, acosh at 1) the rule divides by zero, and the error names the record.
 #    2/sqrt(pi) = 1.1283791670955126, ln 2 = 0.6931471805599453, ln 10 = 2.302585092994046
 
 tan_p = _row("tan", "tan(x)",                  ("g * (1.0 + ans * ans)",),                  ("1 + {ans} ** 2",), domain="tan is defined for finite x")
-asin_p = _row("asin", "asin(x)",               ("g / sqrt((1.0 - x) * (1.0 + x))",),        ("1/sqrt(1 - {x} ** 2)",), domain="asin is defined for -1 <= x <= 1")
-acos_p = _row("acos", "acos(x)",               ("-(g / sqrt((1.0 - x) * (1.0 + x)))",),     ("-1/sqrt(1 - {x} ** 2)",), domain="acos is defined for -1 <= x <= 1")
-atan_p = _row("atan", "atan(x)",               ("g / (1.0 + x * x)",),                      ("1/(1 + {x} ** 2)",), total=True)
+asin_p = _row("asin", "asin(x)",               ("g / sqrt(one_minus_square(x))",),          ("1/sqrt(1 - {x} ** 2)",), domain="asin is defined for -1 <= x <= 1")
+acos_p = _row("acos", "acos(x)",               ("-(g / sqrt(one_minus_square(x)))",),       ("-1/sqrt(1 - {x} ** 2)",), domain="acos is defined for -1 <= x <= 1")
+atan_p = _row("atan", "atan(x)",               ("g * recip_one_plus_square(x)",),           ("1/(1 + {x} ** 2)",), total=True)
 sinh_p = _row("sinh", "sinh(x)",               ("g * cosh(x)",),                            ("cosh({x})",), domain="sinh overflows for |x| > 710.47")
 cosh_p = _row("cosh", "cosh(x)",               ("g * sinh(x)",),                            ("sinh({x})",), domain="cosh overflows for |x| > 710.47")
 asinh_p = _row("asinh", "asinh(x)",            ("g / hypot(x, 1.0)",),                      ("1/sqrt({x} ** 2 + 1)",), total=True)
 acosh_p = _row("acosh", "acosh(x)",            ("g / (sqrt(x - 1.0) * sqrt(x + 1.0))",),        ("1/sqrt({x} ** 2 - 1)",), domain="acosh is defined for x >= 1")
-atanh_p = _row("atanh", "atanh(x)",            ("g / ((1.0 - x) * (1.0 + x))",),            ("1/(1 - {x} ** 2)",), domain="atanh is defined for -1 < x < 1")
+atanh_p = _row("atanh", "atanh(x)",            ("g / one_minus_square(x)",),                ("1/(1 - {x} ** 2)",), domain="atanh is defined for -1 < x < 1")
 log2_p = _row("log2", "log2(x)",               ("g / (x * 0.6931471805599453)",),           ("1/({x} * ln(2))",), domain="log2 is defined for x > 0")
 log10_p = _row("log10", "log10(x)",            ("g / (x * 2.302585092994046)",),            ("1/({x} * ln(10))",), domain="log10 is defined for x > 0")
 log1p_p = _row("log1p", "log1p(x)",            ("g / (1.0 + x)",),                          ("1/(1 + {x})",), domain="log1p is defined for x > -1")
@@ -273,13 +291,21 @@ erfc_p = _row("erfc", "erfc(x)",               ("-(g * (1.1283791670955126 * exp
 atan2_p = _row("atan2", "atan2(x, y)",         ("g * (y / hypot(x, y)) / hypot(x, y)", "-(g * (x / hypot(x, y))) / hypot(x, y)"),
                                                                                             ("{y}/({x} ** 2 + {y} ** 2)", "-{x}/({x} ** 2 + {y} ** 2)"), total=True)
 # At the origin hypot is |x| along each axis: the derivative taken there is 0, as abs'(0) is.
-hypot_p = _row("hypot", "hypot(x, y)",         ("g * (x / ans) if ans != 0.0 else g * 0.0", "g * (y / ans) if ans != 0.0 else g * 0.0"),
+# The partials x/hypot and y/hypot are a helper row (hypot_cos), whose own
+# derivative y**2/hypot**3 is a product: the chain through x / ans would
+# subtract 1/h - x**2/h**3, which cancels when |y| << |x|.
+hypot_p = _row("hypot", "hypot(x, y)",         ("g * hypot_cos(x, y)", "g * hypot_cos(y, x)"),
                                                                                             ("{x}/{ans}", "{y}/{ans}"), total=True)
-# Python's float %: the result has y's sign. x % y = x - y * floor(x / y), so
-# d/dy = -floor(x / y) (PyTorch's remainder uses the same floor division).
-mod_p = _row("mod", "x % y",                   ("g", "-(g * floor(x / y))"),                ("1", "-floor({x}/{y})"), domain="mod needs y != 0")
-# C's fmod: the result has x's sign; x - y * trunc(x / y).
-fmod_p = _row("fmod", "fmod(x, y)",            ("g", "-(g * trunc(x / y))"),                ("1", "-trunc({x}/{y})"),
+# Python's float %: the result has y's sign, x % y = x - y * q for a whole q,
+# so d/dy = -q. That q is the one the remainder was computed with, recovered
+# from the result as round((x - ans) / y) (float_math.mod_quotient, a helper
+# row, which also knows the limit for an infinite y): floor(x / y) can differ from it
+# (1.0 % 0.1 is 1.0 - 9 * 0.1, while floor(1.0 / 0.1) is 10). PyTorch's
+# remainder uses the same quotient.
+mod_p = _row("mod", "x % y",                   ("g", "-(g * mod_quotient(x, y))"),          ("1", "-mod_quotient({x}, {y})"), domain="mod needs y != 0")
+# C's fmod: the result has x's sign; x - y * q with q = trunc(x / y) taken
+# exactly, which again is read back from the result.
+fmod_p = _row("fmod", "fmod(x, y)",            ("g", "-(g * round((x - ans) / y))"),        ("1", "-round(({x} - {ans})/{y})"),
               domain="fmod needs a finite x and y != 0")
 # Flat steps: the derivative is 0 wherever it exists, and taken to be 0 at the jumps.
 floor_p = _row("floor", "floor(x)",            (None,), total=True)
@@ -291,9 +317,18 @@ maximum_p = _row("maximum", "maximum(x, y)",   ("g if x > y else g * 0.0 if x < 
                                                                                             ("(1 + sign({x} - {y}))/2", "(1 + sign({y} - {x}))/2"), total=True)
 minimum_p = _row("minimum", "minimum(x, y)",   ("g if x < y else g * 0.0 if x > y else g * 0.5", "g if y < x else g * 0.0 if y > x else g * 0.5"),
                                                                                             ("(1 - sign({x} - {y}))/2", "(1 - sign({y} - {x}))/2"), total=True)
-# log(e^x + e^y): its partials are softmax weights, exp(x - ans) = sigmoid(x - y).
-logaddexp_p = _row("logaddexp", "logaddexp(x, y)", ("g * sigmoid(x - y)", "g * sigmoid(y - x)"),
+# log(e^x + e^y): its partials are softmax weights, e^x / (e^x + e^y) =
+# sigmoid(x - y), with x - y taken exactly (a helper row): rounded, it would
+# cost |x - y| units in the last place for arguments far apart.
+logaddexp_p = _row("logaddexp", "logaddexp(x, y)", ("g * sigmoid_of_difference(x, y)", "g * sigmoid_of_difference(y, x)"),
                                                                                             ("sigmoid({x} - {y})", "sigmoid({y} - {x})"), total=True)
+# The same in base 2: log2(2^x + 2^y), whose partials are 2^x / (2^x + 2^y).
+logaddexp2_p = _row("logaddexp2", "logaddexp2(x, y)", ("g * sigmoid2_of_difference(x, y)", "g * sigmoid2_of_difference(y, x)"),
+                                                                                            ("sigmoid(({x} - {y}) * ln(2))", "sigmoid(({y} - {x}) * ln(2))"), total=True)
+# numpy's normalized sinc, sin(pi x) / (pi x), with sinc(0) = 1. Its
+# derivatives of every order are one helper row, sinc_deriv(x, n), which is
+# exact at the removable singularity (see float_math.sinc_deriv); the order n is a constant.
+sinc_p = _row("sinc", "sinc(x)",               ("g * sinc_deriv(x, 1.0)",),                 ("sinc_deriv({x}, 1)",), total=True)
 # where(c, a, b) records the condition as a constant 1.0 or 0.0 (under jit the
 # comparison that made it is a guard). Only the chosen value gets the gradient;
 # the other gets nothing at all (None), not a zero that would still be swept.
@@ -308,6 +343,38 @@ clip_p = _row("clip", "clip(x, y, z)",         ("g if y <= x <= z else None", "g
 # one rule for every argument). Adding left to right cannot raise.
 sum_p = _row("sum", "add_all(xs)",             ("g",),                                      ("1",), total=True, variadic=True)
 mean_p = _row("mean", "add_all(xs) / len(xs)", ("g / n",),                                  ("1/{n}",), total=True, variadic=True)
+
+# -- helpers that derivative rules call ------------------------------------------------
+# Not public functions: each is the accurate form of a factor that several
+# rules share, with a derivative rule that is a plain product, so that second
+# derivatives keep every digit too (see tanh, asin, atan above).
+sech2_p = _row("sech2", "sech2(x)",            ("-(g * (2.0 * (tanh(x) * ans)))",),         ("-2 * tanh({x}) * {ans}",), total=True)
+one_minus_square_p = _row("one_minus_square", "one_minus_square(x)", ("-(g * (x + x))",),   ("-2 * {x}",), total=True)
+# ((x + x) * ans) * ans, in that order: ans * ans would underflow for large x.
+recip_one_plus_square_p = _row("recip_one_plus_square", "recip_one_plus_square(x)", ("-(g * ((x + x) * ans * ans))",),
+                                                                                            ("-2 * {x} * {ans} ** 2",), total=True)
+# hypot_cos(x, y) = x / hypot(x, y): d/dx = y**2 / h**3 = hypot_cos(y, x)**2 / h,
+# d/dy = -x y / h**3. (No derivative at the origin; taken to be 0 there, as hypot's.)
+hypot_cos_p = _row("hypot_cos", "hypot_cos(x, y)",
+                   ("g * (hypot_cos(y, x) * hypot_cos(y, x)) / hypot(x, y) if x != 0.0 or y != 0.0 else g * 0.0",
+                    "-(g * (hypot_cos(x, y) * hypot_cos(y, x))) / hypot(x, y) if x != 0.0 or y != 0.0 else g * 0.0"),
+                   ("{y} ** 2 / hypot({x}, {y}) ** 3", "-{x} * {y} / hypot({x}, {y}) ** 3"), total=True)
+# The softmax weight of x against y and its base-2 twin: s' = s(x, y) s(y, x) (times ln 2).
+sigmoid_of_difference_p = _row("sigmoid_of_difference", "sigmoid_of_difference(x, y)",
+                               ("g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x))",
+                                "-(g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x)))"),
+                               ("{ans} * sigmoid({y} - {x})", "-{ans} * sigmoid({y} - {x})"), total=True)
+sigmoid2_of_difference_p = _row("sigmoid2_of_difference", "sigmoid2_of_difference(x, y)",
+                                ("g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x)))",
+                                 "-(g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))))"),
+                                ("ln(2) * {ans} * sigmoid(({y} - {x}) * ln(2))", "-ln(2) * {ans} * sigmoid(({y} - {x}) * ln(2))"), total=True)
+# The quotient of Python's %: a step function, so its derivatives are zero.
+mod_quotient_p = _row("mod_quotient", "mod_quotient(x, y)", (None, None), total=True)
+sinc_deriv_p = _row("sinc_deriv", "sinc_deriv(x, y)", ("g * sinc_deriv(x, y + 1.0)", None),  ("sinc_deriv({x}, {y} + 1)", ""),
+                    domain="sinc_deriv's order must be a whole number from 0 to 16")
+HELPER_PRIMITIVES = frozenset(
+    ["sech2", "one_minus_square", "recip_one_plus_square", "hypot_cos", "sigmoid_of_difference", "sigmoid2_of_difference", "mod_quotient", "sinc_deriv"]
+)
 
 
 # --- batches (vmap) ------------------------------------------------------------------------

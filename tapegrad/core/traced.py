@@ -446,7 +446,7 @@ def bind(prim: Primitive, args: Sequence[Any]) -> Any:
         values = [a.mask if a.__class__ is BoolBatch else a for a in args]
         if not prim.reduces and any(isinstance(v, Batch) for v in values):
             return evaluate_batch(prim, values)  # under vmap: example by example
-        numbers: list[Any] = [v if isinstance(v, Batch) else float(v) for v in values]
+        numbers: list[Any] = [v if isinstance(v, Batch) else float_constant(prim.name, v) for v in values]
         return prim.evaluate(numbers)  # plain numbers (or a whole batch, for a sum over it)
     refs: list[int] = []
     inner: list[Any] = []
@@ -460,12 +460,24 @@ def bind(prim: Primitive, args: Sequence[Any]) -> Any:
             refs.append(a._i)
             inner.append(a._v)
         else:
-            c = a if a.__class__ is Traced or isinstance(a, (Batch, BoolBatch)) else float(a)
+            c = a if a.__class__ is Traced or isinstance(a, (Batch, BoolBatch)) else float_constant(prim.name, a)
             refs.append(top.const_ref(c))
             inner.append(c)
     value = bind(prim, inner)
     return make_traced(top, top.append(prim.id, tuple(refs), value), value)
 
+
+
+def float_constant(where: str, a: Any) -> float:
+    """``float(a)`` for a constant operand; an int too large for a float says so, naming the operation."""
+    try:
+        return float(a)
+    except OverflowError:
+        size = f"an int of {int(a).bit_length()} bits" if isinstance(a, int) else type(a).__name__
+        raise OverflowError(
+            f"{where}: a constant operand ({size}) is too large for a float, whose largest value is about 1.8e308; "
+            f"tapegrad computes in floats: write the constant as a float, or rescale the computation"
+        ) from None
 
 
 def bind_unary(prim: Primitive, x: Any) -> Any:

@@ -467,6 +467,15 @@ def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
 def tree_unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:
     """The tree of shape ``treedef`` holding ``leaves`` (in :func:`tree_flatten`'s order)."""
+    if not isinstance(treedef, TreeDef):
+        raise TypeError(
+            f"tree_unflatten: the first argument must be a tree shape, the TreeDef that tree_flatten returns "
+            f"(leaves, treedef = tree_flatten(tree)), got {type(treedef).__name__} {treedef!r:.60}"
+        )
+    if isinstance(leaves, (str, bytes)) or not hasattr(leaves, "__len__"):
+        raise TypeError(f"tree_unflatten: leaves must be a sequence of leaves, got {type(leaves).__name__} {leaves!r:.60}")
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"tree_unflatten: the shape {treedef} has {treedef.num_leaves} leaves, got {len(leaves)}")
     return unflatten(treedef, leaves)
 
 
@@ -497,6 +506,9 @@ def tree_scale(tree: T, factor: Any) -> T:
     """Every leaf of ``tree`` multiplied by the scalar ``factor`` (a float or a traced scalar)."""
     if isinstance(factor, (list, tuple, dict)):
         raise TypeError(f"tree_scale: factor must be a scalar, got a {type(factor).__name__}; use tree_map for leaf-wise products")
+    numpy_number = getattr(getattr(factor, "dtype", None), "kind", None) in ("i", "u", "f") and getattr(factor, "ndim", 1) == 0
+    if isinstance(factor, bool) or not (isinstance(factor, (int, float, Traced, Batch)) or numpy_number):
+        raise TypeError(f"tree_scale: factor must be a number (a float, an int or a traced scalar), got {type(factor).__name__} {factor!r:.60}")
     lv, td = tree_flatten(tree)
     return unflatten(td, [factor * x for x in lv])  # type: ignore[no-any-return]
 

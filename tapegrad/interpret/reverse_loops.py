@@ -21,31 +21,47 @@ batch_sum = RULE_FUNCTIONS["batch_sum"]
 cos = RULE_FUNCTIONS["cos"]
 cosh = RULE_FUNCTIONS["cosh"]
 exp = RULE_FUNCTIONS["exp"]
-floor = RULE_FUNCTIONS["floor"]
 hypot = RULE_FUNCTIONS["hypot"]
+hypot_cos = RULE_FUNCTIONS["hypot_cos"]
+mod_quotient = RULE_FUNCTIONS["mod_quotient"]
+one_minus_square = RULE_FUNCTIONS["one_minus_square"]
+recip_one_plus_square = RULE_FUNCTIONS["recip_one_plus_square"]
+round = RULE_FUNCTIONS["round"]
+sech2 = RULE_FUNCTIONS["sech2"]
 sigmoid = RULE_FUNCTIONS["sigmoid"]
+sigmoid2_of_difference = RULE_FUNCTIONS["sigmoid2_of_difference"]
+sigmoid_of_difference = RULE_FUNCTIONS["sigmoid_of_difference"]
 sign = RULE_FUNCTIONS["sign"]
 sin = RULE_FUNCTIONS["sin"]
+sinc_deriv = RULE_FUNCTIONS["sinc_deriv"]
 sinh = RULE_FUNCTIONS["sinh"]
 spread = RULE_FUNCTIONS["spread"]
 sqrt = RULE_FUNCTIONS["sqrt"]
 step = RULE_FUNCTIONS["step"]
-trunc = RULE_FUNCTIONS["trunc"]
+tanh = RULE_FUNCTIONS["tanh"]
 f_batch_count = FLOAT_RULE_FUNCTIONS["batch_count"]
 f_batch_sum = FLOAT_RULE_FUNCTIONS["batch_sum"]
 f_cos = FLOAT_RULE_FUNCTIONS["cos"]
 f_cosh = FLOAT_RULE_FUNCTIONS["cosh"]
 f_exp = FLOAT_RULE_FUNCTIONS["exp"]
-f_floor = FLOAT_RULE_FUNCTIONS["floor"]
 f_hypot = FLOAT_RULE_FUNCTIONS["hypot"]
+f_hypot_cos = FLOAT_RULE_FUNCTIONS["hypot_cos"]
+f_mod_quotient = FLOAT_RULE_FUNCTIONS["mod_quotient"]
+f_one_minus_square = FLOAT_RULE_FUNCTIONS["one_minus_square"]
+f_recip_one_plus_square = FLOAT_RULE_FUNCTIONS["recip_one_plus_square"]
+f_round = FLOAT_RULE_FUNCTIONS["round"]
+f_sech2 = FLOAT_RULE_FUNCTIONS["sech2"]
 f_sigmoid = FLOAT_RULE_FUNCTIONS["sigmoid"]
+f_sigmoid2_of_difference = FLOAT_RULE_FUNCTIONS["sigmoid2_of_difference"]
+f_sigmoid_of_difference = FLOAT_RULE_FUNCTIONS["sigmoid_of_difference"]
 f_sign = FLOAT_RULE_FUNCTIONS["sign"]
 f_sin = FLOAT_RULE_FUNCTIONS["sin"]
+f_sinc_deriv = FLOAT_RULE_FUNCTIONS["sinc_deriv"]
 f_sinh = FLOAT_RULE_FUNCTIONS["sinh"]
 f_spread = FLOAT_RULE_FUNCTIONS["spread"]
 f_sqrt = FLOAT_RULE_FUNCTIONS["sqrt"]
 f_step = FLOAT_RULE_FUNCTIONS["step"]
-f_trunc = FLOAT_RULE_FUNCTIONS["trunc"]
+f_tanh = FLOAT_RULE_FUNCTIONS["tanh"]
 
 
 def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool = False) -> None:
@@ -141,17 +157,16 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                 d = -(g * sin(x))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 11:  # tanh: d/dx = g * (4.0 * (sigmoid(2.0 * x) * sigmoid(-2.0 * x)))
+            elif p == 11:  # tanh: d/dx = g * sech2(x)
                 a = lhs[i]
                 x = vals[a]
-                d = g * (4.0 * (sigmoid(2.0 * x) * sigmoid(-2.0 * x)))
+                d = g * sech2(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 12:  # sigmoid: d/dx = g * (ans * sigmoid(-x))
+            elif p == 12:  # sigmoid: d/dx = g * (0.25 * sech2(0.5 * x))
                 a = lhs[i]
                 x = vals[a]
-                ans = vals[i]
-                d = g * (ans * sigmoid(-x))
+                d = g * (0.25 * sech2(0.5 * x))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p == 13:  # softplus: d/dx = g * sigmoid(x)
@@ -166,22 +181,22 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                 d = g * (1.0 + ans * ans)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 19:  # asin: d/dx = g / sqrt((1.0 - x) * (1.0 + x))
+            elif p == 19:  # asin: d/dx = g / sqrt(one_minus_square(x))
                 a = lhs[i]
                 x = vals[a]
-                d = g / sqrt((1.0 - x) * (1.0 + x))
+                d = g / sqrt(one_minus_square(x))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 20:  # acos: d/dx = -(g / sqrt((1.0 - x) * (1.0 + x)))
+            elif p == 20:  # acos: d/dx = -(g / sqrt(one_minus_square(x)))
                 a = lhs[i]
                 x = vals[a]
-                d = -(g / sqrt((1.0 - x) * (1.0 + x)))
+                d = -(g / sqrt(one_minus_square(x)))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 21:  # atan: d/dx = g / (1.0 + x * x)
+            elif p == 21:  # atan: d/dx = g * recip_one_plus_square(x)
                 a = lhs[i]
                 x = vals[a]
-                d = g / (1.0 + x * x)
+                d = g * recip_one_plus_square(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p == 22:  # sinh: d/dx = g * cosh(x)
@@ -208,10 +223,10 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                 d = g / (sqrt(x - 1.0) * sqrt(x + 1.0))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 26:  # atanh: d/dx = g / ((1.0 - x) * (1.0 + x))
+            elif p == 26:  # atanh: d/dx = g / one_minus_square(x)
                 a = lhs[i]
                 x = vals[a]
-                d = g / ((1.0 - x) * (1.0 + x))
+                d = g / one_minus_square(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p == 27:  # log2: d/dx = g / (x * 0.6931471805599453)
@@ -269,7 +284,20 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     d = -(g * (x / hypot(x, y))) / hypot(x, y)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 36:  # mod: d/dx = g, d/dy = -(g * floor(x / y))
+            elif p == 35:  # hypot: d/dx = g * hypot_cos(x, y), d/dy = g * hypot_cos(y, x)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * hypot_cos(x, y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = g * hypot_cos(y, x)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 36:  # mod: d/dx = g, d/dy = -(g * mod_quotient(x, y))
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
@@ -279,48 +307,123 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = -(g * floor(x / y))
+                    d = -(g * mod_quotient(x, y))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 37:  # fmod: d/dx = g, d/dy = -(g * trunc(x / y))
+            elif p == 37:  # fmod: d/dx = g, d/dy = -(g * round((x - ans) / y))
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
                 y = vals[b] if b >= 0 else consts[~b]
+                ans = vals[i]
                 if a >= 0:
                     d = g
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = -(g * trunc(x / y))
+                    d = -(g * round((x - ans) / y))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 44:  # logaddexp: d/dx = g * sigmoid(x - y), d/dy = g * sigmoid(y - x)
+            elif p == 44:  # logaddexp: d/dx = g * sigmoid_of_difference(x, y), d/dy = g * sigmoid_of_difference(y, x)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a] if a >= 0 else consts[~a]
                 y = vals[b] if b >= 0 else consts[~b]
                 if a >= 0:
-                    d = g * sigmoid(x - y)
+                    d = g * sigmoid_of_difference(x, y)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = g * sigmoid(y - x)
+                    d = g * sigmoid_of_difference(y, x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 49:  # batch_sum: d/dx = spread(g, x)
+            elif p == 45:  # logaddexp2: d/dx = g * sigmoid2_of_difference(x, y), d/dy = g * sigmoid2_of_difference(y, x)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * sigmoid2_of_difference(x, y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = g * sigmoid2_of_difference(y, x)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 46:  # sinc: d/dx = g * sinc_deriv(x, 1.0)
+                a = lhs[i]
+                x = vals[a]
+                d = g * sinc_deriv(x, 1.0)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 51:  # sech2: d/dx = -(g * (2.0 * (tanh(x) * ans)))
+                a = lhs[i]
+                x = vals[a]
+                ans = vals[i]
+                d = -(g * (2.0 * (tanh(x) * ans)))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 52:  # one_minus_square: d/dx = -(g * (x + x))
+                a = lhs[i]
+                x = vals[a]
+                d = -(g * (x + x))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 53:  # recip_one_plus_square: d/dx = -(g * ((x + x) * ans * ans))
+                a = lhs[i]
+                x = vals[a]
+                ans = vals[i]
+                d = -(g * ((x + x) * ans * ans))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 55:  # sigmoid_of_difference: d/dx = g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x)), d/dy = -(g * (sigmoid_of_d
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x))
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x)))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 56:  # sigmoid2_of_difference: d/dx = g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))),
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x)))
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 58:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a] if a >= 0 else consts[~a]
+                y = vals[b] if b >= 0 else consts[~b]
+                if a >= 0:
+                    d = g * sinc_deriv(x, y + 1.0)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+            elif p == 59:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 50:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 60:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = spread(g, x) / batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 51:  # broadcast: d/dx = batch_sum(g)
+            elif p == 61:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = batch_sum(g)
                 old = adj[a]
@@ -418,17 +521,16 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = -(g * f_sin(x))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 11:  # tanh: d/dx = g * (4.0 * (sigmoid(2.0 * x) * sigmoid(-2.0 * x)))
+            elif p == 11:  # tanh: d/dx = g * sech2(x)
                 a = lhs[i]
                 x = vals[a]
-                d = g * (4.0 * (f_sigmoid(2.0 * x) * f_sigmoid(-2.0 * x)))
+                d = g * f_sech2(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 12:  # sigmoid: d/dx = g * (ans * sigmoid(-x))
+            elif p == 12:  # sigmoid: d/dx = g * (0.25 * sech2(0.5 * x))
                 a = lhs[i]
                 x = vals[a]
-                ans = vals[i]
-                d = g * (ans * f_sigmoid(-x))
+                d = g * (0.25 * f_sech2(0.5 * x))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p == 13:  # softplus: d/dx = g * sigmoid(x)
@@ -443,22 +545,22 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = g * (1.0 + ans * ans)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 19:  # asin: d/dx = g / sqrt((1.0 - x) * (1.0 + x))
+            elif p == 19:  # asin: d/dx = g / sqrt(one_minus_square(x))
                 a = lhs[i]
                 x = vals[a]
-                d = g / f_sqrt((1.0 - x) * (1.0 + x))
+                d = g / f_sqrt(f_one_minus_square(x))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 20:  # acos: d/dx = -(g / sqrt((1.0 - x) * (1.0 + x)))
+            elif p == 20:  # acos: d/dx = -(g / sqrt(one_minus_square(x)))
                 a = lhs[i]
                 x = vals[a]
-                d = -(g / f_sqrt((1.0 - x) * (1.0 + x)))
+                d = -(g / f_sqrt(f_one_minus_square(x)))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 21:  # atan: d/dx = g / (1.0 + x * x)
+            elif p == 21:  # atan: d/dx = g * recip_one_plus_square(x)
                 a = lhs[i]
                 x = vals[a]
-                d = g / (1.0 + x * x)
+                d = g * f_recip_one_plus_square(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p == 22:  # sinh: d/dx = g * cosh(x)
@@ -485,10 +587,10 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = g / (f_sqrt(x - 1.0) * f_sqrt(x + 1.0))
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 26:  # atanh: d/dx = g / ((1.0 - x) * (1.0 + x))
+            elif p == 26:  # atanh: d/dx = g / one_minus_square(x)
                 a = lhs[i]
                 x = vals[a]
-                d = g / ((1.0 - x) * (1.0 + x))
+                d = g / f_one_minus_square(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
             elif p == 27:  # log2: d/dx = g / (x * 0.6931471805599453)
@@ -546,7 +648,20 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     d = -(g * (x / f_hypot(x, y))) / f_hypot(x, y)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 36:  # mod: d/dx = g, d/dy = -(g * floor(x / y))
+            elif p == 35:  # hypot: d/dx = g * hypot_cos(x, y), d/dy = g * hypot_cos(y, x)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * f_hypot_cos(x, y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = g * f_hypot_cos(y, x)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 36:  # mod: d/dx = g, d/dy = -(g * mod_quotient(x, y))
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
@@ -556,48 +671,123 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = -(g * f_floor(x / y))
+                    d = -(g * f_mod_quotient(x, y))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 37:  # fmod: d/dx = g, d/dy = -(g * trunc(x / y))
+            elif p == 37:  # fmod: d/dx = g, d/dy = -(g * round((x - ans) / y))
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
                 y = vals[b]
+                ans = vals[i]
                 if a >= 0:
                     d = g
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = -(g * f_trunc(x / y))
+                    d = -(g * f_round((x - ans) / y))
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 44:  # logaddexp: d/dx = g * sigmoid(x - y), d/dy = g * sigmoid(y - x)
+            elif p == 44:  # logaddexp: d/dx = g * sigmoid_of_difference(x, y), d/dy = g * sigmoid_of_difference(y, x)
                 a = lhs[i]
                 b = rhs[i]
                 x = vals[a]
                 y = vals[b]
                 if a >= 0:
-                    d = g * f_sigmoid(x - y)
+                    d = g * f_sigmoid_of_difference(x, y)
                     old = adj[a]
                     adj[a] = d if old is None else old + d
                 if b >= 0:
-                    d = g * f_sigmoid(y - x)
+                    d = g * f_sigmoid_of_difference(y, x)
                     old = adj[b]
                     adj[b] = d if old is None else old + d
-            elif p == 49:  # batch_sum: d/dx = spread(g, x)
+            elif p == 45:  # logaddexp2: d/dx = g * sigmoid2_of_difference(x, y), d/dy = g * sigmoid2_of_difference(y, x)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * f_sigmoid2_of_difference(x, y)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = g * f_sigmoid2_of_difference(y, x)
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 46:  # sinc: d/dx = g * sinc_deriv(x, 1.0)
+                a = lhs[i]
+                x = vals[a]
+                d = g * f_sinc_deriv(x, 1.0)
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 51:  # sech2: d/dx = -(g * (2.0 * (tanh(x) * ans)))
+                a = lhs[i]
+                x = vals[a]
+                ans = vals[i]
+                d = -(g * (2.0 * (f_tanh(x) * ans)))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 52:  # one_minus_square: d/dx = -(g * (x + x))
+                a = lhs[i]
+                x = vals[a]
+                d = -(g * (x + x))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 53:  # recip_one_plus_square: d/dx = -(g * ((x + x) * ans * ans))
+                a = lhs[i]
+                x = vals[a]
+                ans = vals[i]
+                d = -(g * ((x + x) * ans * ans))
+                old = adj[a]
+                adj[a] = d if old is None else old + d
+            elif p == 55:  # sigmoid_of_difference: d/dx = g * (sigmoid_of_difference(x, y) * sigmoid_of_difference(y, x)), d/dy = -(g * (sigmoid_of_d
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * (f_sigmoid_of_difference(x, y) * f_sigmoid_of_difference(y, x))
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * (f_sigmoid_of_difference(x, y) * f_sigmoid_of_difference(y, x)))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 56:  # sigmoid2_of_difference: d/dx = g * (0.6931471805599453 * (sigmoid2_of_difference(x, y) * sigmoid2_of_difference(y, x))),
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * (0.6931471805599453 * (f_sigmoid2_of_difference(x, y) * f_sigmoid2_of_difference(y, x)))
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+                if b >= 0:
+                    d = -(g * (0.6931471805599453 * (f_sigmoid2_of_difference(x, y) * f_sigmoid2_of_difference(y, x))))
+                    old = adj[b]
+                    adj[b] = d if old is None else old + d
+            elif p == 58:  # sinc_deriv: d/dx = g * sinc_deriv(x, y + 1.0)
+                a = lhs[i]
+                b = rhs[i]
+                x = vals[a]
+                y = vals[b]
+                if a >= 0:
+                    d = g * f_sinc_deriv(x, y + 1.0)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
+            elif p == 59:  # batch_sum: d/dx = spread(g, x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 50:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
+            elif p == 60:  # batch_mean: d/dx = spread(g, x) / batch_count(x)
                 a = lhs[i]
                 x = vals[a]
                 d = f_spread(g, x) / f_batch_count(x)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
-            elif p == 51:  # broadcast: d/dx = batch_sum(g)
+            elif p == 61:  # broadcast: d/dx = batch_sum(g)
                 a = lhs[i]
                 d = f_batch_sum(g)
                 old = adj[a]

@@ -18,7 +18,7 @@ from tapegrad.interpret.branches import run_branches
 from tapegrad.core.gaps import GAPPED_CLASSES, absent_like, gathered, per_example, renumbered, scattered
 from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.rule_table import batch_mean_p, batch_sum_p, broadcast_p
-from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, VARIADIC, Primitive, Rule, RuleSpec, register, rule_count
+from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, VARIADIC, MissingRuleError, Primitive, Rule, RuleSpec, register, rule_count
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced, bind
 
@@ -266,10 +266,26 @@ def in_record(exc: BaseException, tape: Tape, i: int, what: str) -> BaseExceptio
     prim = PRIMITIVES[tape._ops[i]]
     args = ", ".join(repr(primal_of(tape._value(r))) for r in tape.refs(i))
     message = f"while computing the {what} of record v{i} = {prim.name}({args}): {exc}"
+    if not prim.builtin and not isinstance(exc, MissingRuleError):
+        # Say whose code raised: a KeyError from a user's rule is not tapegrad's.
+        # (A missing rule is tapegrad's own message, which already names the primitive.)
+        message = (
+            f"while computing the {what} of record v{i} = {prim.name}({args}): the {what} rule of the custom primitive "
+            f"{prim.name!r} (given with defvjp or defjvp) raised {type(exc).__name__}: {exc}"
+        )
+    if isinstance(exc, KeyError):
+        return RuleKeyError(message)
     try:
         return type(exc)(message)
     except TypeError:  # an exception type that does not take one message
         return ValueError(message)
+
+
+class RuleKeyError(KeyError):
+    """A KeyError raised while a rule ran, with a message that prints as text (KeyError's own str quotes it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 # Inputs and the built-ins whose every derivative is zero send nothing back.

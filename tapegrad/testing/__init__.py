@@ -154,8 +154,7 @@ def check_grads(
     leaf is perturbed, so an int class label is left alone. Raises
     AssertionError with the analytic and numeric values on a mismatch.
     """
-    if order < 1:
-        raise ValueError(f"check_grads: order must be at least 1, got {order}")
+    _check_options(args, order, eps, rtol, atol)
     bad = [m for m in modes if m not in ("fwd", "rev")]
     if bad or not modes:
         raise ValueError(f"check_grads: modes must be a non-empty selection of 'fwd' and 'rev', got {tuple(modes)!r}")
@@ -180,6 +179,24 @@ def _labels(f: Callable[..., Any], nums: Sequence[int]) -> list[str]:
     except (TypeError, ValueError):
         params = []
     return [f"argument {n} ({params[n]})" if n < len(params) else f"argument {n}" for n in nums]
+
+
+def _check_options(args: Any, order: Any, eps: Any, rtol: Any, atol: Any) -> None:
+    """Refuse check_grads options that would crash inside it or check nothing, naming the option."""
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(
+            f"check_grads: args must be a tuple (or list) of f's positional arguments, got {type(args).__name__} {args!r:.60}; "
+            f"for a function of one argument write args=({args!r:.30},)"
+        )
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise ValueError(f"check_grads: order must be a whole number >= 1 (1 for first derivatives, 2 for second), got {order!r:.60}")
+    for name, value, low in (("eps", eps, None), ("rtol", rtol, 0.0), ("atol", atol, 0.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"check_grads: {name} must be a finite number, got {value!r:.60}")
+        if low is None and not value > 0.0:
+            raise ValueError(f"check_grads: eps, the finite-difference step, must be > 0, got {value!r}")
+        if low is not None and value < low:
+            raise ValueError(f"check_grads: {name} must be >= 0, got {value!r}")
 
 
 def _check(

@@ -494,7 +494,7 @@ def vjp(f: Any, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool 
     def vjp_fn(cotangent: Any) -> Any:
         cts, ct_treedef, _ = flatten(cotangent, "cotangent", with_paths=False)
         if ct_treedef != out_treedef:
-            raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}")
+            raise ValueError(f"vjp_fn: the cotangent has shape {ct_treedef}, but {_fname(f)} returned shape {out_treedef}{_container_hint(ct_treedef, out_treedef)}")
         adj = reverse_sweep(tape, zip(refs, cts), inputs_only=True)
         trees = inputs.trees(adj)
         return trees[0] if single else tuple(trees)
@@ -542,22 +542,40 @@ def jvp(
     floats (lists of floats); others give Any. Under an outer transform that
     traces the primals, the numbers are traced scalars instead.
     """
+    return _jvp(f, primals, tangents, argnums, has_aux, "jvp")
+
+
+def _jvp(f: Any, primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums], has_aux: bool, name: str) -> Any:
+    """jvp, with its errors naming ``name`` (the public function called: jvp or hvp)."""
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f)")
-    nums, _ = _optional_argnums(argnums, len(primals), "jvp")
+        raise TypeError(
+            f"{name}: primals and tangents must be tuples or lists (one entry per argument of f), got "
+            f"{type(primals).__name__} and {type(tangents).__name__}; for one argument write {name}(f, (x,), (t,))"
+        )
+    nums, _ = _optional_argnums(argnums, len(primals), name)
     if len(nums) != len(tangents):
         moving = "primals" if argnums is None else f"differentiated arguments (argnums={argnums!r})"
-        raise ValueError(f"jvp: got {len(nums)} {moving} but {len(tangents)} tangents")
-    tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, "jvp")
+        raise ValueError(f"{name}: got {len(nums)} {moving} but {len(tangents)} tangents")
+    tape, inputs, refs, out_treedef, out_value, aux = _trace_all(f, primals, nums, has_aux, name)
     seeds: dict[int, Any] = {}
     for k, (treedef, idx, tangent) in enumerate(zip(inputs.treedefs, inputs.indices, tangents)):
         tleaves, ttreedef, _ = flatten(tangent, f"tangents[{k}]", with_paths=False)
         if ttreedef != treedef:
-            raise ValueError(f"jvp: tangents[{k}] has shape {ttreedef}, but primals[{nums[k]}] has shape {treedef}")
+            raise ValueError(f"{name}: tangents[{k}] has shape {ttreedef}, but primals[{nums[k]}] has shape {treedef}{_container_hint(ttreedef, treedef)}")
         seeds.update(zip(idx, tleaves))
     tan = forward_sweep(tape, seeds, refs)
     out_tangent = unflatten(out_treedef, [_zero(tan[r]) if r >= 0 else 0.0 for r in refs])
     return (out_value, out_tangent, aux) if has_aux else (out_value, out_tangent)
+
+
+def _container_hint(got: Any, want: Any) -> str:
+    """Why two shapes that hold the same leaves differ: a list where the primal has a tuple, or the reverse."""
+    def plain(td: Any) -> str:
+        return str(td).replace("(", "[").replace(")", "]").replace(",]", "]")
+
+    if plain(got) == plain(want):
+        return "; they differ only in lists and tuples: give it the same containers (tuple(t) or list(t))"
+    return ""
 
 
 # -- jacobian, hessian, hvp ---------------------------------------------------------
@@ -675,15 +693,47 @@ def hessian(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) ->
 @overload
 def hessian(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
 def hessian(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
-    """Return a function computing the Hessian of scalar-valued ``f``.
+    """Return a function computing the Hessian of ``f``.
 
     Forward over reverse: the tape of ``grad(f)`` is recorded once and swept
     forward once per input. ``H[i][j]`` is d2 f / dx[i] dx[j], nested like
-    the argument twice over. With ``has_aux=True``, ``f`` returns
-    ``(value, aux)`` and the function returns ``(H, aux)``.
+    the argument twice over. A function that returns a list (or tuple, or
+    dict) of scalars gets one Hessian per output, nested like the output:
+    ``H[k][i][j]`` is d2 f[k] / dx[i] dx[j], the Jacobian of the Jacobian,
+    as ``jacobian(jacobian(f))`` computes it. With ``has_aux=True``, ``f``
+    returns ``(value, aux)`` and the function returns ``(H, aux)``.
     """
-    hess = _jacobian_impl(_grad_impl(f, argnums, has_aux, "hessian"), argnums, "fwd", has_aux)
+    hess = _jacobian_impl(_first_derivative(f, argnums, has_aux), argnums, "fwd", has_aux)
     return Hessian(hess, f, f"hessian({_fname(f)})")
+
+
+def _first_derivative(f: Callable[..., Any], argnums: Argnums, has_aux: bool) -> Callable[..., Any]:
+    """What hessian differentiates again: grad(f) for a scalar f, the Jacobian (reverse mode) for a tree of outputs.
+
+    The output's kind is known only once ``f`` has run, so one tape serves both.
+    """
+    nums, single = _argnums(argnums, "hessian")
+    names = _arg_names(f)
+
+    @functools.wraps(f)
+    def derivative_f(*args: Any, **kwargs: Any) -> Any:
+        with Tape(name=f"the hessian tape of {_fname(f)}") as tape:
+            inputs = TracedInputs(tape, args, nums, names, "hessian", f)
+            out, aux = _split_aux(f(*inputs.args, **kwargs), has_aux, "hessian", f)
+            if not isinstance(out, (list, tuple, dict)) or isinstance(out, BatchedResult):
+                _scalar_output(out, "hessian", f, tape)  # one output: it must be a scalar
+            refs, out_treedef, _ = _output_refs(tape, out)
+            rows = []
+            for ref in refs:
+                adj = reverse_sweep(tape, [(ref, 1.0)], inputs_only=True) if ref >= 0 else [None] * len(tape)
+                trees = inputs.trees(adj)
+                rows.append(trees[0] if single else tuple(trees))
+            result = unflatten(out_treedef, rows)
+            aux = _lower_tree(tape, aux)
+        return (result, aux) if has_aux else result
+
+    derivative_f.__name__ = derivative_f.__qualname__ = f"grad({_fname(f)})"
+    return derivative_f
 
 
 def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
@@ -695,7 +745,7 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     (if any) give the mixed second derivatives d/d(other) of that gradient.
     The result is shaped like the first argument.
     """
-    return jvp(grad(f), primals, tangents)[1]
+    return _jvp(grad(f), primals, tangents, None, False, "hvp")[1]
 
 
 # -- trace ------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ class Jitted(Generic[P, R]):
         for k, a in enumerate(args):
             if k in static:
                 continue
-            lv, td, _ = flatten(a, self._arg_name(k), with_paths=False)
+            lv, td = _flatten_argument(self.__name__, self._arg_name(k), k, a)
             flat.extend(lv)
             # The shape, and the order of any dict's keys: a function that
             # iterates over .values() computes something else in another order.
@@ -505,6 +505,19 @@ def jit(f: Callable[..., Any], backend: str = "auto", static_argnums: Union[int,
         if isinstance(f, wrapped):
             cls = jitted
     return cls(f, backend, nums)
+
+
+def _flatten_argument(name: str, label: str, k: int, a: Any) -> tuple[list[Any], TreeDef]:
+    """The leaves and shape of positional argument ``k``; if it is not numbers, say how to pass it instead."""
+    try:
+        lv, td, _ = flatten(a, label, with_paths=False)
+    except TypeError as exc:
+        raise TypeError(
+            f"jit({name}): positional argument {k} cannot be traced ({exc}); jit traces the numbers in its positional "
+            f"arguments: pass anything else as a keyword argument, or mark it static with jit(..., static_argnums=({k},)), "
+            f"which makes it a constant of the trace (a new value traces again)"
+        ) from None
+    return lv, td
 
 
 def _check_static_argnums(f: Callable[..., Any], nums: tuple[int, ...]) -> None:
