@@ -325,6 +325,8 @@ def _build(td: TreeDef, it: Iterator[Any]) -> Any:
         return kids
     if td.kind == "batched":
         example, size = td.node_data
+        # A jit replay rebuilds the output for the batch it was given, whose size may differ from the trace's.
+        size = next((len(k) for k in kids if isinstance(k, Batch)), size)
         return BatchedResult(example, kids, size)
     if td.kind == "dict":
         by_key = dict(zip(td.keys, kids))

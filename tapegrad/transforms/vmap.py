@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union, 
 
 from tapegrad.core import functions
 from tapegrad.core.batch import Batch, BoolBatch, batch_of, numpy_available, vmap_scope
-from tapegrad.core.rule_table import add_p, batch_mean_p, batch_sum_p
+from tapegrad.core.rule_table import batch_mean_p, batch_sum_p, spread_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import BatchedResult, TreeDef, flatten, too_deep_error, unflatten
@@ -187,20 +187,28 @@ def _checked_size(cols: Any, name: str) -> tuple[Any, int]:
     return cols, n
 
 
-def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
-    """An output leaf as one value per example: an unbatched result is the same for every example."""
+def _broadcast(leaf: Any, like: Any, fname: str) -> Any:
+    """An output leaf as one value per example: an unbatched result is the same for every example.
+
+    ``like`` is a column of the mapped data. The copies are made by a
+    ``spread`` record that reads it (its transpose sums), so under jit the
+    number of copies is the replayed batch's size, never the traced one's.
+    """
     if isinstance(leaf, Batch):
         return leaf
     if isinstance(leaf, BoolBatch):
         return leaf.mask
-    if leaf.__class__ is Traced:
-        if holds_batch(leaf):
-            return leaf
-        # Adding a batch of zeros is the recorded broadcast: its transpose sums.
-        return bind(add_p, (leaf, batch_of([0.0] * n, backend)))
-    if isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
-        return batch_of([float(leaf)] * n, backend)
+    if leaf.__class__ is Traced and holds_batch(leaf):
+        return leaf
+    if leaf.__class__ is Traced or (isinstance(leaf, (int, float)) and not isinstance(leaf, bool)):
+        return bind(spread_p, (leaf if leaf.__class__ is Traced else float(leaf), like))
     raise TypeError(f"vmap({fname}): an output leaf is a {type(leaf).__name__}; vmapped functions return scalars or trees of them")
+
+
+def _size_source(columns: Sequence[Any]) -> Any:
+    """A column of the mapped data to read the batch size from: one traced by jit if there is one."""
+    leaves = [v for c in columns for v in flatten(c, "data", allow=holds_batch, with_paths=False)[0] if holds_batch(v)]
+    return next((v for v in leaves if v.__class__ is Traced), leaves[0])
 
 
 @overload
@@ -267,7 +275,8 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Optional[int] = 0, 
             if any(holds_batch(v) for v in leaves):
                 raise ValueError(f"vmap({fname}, out_axes=None): the output differs from example to example; use out_axes=0")
             return out
-        return BatchedResult(treedef, [_broadcast(v, size, chosen, fname) for v in leaves], size)
+        like = _size_source([c for c, axis in zip(new_args, axes) if axis is not None])
+        return BatchedResult(treedef, [_broadcast(v, like, fname) for v in leaves], size)
 
     vmapped.__name__ = vmapped.__qualname__ = f"vmap({fname})"
     return vmapped
