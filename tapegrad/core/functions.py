@@ -30,7 +30,6 @@ from tapegrad.core.rule_table import (
     batch_count_p,
     ceil_p,
     clip_p,
-    add_p,
     cos_p,
     cosh_p,
     erf_p,

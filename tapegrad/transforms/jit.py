@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import inspect
+import os
+import sys
 import threading
 import time
 import warnings
@@ -41,7 +43,7 @@ from tapegrad.core.traced import Traced
 from tapegrad.core.tree import TreeDef, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
 from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
-from tapegrad.transforms.captures import frozen_containers, unwrap_transforms
+from tapegrad.transforms.captures import captured_numbers, frozen_containers, unwrap_transforms
 from tapegrad.core.traced import Scalar
 from tapegrad.transforms.grad import (
     Gradient,
@@ -63,6 +65,16 @@ S = TypeVar("S", bound=Sequence[Scalar])
 # structure before the oldest is dropped, and how many structures to keep.
 MAX_VARIANTS = 8
 MAX_ENTRIES = 32
+# How many calls in a row may be answered eagerly before jit warns that it is not replaying.
+FALLBACKS_BEFORE_WARNING = 3
+_TRACE_FIX = (
+    "Positional arguments are traced: if the function needs one's number itself (a label used as an index, a "
+    "count, a size), pass that argument as a keyword argument or name it in static_argnums, or do not jit the function"
+)
+_SINGULAR_FIX = (
+    "A replay multiplies zero adjoints through where eager evaluation skips them (0 * inf is nan): keep the "
+    "singular point out of the computation with tg.where, or do not jit the function"
+)
 
 
 @attrs.define
@@ -139,6 +151,12 @@ class Jitted(Generic[P, R]):
         # How often each guard (by its text) failed, to name the worst one.
         self._failures: dict[str, int] = {}
         self._warned: set[str] = set()
+        self._fallbacks_in_a_row = 0
+        # Per call shape (positional count and keyword names): how to read the
+        # numbers f takes from outside its arguments (see captures.captured_numbers).
+        self._readers: dict[tuple[Any, ...], list[tuple[str, Callable[[], Any]]]] = {}
+        # The captured numbers of the last trace per argument structure, to say which one changed.
+        self._captured: dict[Hashable, tuple[Hashable, ...]] = {}
         self.stats = JitStats()
         self.__name__ = getattr(f, "__name__", "jitted")
         self.__doc__ = getattr(f, "__doc__", None)
@@ -149,6 +167,7 @@ class Jitted(Generic[P, R]):
         """Forget every trace; the next call traces again."""
         self._cache.clear()
         self._failures.clear()
+        self._captured.clear()
         self._last = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -167,11 +186,16 @@ class Jitted(Generic[P, R]):
             # Called inside another transform (grad of a jitted function):
             # the outer tape must see every operation, so run f directly.
             return self._f(*args, **kwargs)
+        readers = self._readers.get((len(args), *kwargs))
+        if readers is None:
+            readers = self._readers[(len(args), *kwargs)] = captured_numbers(self._f, len(args), frozenset(kwargs))
         try:
             key: Hashable = (
                 tuple(shape),
                 tuple((k, _constant_key(args[k])) for k in static if k < len(args)),
                 tuple(sorted((name, _constant_key(v)) for name, v in kwargs.items())),
+                # The numbers f reads from outside its arguments: a changed one traces again.
+                tuple(_captured_key(read()) for _, read in readers) if readers else (),
             )
         except TypeError as exc:
             raise TypeError(
@@ -189,23 +213,23 @@ class Jitted(Generic[P, R]):
                     text = compiled.guards[failed.args[0]]
                     self._failures[text] = self._failures.get(text, 0) + 1
                     continue
-                except Exception:
+                except Exception as exc:
                     # The replay raised (a domain error, a division by zero
                     # that the eager sweep would have skipped). Eager
                     # evaluation decides: it raises the error naming the
                     # primitive and the values, or gives its answer.
-                    self.stats.eager_fallbacks += 1
-                    return self._f(*args, **kwargs)
+                    return self._eagerly(args, kwargs, f"a replay raised {type(exc).__name__}: {exc}", _SINGULAR_FIX)
                 if not _all_finite(out):
                     # A nan or an infinity: the eager sweep skips zero
                     # adjoints that a replay multiplies through (0 * inf is
                     # nan), so only eager evaluation can say what it is.
-                    self.stats.eager_fallbacks += 1
-                    return self._f(*args, **kwargs)
+                    return self._eagerly(args, kwargs, "a replay gave nan or inf", _SINGULAR_FIX)
                 if k:  # move the variant that matched to the front
                     variants.insert(0, variants.pop(k))
                 self.stats.replays += 1
+                self._fallbacks_in_a_row = 0
                 return unflatten(compiled.out_treedef, out)  # type: ignore[no-any-return]
+        self._note_changed_captures(key, readers)
         return self._trace(key, args, kwargs)
 
     def _arg_name(self, k: int) -> str:
@@ -225,12 +249,11 @@ class Jitted(Generic[P, R]):
                 inputs = TracedInputs(tape, args, dynamic, self._names, "jit", self._f)
                 result = self._f(*inputs.args, **kwargs)
                 leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True, with_paths=False)
-        except (ValueError, ArithmeticError):
+        except (ValueError, ArithmeticError) as exc:
             # Tracing swept zero adjoints that the eager sweep skips (0 times
             # an infinite derivative), or f failed: eager evaluation decides,
             # exactly as without jit. Nothing is cached for these inputs.
-            self.stats.eager_fallbacks += 1
-            return self._f(*args, **kwargs)
+            return self._eagerly(args, kwargs, f"tracing raised {type(exc).__name__}: {exc}", _TRACE_FIX)
         outputs: list[Union[int, Const]] = []
         values: list[Any] = []
         for leaf in leaves:
@@ -277,14 +300,42 @@ class Jitted(Generic[P, R]):
         if not _all_finite(values):
             # The tracing sweep multiplies zero adjoints through, as a replay
             # does; a nan or infinity there is for eager evaluation to confirm.
-            self.stats.eager_fallbacks += 1
-            return self._f(*args, **kwargs)
+            return self._eagerly(args, kwargs, "the traced values held nan or inf", _SINGULAR_FIX)
+        self._fallbacks_in_a_row = 0
         return unflatten(out_treedef, values)  # type: ignore[no-any-return]
+
+    def _eagerly(self, args: Any, kwargs: Any, cause: str, fix: str) -> R:
+        """Answer this call by running f eagerly; warn once if that keeps happening."""
+        self.stats.eager_fallbacks += 1
+        self._fallbacks_in_a_row += 1
+        if self._fallbacks_in_a_row == FALLBACKS_BEFORE_WARNING:
+            self._warn_once(
+                "fallbacks",
+                f"jit({self.__name__}) ran the function eagerly on its last {FALLBACKS_BEFORE_WARNING} calls instead "
+                f"of replaying a trace, which is slower than no jit at all: {cause}. {fix}",
+            )
+        return self._f(*args, **kwargs)
 
     def _warn_once(self, topic: str, message: str) -> None:
         if topic not in self._warned:
             self._warned.add(topic)
-            warnings.warn(message, JitWarning, stacklevel=4)
+            warnings.warn(message, JitWarning, stacklevel=_user_stacklevel())
+
+    def _note_changed_captures(self, key: Any, readers: list[tuple[str, Callable[[], Any]]]) -> None:
+        """Warn (once) when a trace is due to a changed number that f reads from outside its arguments."""
+        structure, captured = key[:-1], key[-1]
+        before = self._captured.get(structure)
+        self._captured[structure] = captured
+        if before is None or before == captured:
+            return
+        changed = [what for (what, _), old, new in zip(readers, before, captured) if old != new]
+        self._warn_once(
+            "captured numbers changed",
+            f"jit({self.__name__}): {', '.join(changed) or 'a number read from outside the arguments'} changed "
+            "since the last trace, so jit traced again (a replay would have used the old value). If it changes "
+            "often, pass it to the jitted function as an argument: a positional argument is an input, and "
+            "changing it costs no trace.",
+        )
 
     def _warn_about_retracing(self) -> None:
         worst = max(self._failures.items(), key=lambda item: item[1], default=None)
@@ -311,6 +362,32 @@ class Jitted(Generic[P, R]):
     def source(self) -> Optional[str]:
         """Python source equivalent to the most recently traced variant (None before the first call)."""
         return None if self._last is None else to_source(self._last.program)[0]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside tapegrad: the user's call.
+
+    Counted rather than fixed, because how many of tapegrad's frames lie
+    between (the typed ``__call__`` of jit(grad(f)), a trace, a fallback)
+    depends on the path taken.
+    """
+    frame = sys._getframe(1)  # the caller of warnings.warn (level 1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _captured_key(value: Any) -> Hashable:
+    """A captured number as part of the cache key (by identity if it became something unhashable)."""
+    try:
+        return _constant_key(value)
+    except TypeError:
+        return ("unhashable", id(value))
 
 
 def _all_finite(values: list[Any]) -> bool:
