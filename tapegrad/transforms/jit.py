@@ -29,6 +29,7 @@ import os
 import sys
 import threading
 import time
+import types
 import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSpec, Sequence, TypeVar, Union, overload
@@ -374,7 +375,7 @@ def _user_stacklevel() -> int:
     between (the typed ``__call__`` of jit(grad(f)), a trace, a fallback)
     depends on the path taken.
     """
-    frame = sys._getframe(1)  # the caller of warnings.warn (level 1)
+    frame: Optional[types.FrameType] = sys._getframe(1)  # the caller of warnings.warn (level 1)
     level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
         frame = frame.f_back
