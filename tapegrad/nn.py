@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union
 from tapegrad.core.batch import Batch
 from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient, where
 from tapegrad.core.functions import sum as fsum
-from tapegrad.core.rule_table import batch_sum_p
+from tapegrad.core.rule_table import batch_sum_p, equal_p, where_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves, tree_map
@@ -152,6 +152,12 @@ def _labels_outside(name: str, labels: Sequence[Any], allowed: tuple[float, ...]
             for a in allowed:
                 fits = fits + where(y == a, 1.0, 0.0)
             if bind(batch_sum_p, (1.0 - fits,)) != 0.0:
+                ok = False
+        elif y.__class__ is Traced:
+            # A traced label (an argument of a jitted step): one recorded test whose
+            # guard holds for every allowed label, not only for this one, so a
+            # replay with other labels needs no new trace.
+            if fsum([bind(equal_p, (y, a)) for a in allowed]) != 1.0:
                 ok = False
         elif not any(y == a for a in allowed):
             ok = False
@@ -315,6 +321,17 @@ def _class_index(y: Any) -> Optional[int]:
     return None
 
 
+def _if_class(y: Any, c: float, z: Scalar) -> Scalar:
+    """``z`` if label ``y`` is class ``c``, else 0.0: per example for a batched label, recorded for a traced one.
+
+    A traced label's test is a record (equal), not a guard, so a jit replay
+    follows the labels it is given.
+    """
+    if y.__class__ is Traced and not holds_batch(y):
+        return bind(where_p, (bind(equal_p, (y, c)), z, 0.0))  # type: ignore[no-any-return]
+    return where(y == c, z, 0.0)
+
+
 def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Union[int, Scalar]]) -> list[Scalar]:
     """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
 
@@ -338,15 +355,16 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
     for i, row in enumerate(batch_logits):
         if len(row) != k:
             raise ValueError(f"cross_entropy: example 0 has {k} logits but example {i} has {len(row)}")
-    if any(holds_batch(y) for y in labels):
-        # Under vmap a label is a batch of class indices: pick each example's
-        # logit with where (a label cannot index a list for every example at once).
+    if any(holds_batch(y) or y.__class__ is Traced for y in labels):
+        # Under vmap a label is a batch of class indices, and under jit a traced
+        # number: pick each example's logit with where (such a label cannot
+        # index a list), so that a replay reads the labels it is given.
         classes = tuple(float(c) for c in range(k))
         found = _labels_outside("cross_entropy", labels, classes)
         if found is not None:
             raise ValueError(f"cross_entropy: expected class labels in 0..{k - 1}, found labels {_describe(found)}")
         return [
-            logsumexp(row) - fsum([where(y == c, z, 0.0) for c, z in zip(classes, row)]) for row, y in zip(batch_logits, labels)
+            logsumexp(row) - fsum([_if_class(y, c, z) for c, z in zip(classes, row)]) for row, y in zip(batch_logits, labels)
         ]
     ys = _check_class_labels("cross_entropy", labels, k)
     return [logsumexp(row) - row[y] for row, y in zip(batch_logits, ys)]

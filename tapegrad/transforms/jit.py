@@ -41,7 +41,7 @@ from tapegrad.core.primitive import PRIMITIVES
 from tapegrad.core.records import Guard, Record, Var, format_arg, format_expression
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced
-from tapegrad.core.tree import TreeDef, flatten, unflatten
+from tapegrad.core.tree import TreeDef, any_leaf, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
 from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
 from tapegrad.transforms.captures import captured_numbers, frozen_containers, unwrap_transforms
@@ -249,7 +249,7 @@ class Jitted(Generic[P, R]):
             with _collector_paused(), Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
                 inputs = TracedInputs(tape, args, dynamic, self._names, "jit", self._f)
                 result = self._f(*inputs.args, **kwargs)
-                leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True, with_paths=False)
+                leaves, out_treedef, _ = flatten(result, "output", allow=any_leaf, with_paths=False)
         except (ValueError, ArithmeticError) as exc:
             # Tracing swept zero adjoints that the eager sweep skips (0 times
             # an infinite derivative), or f failed: eager evaluation decides,
