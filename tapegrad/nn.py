@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence, TypedDict, TypeVar, Union
 from tapegrad.core.batch import Batch
 from tapegrad.core.functions import exp, log, relu, softplus, step, stop_gradient, where
 from tapegrad.core.functions import sum as fsum
-from tapegrad.core.rule_table import batch_sum_p, equal_p, where_p
+from tapegrad.core.rule_table import batch_sum_p, equal_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves, tree_map
@@ -324,11 +324,13 @@ def _class_index(y: Any) -> Optional[int]:
 def _if_class(y: Any, c: float, z: Scalar) -> Scalar:
     """``z`` if label ``y`` is class ``c``, else 0.0: per example for a batched label, recorded for a traced one.
 
-    A traced label's test is a record (equal), not a guard, so a jit replay
-    follows the labels it is given.
+    A traced label's test is a record, ``equal(y, c)`` (1.0 or 0.0), that
+    multiplies ``z``: neither the value nor its derivative branches in Python,
+    so a jit replay follows the labels it is given. (A logit that is not
+    finite gives nan there; jit then asks eager evaluation, as for any nan.)
     """
     if y.__class__ is Traced and not holds_batch(y):
-        return bind(where_p, (bind(equal_p, (y, c)), z, 0.0))  # type: ignore[no-any-return]
+        return bind(equal_p, (y, c)) * z  # type: ignore[no-any-return]
     return where(y == c, z, 0.0)
 
 

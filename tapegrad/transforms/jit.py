@@ -70,10 +70,10 @@ MAX_ENTRIES = 32
 FALLBACKS_BEFORE_WARNING = 3
 _TRACE_FIX = (
     "Positional arguments are traced: if the function needs one's number itself (a label used as an index, a "
-    "count, a size), pass that argument as a keyword argument or name it in static_argnums, or do not jit the function"
+    "count, a size), pass that argument as a keyword argument or name it in static_argnums"
 )
 _SINGULAR_FIX = (
-    "A replay multiplies zero adjoints through where eager evaluation skips them (0 * inf is nan): keep the "
+    "A trace or a replay multiplies zero adjoints through where eager evaluation skips them (0 * inf is nan): keep the "
     "singular point out of the computation with tg.where, or do not jit the function"
 )
 
@@ -254,7 +254,8 @@ class Jitted(Generic[P, R]):
             # Tracing swept zero adjoints that the eager sweep skips (0 times
             # an infinite derivative), or f failed: eager evaluation decides,
             # exactly as without jit. Nothing is cached for these inputs.
-            return self._eagerly(args, kwargs, f"tracing raised {type(exc).__name__}: {exc}", _TRACE_FIX)
+            fix = _SINGULAR_FIX if isinstance(exc, ArithmeticError) else f"{_TRACE_FIX}. {_SINGULAR_FIX}"
+            return self._eagerly(args, kwargs, f"tracing raised {type(exc).__name__}: {exc}", fix)
         outputs: list[Union[int, Const]] = []
         values: list[Any] = []
         for leaf in leaves:
