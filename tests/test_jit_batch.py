@@ -151,12 +151,12 @@ def test_jit_of_vmap_equals_eager_equals_the_loop_at_every_batch_size(
     def loss(p: tg.Scalar, X: Any) -> tg.Scalar:
         return tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, X))
 
-    jitted = [tg.jit(mapped), tg.jit(per_grad), tg.jit(tg.grad(loss))]
+    jitted: list[Callable[..., Any]] = [tg.jit(mapped), tg.jit(per_grad), tg.jit(tg.grad(loss))]
     for n in sizes:
         xs = data[:n]
         X = tg.batch(xs, backend=backend)
-        eager = [list(mapped(p, X)), list(per_grad(p, X)), [tg.grad(loss)(p, X)]]
-        loop = [[f(p, x) for x in xs], [tg.grad(f)(p, x) for x in xs], [math.fsum(tg.grad(f)(p, x) for x in xs) / n]]
+        eager: list[list[Any]] = [list(mapped(p, X)), list(per_grad(p, X)), [tg.grad(loss)(p, X)]]
+        loop: list[list[Any]] = [[f(p, x) for x in xs], [tg.grad(f)(p, x) for x in xs], [math.fsum(tg.grad(f)(p, x) for x in xs) / n]]
         for j, e, ref in zip(jitted, eager, loop):
             out = j(p, X)
             replayed = list(out) if not isinstance(out, float) else [out]
@@ -168,5 +168,6 @@ def test_jit_of_vmap_equals_eager_equals_the_loop_at_every_batch_size(
             else:
                 assert _close(e, ref), (e, ref)
     for j in jitted:
+        assert isinstance(j, tg.Jitted)
         # One trace for every batch size: a comparison of batched values is a record, not a guard.
         assert j.stats.traces == 1 and j.stats.replays == len(sizes) - 1

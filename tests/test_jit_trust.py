@@ -16,7 +16,7 @@ import math
 import re
 import threading
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -668,7 +668,7 @@ def test_jit_warnings_point_at_the_calling_line() -> None:
 # -- a jit that keeps falling back to eager says so (item 8) -------------------------------------
 
 
-def _ce_loss(p: list[tg.Scalar], labels: list[int]) -> tg.Scalar:
+def _ce_loss(p: Sequence[tg.Scalar], labels: list[int]) -> tg.Scalar:
     logits = [[p[0], 2.0 * p[1], p[2]], [p[1], p[0], 0.5 * p[2]], [p[2], p[2] * p[0], p[1]]]
     return tg.nn.cross_entropy(logits, labels)
 
