@@ -708,3 +708,36 @@ def test_int_output_leaves_stay_ints() -> None:
         for x in (1.0, 2.0):
             out = j(x)
             assert out == f(x) and type(out[1]) is int and type(out[2]["n"]) is int
+
+
+class _Slotted:
+    __slots__ = ("k",)
+
+    def __init__(self) -> None:
+        self.k = 2.0
+
+    def loss(self, w: tg.Scalar) -> tg.Scalar:
+        return self.k * w
+
+
+class _WithProperty:
+    def __init__(self) -> None:
+        self._k = 2.0
+
+    @property
+    def k(self) -> float:
+        return self._k
+
+    def loss(self, w: tg.Scalar) -> tg.Scalar:
+        return self.k * w
+
+
+def test_a_slot_is_guarded_and_a_property_is_warned_about_at_trace_time() -> None:
+    slotted = _Slotted()
+    j = tg.jit(slotted.loss)
+    assert j(1.0) == 2.0
+    slotted.k = 3.0
+    assert _changes_warn_here(j, 1.0) == 3.0
+    with pytest.warns(tg.JitWarning, match=r"_WithProperty.loss reads self.k, a property") as caught:
+        assert tg.jit(_WithProperty().loss)(1.0) == 2.0
+    assert caught[0].filename == __file__

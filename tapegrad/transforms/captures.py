@@ -89,9 +89,15 @@ def _attribute(obj: Any, name: str) -> Any:
     if isinstance(own, dict) and name in own:
         return own[name]
     try:
-        return inspect.getattr_static(obj, name)
+        found = inspect.getattr_static(obj, name)
     except AttributeError:
         return _UNBOUND
+    if isinstance(found, types.MemberDescriptorType):  # a __slots__ attribute: reading it runs no user code
+        try:
+            return found.__get__(obj, type(obj))
+        except AttributeError:
+            return _UNBOUND
+    return found
 
 
 # A read from outside a function's arguments: how it is read, the name, its
@@ -249,6 +255,19 @@ def _is_scalar(value: Any) -> bool:
     if isinstance(value, tuple):
         return bool(value) and len(value) <= _SAMPLE and all(isinstance(v, (bool, int, float, complex)) for v in value)
     return isinstance(value, (bool, int, float, complex)) or (hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0)
+
+
+def computed_attributes(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """(name, function) for each property (or other computed attribute) that ``f``'s code names on an object it reads.
+
+    Its value is computed by code that jit does not run again, so a guard
+    cannot follow it: jit warns instead.
+    """
+    found: dict[str, str] = {}
+    for kind, name, where, value, _ in _outside_reads(f, n_args, passed):
+        if kind == "attribute" and isinstance(value, property):
+            found.setdefault(name, where)
+    return list(found.items())
 
 
 def captured_numbers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, Callable[[], Any]]]:

@@ -44,7 +44,7 @@ from tapegrad.core.traced import Traced
 from tapegrad.core.tree import TreeDef, any_leaf, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
 from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
-from tapegrad.transforms.captures import captured_numbers, frozen_containers, unwrap_transforms
+from tapegrad.transforms.captures import captured_numbers, computed_attributes, frozen_containers, unwrap_transforms
 from tapegrad.core.traced import Scalar
 from tapegrad.transforms.grad import (
     Gradient,
@@ -307,8 +307,12 @@ class Jitted(Generic[P, R]):
         return unflatten(out_treedef, values)  # type: ignore[no-any-return]
 
     def _eagerly(self, args: Any, kwargs: Any, cause: str, fix: str) -> R:
-        """Answer this call by running f eagerly; warn once if that keeps happening."""
+        """Answer this call by running f eagerly; warn once if that keeps happening.
+
+        Only answers count: where eager evaluation raises too, its error says what is wrong.
+        """
         self.stats.eager_fallbacks += 1
+        result = self._f(*args, **kwargs)
         self._fallbacks_in_a_row += 1
         if self._fallbacks_in_a_row == FALLBACKS_BEFORE_WARNING:
             self._warn_once(
@@ -316,7 +320,7 @@ class Jitted(Generic[P, R]):
                 f"jit({self.__name__}) ran the function eagerly on its last {FALLBACKS_BEFORE_WARNING} calls instead "
                 f"of replaying a trace, which is slower than no jit at all: {cause}. {fix}",
             )
-        return self._f(*args, **kwargs)
+        return result
 
     def _warn_once(self, topic: str, message: str) -> None:
         if topic not in self._warned:
@@ -352,6 +356,13 @@ class Jitted(Generic[P, R]):
         )
 
     def _warn_about_captures(self, n_args: int, passed: frozenset[str]) -> None:
+        for name, where in computed_attributes(self._f, n_args, passed):
+            self._warn_once(
+                f"property {name}",
+                f"jit({self.__name__}): {where} reads {name}, a property: jit does not run it again, so if the "
+                "numbers it gives change, the replays keep the traced ones. Pass them to the jitted function as "
+                "arguments instead.",
+            )
         for kind, name, where in frozen_containers(self._f, n_args, passed):
             self._warn_once(
                 f"capture {kind} {name}",
