@@ -683,7 +683,25 @@ def test_cross_entropy_labels_passed_as_arguments_trace_and_replay() -> None:
             assert step(p, labels) == eager(p, labels)
     assert step.stats.traces == 1 and step.stats.replays == 3 and step.stats.eager_fallbacks == 0
     with pytest.raises(ValueError, match="labels must be class indices"):
-        step(p, [0, 3, 1])  # out of range: the guard fails, and eager evaluation names the labels
+        step(p, [0, 3, 1])
+
+
+@pytest.mark.parametrize(
+    "loss, labels",
+    [
+        (tg.nn.binary_cross_entropy, ([1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1, 1, 0])),
+        (tg.nn.svm_hinge_loss, ([1.0, -1.0, 1.0], [-1.0, -1.0, 1.0], [1, 1, -1])),
+        (tg.nn.logistic_loss, ([1.0, -1.0, 1.0], [-1.0, -1.0, 1.0], [1, 1, -1])),
+    ],
+)
+def test_binary_labels_passed_as_arguments_replay(loss: Callable[..., tg.Scalar], labels: tuple[list[float], ...]) -> None:
+    def f(p: Sequence[tg.Scalar], y: list[float]) -> tg.Scalar:
+        return loss([p[0], 2.0 * p[1], p[0] - p[1]], y)
+
+    step = tg.jit(tg.value_and_grad(f))
+    for y in labels + labels:
+        assert step([0.3, -0.2], y) == tg.value_and_grad(f)([0.3, -0.2], y)
+    assert step.stats.traces == 1 and step.stats.eager_fallbacks == 0  # out of range: the guard fails, and eager evaluation names the labels
 
 
 def test_a_jit_that_keeps_running_eagerly_warns_once_naming_the_cause_and_the_fix() -> None:
