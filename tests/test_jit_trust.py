@@ -363,7 +363,7 @@ def test_overlapping_pauses_keep_the_collector_off_until_the_last_one_ends() -> 
     # The interleaving of two threads, made deterministic: A pauses, B pauses,
     # A finishes while B is still compiling. A per-thread "was it on?" would
     # switch the collector back on here, in the middle of B's compile.
-    from tapegrad.transforms.jit import _collector_paused
+    from tapegrad.transforms.collector import collector_paused as _collector_paused
 
     was = gc.isenabled()
     try:

@@ -22,29 +22,26 @@ frozen into the replay.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import inspect
-import os
-import sys
-import threading
 import time
-import types
 import warnings
 from collections import OrderedDict
-from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSpec, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, Generic, Hashable, Optional, ParamSpec, Sequence, TypeVar, Union, overload
 
 import attrs
 
 from tapegrad.core.batch import Batch
-from tapegrad.core.primitive import PRIMITIVES
-from tapegrad.core.records import Guard, Record, Var, format_arg, format_expression
-from tapegrad.core.tape import Tape, primal_of
+from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Traced
 from tapegrad.core.tree import TreeDef, any_leaf, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
 from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
 from tapegrad.transforms.captures import captured_numbers, computed_attributes, frozen_containers, unwrap_transforms
+from tapegrad.transforms.collector import collector_paused as _collector_paused
+from tapegrad.transforms.keys import captured_key as _captured_key
+from tapegrad.transforms.reporting import guard_text as _guard_text
+from tapegrad.transforms.reporting import user_stacklevel as _user_stacklevel
+from tapegrad.transforms.keys import constant_key as _constant_key
 from tapegrad.core.traced import Scalar
 from tapegrad.transforms.grad import (
     Gradient,
@@ -96,33 +93,6 @@ class JitStats:
 
 class JitWarning(UserWarning):
     """jit met something that makes its replays slow or possibly stale; the message says what to do."""
-
-
-def _constant_key(value: Any) -> Hashable:
-    """A cache key for a constant argument that tells apart what ``==`` does not.
-
-    ``0.0 == -0.0``, ``1 == 1.0 == True`` and ``(1,) == (1.0,)``, but a
-    function may treat them differently, so floats are keyed by their exact
-    bits (``float.hex``, which also makes NaN equal to itself, so a NaN
-    constant does not add a cache entry per call) and every value by its type,
-    inside tuples, lists and dicts too.
-    """
-    cls = value.__class__
-    if cls is float:
-        return (float, value.hex())
-    if cls in (tuple, list, frozenset, set):
-        items = sorted(value, key=repr) if cls in (frozenset, set) else value
-        return (cls, tuple(_constant_key(v) for v in items))
-    if cls is dict:
-        return (dict, tuple((_constant_key(k), _constant_key(v)) for k, v in value.items()))
-    hash(value)  # raises TypeError for an unhashable constant (a NumPy array among them)
-    dtype = getattr(value, "dtype", None)
-    if getattr(dtype, "kind", None) == "f" and getattr(dtype, "itemsize", 16) <= 8:
-        # A NumPy float scalar (np.float64, np.float32, np.float16): keyed by its
-        # exact bits too, so -0.0 is not 0.0 and a NaN is one key. A float of more
-        # precision than Python's (np.longdouble) keeps its own value as its key.
-        return (cls, float(value).hex())
-    return (cls, value)
 
 
 @attrs.frozen
@@ -377,32 +347,6 @@ class Jitted(Generic[P, R]):
         return None if self._last is None else to_source(self._last.program)[0]
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning point at the first frame outside tapegrad: the user's call.
-
-    Counted rather than fixed, because how many of tapegrad's frames lie
-    between (the typed ``__call__`` of jit(grad(f)), a trace, a fallback)
-    depends on the path taken.
-    """
-    frame: Optional[types.FrameType] = sys._getframe(1)  # the caller of warnings.warn (level 1)
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
-def _captured_key(value: Any) -> Hashable:
-    """A captured number as part of the cache key (by identity if it became something unhashable)."""
-    try:
-        return _constant_key(value)
-    except TypeError:
-        return ("unhashable", id(value))
-
-
 def _all_finite(values: list[Any]) -> bool:
     """True unless a float or a batch among ``values`` holds a nan or an infinity (one sum in the common case)."""
     try:
@@ -412,66 +356,6 @@ def _all_finite(values: list[Any]) -> bool:
     if total.__class__ is float:
         return bool(total - total == 0.0)
     return all(v.all_finite() if isinstance(v, Batch) else v - v == 0.0 for v in values if v.__class__ is float or isinstance(v, Batch))
-
-
-def _record(tape: Tape, index: int) -> Record:
-    """Record ``index`` of a closed tape, as ``tape.records[index]`` would give it."""
-    return Record(
-        index=index,
-        primitive=PRIMITIVES[tape._ops[index]],
-        args=tuple(tape._arg(r) for r in tape.refs(index)),
-        value=primal_of(tape._vals[index]),
-        label=tape._labels.get(index),
-    )
-
-
-def _guard_text(tape: Tape, guard: Guard) -> str:
-    """A guard as the user can recognise it: ``v12 > 0`` where ``v12 = add(v10, v11)``."""
-    a, b = guard.args
-    shown = f"{format_arg(a)} {guard.op} {format_arg(b)}"
-    # One record at a time: ``tape.records`` would build a view of the whole
-    # tape (a second or more for a large step) to show two of its lines.
-    defined = [f"{format_arg(x)} = {format_expression(_record(tape, x.index))}" for x in (a, b) if isinstance(x, Var)]
-    return f"`{shown}`" + (f" (where {', '.join(defined)})" if defined else "")
-
-
-# The collector pause is shared by every thread that compiles: the first to
-# enter turns the collector off (if it was on), the last to leave turns it
-# back on. Reading gc.isenabled() and calling gc.disable() separately in
-# each thread would let one thread record "off" while another's pause is
-# on, and leave the collector off for good.
-_PAUSE_LOCK = threading.Lock()
-_pausers = 0
-_resume = False
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while our own code runs, then restore it.
-
-    Tracing and compiling create objects per record that all survive until
-    the step is compiled: for a tape of a million records the collector
-    would keep rescanning millions of live objects, which doubled the compile
-    time or worse. The traced function and tapegrad's compiler run inside;
-    reference counting still frees everything that is not a cycle, so only
-    cyclic garbage the traced function makes waits until the pause ends. The
-    collector's state is restored even if they fail, and when several
-    threads compile at once. The switch is process-wide: code in other
-    threads runs without collections meanwhile.
-    """
-    global _pausers, _resume
-    with _PAUSE_LOCK:
-        if _pausers == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pausers += 1
-    try:
-        yield
-    finally:
-        with _PAUSE_LOCK:
-            _pausers -= 1
-            if _pausers == 0 and _resume:
-                gc.enable()
 
 
 # jit of grad(f) or value_and_grad(f) keeps their types: these are Jitted
