@@ -128,22 +128,49 @@ def _per_example(expr: Expression) -> Callable[[tg.Scalar, tg.Scalar], tg.Scalar
     return f
 
 
-def _close(a: list[Any], b: list[Any]) -> bool:
+def _agree(a: list[Any], b: list[Any], rel_tol: float = 0.0) -> bool:
+    """Equal as numbers (0.0 == -0.0), nan matching nan, within ``rel_tol``."""
     flat_a, flat_b = tg.tree_leaves(a), tg.tree_leaves(b)
-    return len(flat_a) == len(flat_b) and all(math.isclose(u, v, rel_tol=1e-12, abs_tol=1e-12) for u, v in zip(flat_a, flat_b))
+    return len(flat_a) == len(flat_b) and all(
+        u == v or (u != u and v != v) or math.isclose(u, v, rel_tol=rel_tol, abs_tol=rel_tol) for u, v in zip(flat_a, flat_b)
+    )
 
 
+def _outcome(fn: Callable[[], Any]) -> Any:
+    """What ``fn()`` gives: its numbers as a flat list, or the type of the error it raises."""
+    try:
+        out = fn()
+    except (ValueError, ArithmeticError) as exc:
+        return type(exc)
+    return tg.tree_leaves(list(out) if isinstance(out, tg.BatchedResult) else out)
+
+
+def _loop(fn: Callable[[tg.Scalar, tg.Scalar], Any], p: float, xs: list[float]) -> Any:
+    """The per-example reference: ``fn`` on each example; an error in any example is the outcome."""
+    return _outcome(lambda: [fn(p, x) for x in xs])
+
+
+# Examples holding nan or inf: on the NumPy back end, sin(inf) and 1e10 / 0.0 give nan
+# and inf where the loop raises (issue 16, item 7); switch it on with that fix.
+NON_FINITE = {"python": True, "numpy": False}
+
+
+@pytest.mark.filterwarnings("ignore::tapegrad.JitWarning")  # calls with nan fall back to eager evaluation, as they should
 @pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     expr=expressions(n_vars=2, smooth=False, max_depth=3),
     p=floats(),
     data=st.lists(floats(), min_size=8, max_size=8),
+    odd=st.lists(st.tuples(st.integers(0, 7), st.sampled_from([math.nan, math.inf, -math.inf])), max_size=2),
     sizes=st.lists(st.integers(1, 8), min_size=2, max_size=3),
 )
 def test_jit_of_vmap_equals_eager_equals_the_loop_at_every_batch_size(
-    backend: str, expr: Expression, p: float, data: list[float], sizes: list[int]
+    backend: str, expr: Expression, p: float, data: list[float], odd: list[tuple[int, float]], sizes: list[int]
 ) -> None:
+    if NON_FINITE[backend]:
+        for k, v in odd:
+            data[k] = v
     f = _per_example(expr)
     mapped = tg.vmap(f, in_axes=(None, 0), backend=backend)
     per_grad = tg.vmap(tg.grad(f), in_axes=(None, 0), backend=backend)
@@ -151,23 +178,34 @@ def test_jit_of_vmap_equals_eager_equals_the_loop_at_every_batch_size(
     def loss(p: tg.Scalar, X: Any) -> tg.Scalar:
         return tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, X))
 
-    jitted: list[Callable[..., Any]] = [tg.jit(mapped), tg.jit(per_grad), tg.jit(tg.grad(loss))]
+    cases: list[tuple[Callable[..., Any], Callable[..., Any], Callable[[tg.Scalar, tg.Scalar], Any]]] = [
+        (mapped, tg.jit(mapped), f),
+        (per_grad, tg.jit(per_grad), tg.grad(f)),
+        (tg.grad(loss), tg.jit(tg.grad(loss)), tg.grad(f)),
+    ]
     for n in sizes:
         xs = data[:n]
         X = tg.batch(xs, backend=backend)
-        eager: list[list[Any]] = [list(mapped(p, X)), list(per_grad(p, X)), [tg.grad(loss)(p, X)]]
-        loop: list[list[Any]] = [[f(p, x) for x in xs], [tg.grad(f)(p, x) for x in xs], [math.fsum(tg.grad(f)(p, x) for x in xs) / n]]
-        for j, e, ref in zip(jitted, eager, loop):
-            out = j(p, X)
-            replayed = list(out) if not isinstance(out, float) else [out]
+        for eager, jitted, per_example in cases:
+            expected = _outcome(lambda: eager(p, X))
             # A replay computes what eager evaluation computes, in the same order: bit for bit.
-            assert _bits(replayed) == _bits(e)
-            # Eager batches equal the loop (NumPy's exp, sin... may differ in the last bit; a mean is summed differently).
-            if backend == "python" and j is not jitted[2]:
-                assert e == ref
+            replayed = _outcome(lambda: jitted(p, X))
+            assert (_bits(replayed) if isinstance(replayed, list) else replayed) == (
+                _bits(expected) if isinstance(expected, list) else expected
+            )
+            # Eager batches give the loop's answer, example by example (NumPy's exp, sin...
+            # may differ in the last bit, and the mean of the gradients is summed differently).
+            reference = _loop(per_example, p, xs)
+            if eager is cases[2][0] and isinstance(reference, list):
+                reference = [math.fsum(reference) / n]
+            if isinstance(reference, list) and isinstance(expected, list):
+                assert _agree(expected, reference, 0.0 if backend == "python" and eager is not cases[2][0] else 1e-12)
             else:
-                assert _close(e, ref), (e, ref)
-    for j in jitted:
-        assert isinstance(j, tg.Jitted)
-        # One trace for every batch size: a comparison of batched values is a record, not a guard.
-        assert j.stats.traces == 1 and j.stats.replays == len(sizes) - 1
+                assert expected == reference
+    for _, jitted, _ in cases:
+        assert isinstance(jitted, tg.Jitted)
+        # One trace serves every batch size: a comparison of batched values is a record, not a guard,
+        # and with finite data every later call is a replay (not an eager fallback).
+        assert jitted.stats.traces <= 1
+        if all(math.isfinite(x) for x in data[: max(sizes)]):
+            assert (jitted.stats.traces, jitted.stats.replays, jitted.stats.eager_fallbacks) == (1, len(sizes) - 1, 0)
