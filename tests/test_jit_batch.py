@@ -96,6 +96,23 @@ def test_the_gradient_of_a_mean_divides_by_the_call_s_batch_size(backend: str) -
     assert step.stats.traces == 1 and step.stats.replays == len(SIZES) * 2 - 1
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_second_derivatives_and_tangents_of_a_batch_mean_follow_the_batch(backend: str) -> None:
+    def loss(p: tg.Scalar, X: Any) -> tg.Scalar:
+        return tg.mean(tg.vmap(lambda p, x: tg.sin(p) * x + tg.cos(p), in_axes=(None, 0), backend=backend)(p, X))
+
+    second = tg.jit(tg.grad(tg.grad(loss)))
+    for n in SIZES:
+        xs = _data(n)
+        X = tg.batch(xs, backend=backend)
+        expected = -math.sin(0.5) * math.fsum(xs) / n - math.cos(0.5)  # d2/dp2 of mean(sin(p) x + cos(p))
+        assert math.isclose(second(0.5, X), expected, rel_tol=1e-12, abs_tol=1e-15)
+        assert second(0.5, X) == tg.grad(tg.grad(loss))(0.5, X)
+        value, tangent = tg.jvp(lambda p: loss(p, X), (0.5,), (1.0,))
+        assert math.isclose(tangent, tg.grad(loss)(0.5, X), rel_tol=1e-15)
+    assert second.stats.traces == 1
+
+
 def _bits(values: Any) -> list[str]:
     """Each number by its exact bits (float.hex: -0.0 is told from 0.0, and nan equals nan)."""
     return [float(v).hex() for v in values]
