@@ -66,7 +66,7 @@ from tapegrad.core.rule_table import (
     undefined,
     where_p,
 )
-from tapegrad.core.batch import Batch, BoolBatch, batch_count
+from tapegrad.core.batch import BoolBatch, batch_count
 from tapegrad.core.tape import Tape, value_of
 from tapegrad.core.traced import Scalar, Traced, bind, bind_unary, closed_error, holds_batch, make_traced
 
