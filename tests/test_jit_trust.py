@@ -759,3 +759,20 @@ def test_a_slot_is_guarded_and_a_property_is_warned_about_at_trace_time() -> Non
     with pytest.warns(tg.JitWarning, match=r"_WithProperty.loss reads self.k, a property") as caught:
         assert tg.jit(_WithProperty().loss)(1.0) == 2.0
     assert caught[0].filename == __file__
+
+
+CALLS = 0
+
+
+def _counting(w: tg.Scalar) -> tg.Scalar:
+    global CALLS
+    CALLS += 1  # runs while tracing only: a side effect that replays skip
+    return w * 2.0
+
+
+def test_a_number_that_f_itself_updates_while_tracing_does_not_retrace_every_call() -> None:
+    j = tg.jit(_counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [j(float(x)) for x in range(4)] == [0.0, 2.0, 4.0, 6.0]
+    assert (j.stats.traces, j.stats.replays) == (1, 3)

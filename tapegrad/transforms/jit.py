@@ -166,7 +166,7 @@ class Jitted(Generic[P, R]):
                 tuple((k, _constant_key(args[k])) for k in static if k < len(args)),
                 tuple(sorted((name, _constant_key(v)) for name, v in kwargs.items())),
                 # The numbers f reads from outside its arguments: a changed one traces again.
-                tuple(_captured_key(read()) for _, read in readers) if readers else (),
+                _captured_values(readers),
             )
         except TypeError as exc:
             raise TypeError(
@@ -201,12 +201,12 @@ class Jitted(Generic[P, R]):
                 self._fallbacks_in_a_row = 0
                 return unflatten(compiled.out_treedef, out)  # type: ignore[no-any-return]
         self._note_changed_captures(key, readers)
-        return self._trace(key, args, kwargs)
+        return self._trace(key, args, kwargs, readers)
 
     def _arg_name(self, k: int) -> str:
         return self._names[k] if k < len(self._names) else f"args[{k}]"
 
-    def _trace(self, key: Hashable, args: Any, kwargs: Any) -> R:
+    def _trace(self, key: Any, args: Any, kwargs: Any, readers: list[tuple[str, Callable[[], Any]]]) -> R:
         self._warn_about_captures(len(args), frozenset(kwargs))
         t0 = time.perf_counter()
         dynamic = [k for k in range(len(args)) if k not in self._static]
@@ -248,6 +248,11 @@ class Jitted(Generic[P, R]):
             # is a constant of this trace and would be frozen into every
             # replay, so this trace is used once and not kept.
             return unflatten(out_treedef, values)  # type: ignore[no-any-return]
+        if readers:
+            # Keyed by the captured numbers as f left them: a function that updates
+            # one while it runs (a call counter) replays afterwards, rather than tracing every call.
+            key = (*key[:-1], _captured_values(readers))
+            self._captured[key[:-1]] = key[-1]
         variants = self._cache.setdefault(key, [])
         self._cache.move_to_end(key)
         variants.insert(0, compiled)
@@ -345,6 +350,11 @@ class Jitted(Generic[P, R]):
     def source(self) -> Optional[str]:
         """Python source equivalent to the most recently traced variant (None before the first call)."""
         return None if self._last is None else to_source(self._last.program)[0]
+
+
+def _captured_values(readers: list[tuple[str, Callable[[], Any]]]) -> tuple[Hashable, ...]:
+    """The numbers f reads from outside its arguments, as they are now, for the cache key."""
+    return tuple(_captured_key(read()) for _, read in readers) if readers else ()
 
 
 def _all_finite(values: list[Any]) -> bool:
