@@ -31,7 +31,8 @@ from typing import Any, Sequence, TypedDict, TypeVar, Union, cast
 from tapegrad.core.batch import Batch
 from tapegrad.core.functions import exp, log, maximum, relu, softplus, step, stop_gradient, where
 from tapegrad.core.functions import sum as fsum
-from tapegrad.core.traced import Scalar, Traced, holds_batch
+from tapegrad.core.rule_table import equal_p
+from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves, tree_map
 from tapegrad.labels import check_class_labels, check_signed_labels, describe, labels_outside, plain_labels
 
@@ -265,6 +266,19 @@ def softmax(xs: Sequence[Scalar]) -> list[Scalar]:
     return [exp(x - lse) for x in xs]
 
 
+def _if_class(y: Any, c: float, z: Scalar) -> Scalar:
+    """``z`` if label ``y`` is class ``c``, else 0.0: per example for a batched label, recorded for a traced one.
+
+    A traced label's test is a record, ``equal(y, c)`` (1.0 or 0.0), that
+    multiplies ``z``: neither the value nor its derivative branches in Python,
+    so a jit replay follows the labels it is given. (A logit that is not
+    finite gives nan there; jit then asks eager evaluation, as for any nan.)
+    """
+    if y.__class__ is Traced and not holds_batch(y):
+        return bind(equal_p, (y, c)) * z  # type: ignore[no-any-return]
+    return where(y == c, z, 0.0)
+
+
 def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Union[int, Scalar]]) -> list[Scalar]:
     """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
 
@@ -288,15 +302,16 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
     for i, row in enumerate(batch_logits):
         if len(row) != k:
             raise ValueError(f"cross_entropy: example 0 has {k} logits but example {i} has {len(row)}")
-    if any(holds_batch(y) for y in labels):
-        # Under vmap a label is a batch of class indices: pick each example's
-        # logit with where (a label cannot index a list for every example at once).
+    if any(holds_batch(y) or y.__class__ is Traced for y in labels):
+        # Under vmap a label is a batch of class indices, and under jit a traced
+        # number: pick each example's logit with where (such a label cannot
+        # index a list), so that a replay reads the labels it is given.
         classes = tuple(float(c) for c in range(k))
         found = labels_outside("cross_entropy", labels, classes)
         if found is not None:
             raise ValueError(f"cross_entropy: expected class labels in 0..{k - 1}, found labels {describe(found)}")
         return [
-            logsumexp(row) - fsum([where(y == c, z, 0.0) for c, z in zip(classes, row)]) for row, y in zip(batch_logits, labels)
+            logsumexp(row) - fsum([_if_class(y, c, z) for c, z in zip(classes, row)]) for row, y in zip(batch_logits, labels)
         ]
     ys = check_class_labels("cross_entropy", labels, k)
     return [logsumexp(row) - row[y] for row, y in zip(batch_logits, ys)]

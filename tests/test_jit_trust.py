@@ -16,7 +16,7 @@ import math
 import re
 import threading
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -363,7 +363,7 @@ def test_overlapping_pauses_keep_the_collector_off_until_the_last_one_ends() -> 
     # The interleaving of two threads, made deterministic: A pauses, B pauses,
     # A finishes while B is still compiling. A per-thread "was it on?" would
     # switch the collector back on here, in the middle of B's compile.
-    from tapegrad.transforms.jit import _collector_paused
+    from tapegrad.transforms.collector import collector_paused as _collector_paused
 
     was = gc.isenabled()
     try:
@@ -563,3 +563,216 @@ def test_replays_equal_eager_on_random_programs_and_call_sequences(expr: Express
         # Gradients: equal as numbers (a replay may give -0.0 where eager skips a zero), or the same error.
         assert _numbers(_outcome(jitted_vg, d, k=k)) == _numbers(_outcome(eager_vg, d, k=k)), (d, k)
         assert _numbers(_outcome(jitted_g, d, k=k)) == _numbers(_outcome(eager_g, d, k=k)), (d, k)
+
+
+# -- numbers read from outside the arguments are guarded (issue 16, item 9) ------------------
+
+SCALE = 2.0
+
+
+def _scaled_by_global(w: tg.Scalar) -> tg.Scalar:
+    return SCALE * w * w
+
+
+def _changes_warn_here(j: Callable[..., Any], *args: Any) -> Any:
+    """Call ``j``; the retrace warning it gives must point at this file, the caller's."""
+    with pytest.warns(tg.JitWarning, match=r"changed since the last trace") as caught:
+        out = j(*args)
+    assert caught[0].filename == __file__
+    return out
+
+
+def test_a_changed_global_number_traces_again_and_says_so() -> None:
+    global SCALE
+    j = tg.jit(tg.grad(_scaled_by_global))
+    try:
+        assert j(3.0) == 12.0
+        SCALE = 5.0
+        assert _changes_warn_here(j, 3.0) == 30.0 == tg.grad(_scaled_by_global)(3.0)
+        assert j(3.0) == 30.0 and j.stats.traces == 2
+    finally:
+        SCALE = 2.0
+
+
+def test_a_changed_closure_cell_default_or_attribute_traces_again() -> None:
+    k = 2.0
+
+    def closure(w: tg.Scalar) -> tg.Scalar:
+        return k * w
+
+    jc = tg.jit(closure)
+    assert jc(1.0) == 2.0
+    k = 7.0
+    assert _changes_warn_here(jc, 1.0) == 7.0
+
+    def with_default(w: tg.Scalar, k: float = 2.0) -> tg.Scalar:
+        return k * w
+
+    jd = tg.jit(with_default)
+    assert jd(1.0) == 2.0
+    with_default.__defaults__ = (4.0,)
+    assert _changes_warn_here(jd, 1.0) == 4.0
+
+    class Model:
+        def __init__(self) -> None:
+            self.k = 2.0
+
+        def loss(self, w: tg.Scalar) -> tg.Scalar:
+            return self.k * w * w
+
+    model = Model()
+    jm = tg.jit(tg.value_and_grad(model.loss))
+    assert jm(1.0) == (2.0, 4.0)
+    model.k = 5.0
+    assert _changes_warn_here(jm, 1.0) == (5.0, 10.0)
+
+    class Config:
+        lr = 0.5
+
+    config = Config()
+    jo = tg.jit(lambda w: config.lr * w)
+    assert jo(2.0) == 1.0
+    config.lr = 0.25  # an instance attribute now shadows the class's
+    assert _changes_warn_here(jo, 2.0) == 0.5
+
+
+def test_unchanged_captured_numbers_replay_without_a_warning() -> None:
+    j = tg.jit(_scaled_by_global)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x in (1.0, 2.0, 3.0):
+            assert j(x) == SCALE * x * x
+    assert j.stats.traces == 1 and j.stats.replays == 2
+
+
+# -- warnings point at the user's line (item 10) ---------------------------------------------
+
+
+def test_jit_warnings_point_at_the_calling_line() -> None:
+    with pytest.warns(tg.JitWarning, match="'BATCH'") as caught:
+        tg.jit(tg.value_and_grad(_global_batch_loss))(1.0)  # through the typed __call__ of jit(value_and_grad)
+    assert [w.filename for w in caught] == [__file__]
+
+    def halve(x: tg.Scalar) -> tg.Scalar:
+        while x > 1.0:
+            x = x / 2.0
+        return x
+
+    j = tg.jit(halve)
+    with pytest.warns(tg.JitWarning, match="variants") as caught:
+        for k in range(12):
+            j(2.0**k)
+    assert {w.filename for w in caught} == {__file__}
+
+
+# -- a jit that keeps falling back to eager says so (item 8) -------------------------------------
+
+
+def _ce_loss(p: Sequence[tg.Scalar], labels: list[int]) -> tg.Scalar:
+    logits = [[p[0], 2.0 * p[1], p[2]], [p[1], p[0], 0.5 * p[2]], [p[2], p[2] * p[0], p[1]]]
+    return tg.nn.cross_entropy(logits, labels)
+
+
+def test_cross_entropy_labels_passed_as_arguments_trace_and_replay() -> None:
+    step = tg.jit(tg.value_and_grad(_ce_loss))
+    eager = tg.value_and_grad(_ce_loss)
+    p = [0.1, -0.4, 0.3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for labels in ([0, 2, 1], [1, 1, 0], [2, 0, 2], [0, 2, 1]):
+            assert step(p, labels) == eager(p, labels)
+    assert step.stats.traces == 1 and step.stats.replays == 3 and step.stats.eager_fallbacks == 0
+    with pytest.raises(ValueError, match="labels must be class indices"):
+        step(p, [0, 3, 1])
+
+
+@pytest.mark.parametrize(
+    "loss, labels",
+    [
+        (tg.nn.binary_cross_entropy, ([1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1, 1, 0])),
+        (tg.nn.svm_hinge_loss, ([1.0, -1.0, 1.0], [-1.0, -1.0, 1.0], [1, 1, -1])),
+        (tg.nn.logistic_loss, ([1.0, -1.0, 1.0], [-1.0, -1.0, 1.0], [1, 1, -1])),
+    ],
+)
+def test_binary_labels_passed_as_arguments_replay(loss: Callable[..., tg.Scalar], labels: tuple[list[float], ...]) -> None:
+    def f(p: Sequence[tg.Scalar], y: list[float]) -> tg.Scalar:
+        return loss([p[0], 2.0 * p[1], p[0] - p[1]], y)
+
+    step = tg.jit(tg.value_and_grad(f))
+    for y in labels + labels:
+        assert step([0.3, -0.2], y) == tg.value_and_grad(f)([0.3, -0.2], y)
+    assert step.stats.traces == 1 and step.stats.eager_fallbacks == 0  # out of range: the guard fails, and eager evaluation names the labels
+
+
+def test_a_jit_that_keeps_running_eagerly_warns_once_naming_the_cause_and_the_fix() -> None:
+    # The eager sweep skips the zero adjoint of sqrt at 0; a trace multiplies it through and divides by zero.
+    j = tg.jit(tg.grad(lambda x: 0.0 * tg.sqrt(x)))
+    with pytest.warns(tg.JitWarning, match=r"ran the function eagerly on its last 3 calls.*ZeroDivisionError.*tg.where") as caught:
+        for _ in range(5):
+            assert j(0.0) == 0.0
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert j.stats.eager_fallbacks == 5
+
+
+# -- outputs (item 7) ------------------------------------------------------------------------
+
+
+def test_int_output_leaves_stay_ints() -> None:
+    def f(x: tg.Scalar) -> tuple[tg.Scalar, int, dict[str, int]]:
+        return x * 2.0, 3, {"n": 7}
+
+    for backend in ("source", "auto"):
+        j = tg.jit(f, backend=backend)
+        for x in (1.0, 2.0):
+            out = j(x)
+            assert out == f(x) and type(out[1]) is int and type(out[2]["n"]) is int
+
+
+class _Slotted:
+    __slots__ = ("k",)
+
+    def __init__(self) -> None:
+        self.k = 2.0
+
+    def loss(self, w: tg.Scalar) -> tg.Scalar:
+        return self.k * w
+
+
+class _WithProperty:
+    def __init__(self) -> None:
+        self._k = 2.0
+
+    @property
+    def k(self) -> float:
+        return self._k
+
+    def loss(self, w: tg.Scalar) -> tg.Scalar:
+        return self.k * w
+
+
+def test_a_slot_is_guarded_and_a_property_is_warned_about_at_trace_time() -> None:
+    slotted = _Slotted()
+    j = tg.jit(slotted.loss)
+    assert j(1.0) == 2.0
+    slotted.k = 3.0
+    assert _changes_warn_here(j, 1.0) == 3.0
+    with pytest.warns(tg.JitWarning, match=r"_WithProperty.loss reads self.k, a property") as caught:
+        assert tg.jit(_WithProperty().loss)(1.0) == 2.0
+    assert caught[0].filename == __file__
+
+
+CALLS = 0
+
+
+def _counting(w: tg.Scalar) -> tg.Scalar:
+    global CALLS
+    CALLS += 1  # runs while tracing only: a side effect that replays skip
+    return w * 2.0
+
+
+def test_a_number_that_f_itself_updates_while_tracing_does_not_retrace_every_call() -> None:
+    j = tg.jit(_counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [j(float(x)) for x in range(4)] == [0.0, 2.0, 4.0, 6.0]
+    assert (j.stats.traces, j.stats.replays) == (1, 3)

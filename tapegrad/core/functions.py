@@ -27,9 +27,9 @@ from tapegrad.core.rule_table import (
     atan2_p,
     atan_p,
     atanh_p,
+    batch_count_p,
     ceil_p,
     clip_p,
-    add_p,
     cos_p,
     cosh_p,
     erf_p,
@@ -57,6 +57,7 @@ from tapegrad.core.rule_table import (
     sinc_p,
     sinh_p,
     softplus_p,
+    spread_p,
     sqrt_p,
     step_p,
     stop_gradient_p,
@@ -67,7 +68,7 @@ from tapegrad.core.rule_table import (
     undefined,
     where_p,
 )
-from tapegrad.core.batch import Batch, BoolBatch, batch_count
+from tapegrad.core.batch import BoolBatch, batch_count
 from tapegrad.core.tape import Tape, value_of
 from tapegrad.core.traced import Scalar, Traced, bind, bind_unary, closed_error, holds_batch, make_traced
 
@@ -325,19 +326,25 @@ def constant(v: Any) -> bool:
     return v.__class__ is not Traced
 
 
-def _examples(v: Any) -> float:
-    """How many examples the value under ``v`` holds (1.0 unless it is a batch); a constant."""
+def _examples(v: Any) -> Any:
+    """How many examples the value under ``v`` holds (1.0 unless it is a batch).
+
+    Recorded when ``v`` is traced: under jit the count is the replayed batch's, not the traced one's.
+    """
+    if v.__class__ is Traced and holds_batch(v):
+        return bind(batch_count_p, (v,))
     return batch_count(value_of(v))
 
 
 def _spread(g: Any, like: Any) -> Any:
-    """``g`` once per example of ``like`` (recorded, if ``g`` is traced): the cotangent of a batch sum."""
-    under = value_of(like)
-    if not isinstance(under, Batch) or isinstance(value_of(g), Batch):
+    """``g`` once per example of ``like``: the cotangent of a batch sum.
+
+    Recorded when either is traced, so that a jit replay makes as many copies
+    as the batch it is given has examples.
+    """
+    if not holds_batch(like) or holds_batch(g):
         return g
-    if g.__class__ is Traced:
-        return bind(add_p, (g, under.full(0.0)))  # a recorded broadcast: its own transpose is the sum again
-    return under.full(float(g))
+    return bind(spread_p, (g, value_of(like) if like.__class__ is not Traced else like))
 
 
 def _binder(prim: Primitive) -> Callable[..., Any]:

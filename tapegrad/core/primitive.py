@@ -74,8 +74,8 @@ class Primitive:
     # The jit keeps every record that can raise, even one whose value no
     # output needs, so that a replay raises where eager evaluation does.
     can_raise: bool = attrs.field(default=True, repr=False)
-    # True if the forward rule takes a whole batch and returns one number
-    # (the sums over a batch); every other primitive applies example by example.
+    # True if the forward rule takes whole batches as they are (the sums over a
+    # batch, its size, spread); every other primitive applies example by example.
     reduces: bool = attrs.field(default=False, repr=False)
     # The functions the forward expression calls, by name (built-ins only):
     # back ends that rewrite the expression evaluate it with these.

@@ -133,6 +133,8 @@ FLOAT_NAMESPACE: dict[str, Callable[..., float]] = {
     "sign": _sign,
     "batch_total": batch_total,
     "batch_average": batch_average,
+    "spread": spread,
+    "batch_count": batch_count,
     "tan": math.tan,
     "asin": math.asin,
     "acos": math.acos,
@@ -400,8 +402,15 @@ greater_p = _row("greater", "1.0 if x > y else 0.0", (None, None), total=True)
 greater_equal_p = _row("greater_equal", "1.0 if x >= y else 0.0", (None, None), total=True)
 equal_p = _row("equal", "1.0 if x == y else 0.0", (None, None), total=True)
 not_equal_p = _row("not_equal", "1.0 if x != y else 0.0", (None, None), total=True)
+# A number used by every example, made as large as the batch y, and the size of
+# a batch: both read y when the record runs, so a jit replay follows the batch it
+# is given (never the size it was traced with). spread is what vmap returns for
+# an output that does not read the mapped data, and the cotangent of a batch
+# sum; it is recorded only for an unbatched x, so its transpose is the sum.
+spread_p = _row("spread", "spread(x, y)", ("batch_sum(g)", None), total=True, reduces=True, tangents=("spread(g, y)", None))
+batch_count_p = _row("batch_count", "batch_count(x)", (None,), total=True, reduces=True)
 # The primitives that exist for batches: the textbook tables (one example) never show them.
-BATCH_PRIMITIVES = frozenset(["batch_sum", "batch_mean", "broadcast", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal"])
+BATCH_PRIMITIVES = frozenset(["batch_sum", "batch_mean", "broadcast", "spread", "batch_count", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal"])
 COMPARISONS: dict[str, Primitive] = {
     "<": less_p,
     "<=": less_equal_p,
@@ -428,8 +437,6 @@ FLOAT_RULE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     **{p.name: p.impl for p in PRIMITIVES if p.builtin},
     "constant": _constant_float,
     "undefined": undefined,
-    "batch_count": batch_count,
-    "spread": spread,
 }
 
 BUILTINS: tuple[Primitive, ...] = tuple(PRIMITIVES)

@@ -22,12 +22,12 @@ from typing import Any, Optional, Sequence, Union
 
 from tapegrad.core.batch import COMPARE_OPS, ArrayBatch, Batch, BoolBatch, ListBatch, evaluate_batch, floordiv_message
 from tapegrad.core.primitive import BUILTIN_NAMED, Primitive
-from tapegrad.core.rule_table import COMPARISONS, abs_p, add_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, trunc_p
+from tapegrad.core.rule_table import COMPARISONS, abs_p, add_p, batch_count_p, batch_mean_p, batch_sum_p, broadcast_p, ceil_p, div_p, floor_p, mod_p, mul_p, pow_p, round_p, spread_p, trunc_p
 from tapegrad.core.tape import Handle, Tape, TapeClosedError, primal_of
 
 # Primitives that never broadcast their operands: the sums over a batch take
 # it whole, and comparisons send no adjoint back.
-_NO_BROADCAST = frozenset([batch_sum_p.id, batch_mean_p.id, broadcast_p.id] + [p.id for p in COMPARISONS.values()])
+_NO_BROADCAST = frozenset([batch_sum_p.id, batch_mean_p.id, broadcast_p.id, spread_p.id, batch_count_p.id] + [p.id for p in COMPARISONS.values()])
 
 # The two hot operators append these ids directly (module globals are
 # cheaper to read than an attribute of the primitive).
@@ -345,7 +345,7 @@ _UFUNC_ALIASES = {
     "rint": "round",  # halves to even, like round()
 }
 # Table rows that no NumPy ufunc means (np.sum and np.where are not ufuncs on scalars).
-_NOT_UFUNCS = frozenset(("input", "stop_gradient", "step", "broadcast", "batch_sum", "batch_mean", "sum", "mean", "where", "relu"))
+_NOT_UFUNCS = frozenset(("input", "stop_gradient", "step", "broadcast", "batch_sum", "batch_mean", "spread", "batch_count", "sum", "mean", "where", "relu"))
 # NumPy's comparison ufuncs give a bool, as the operators do (under jit, a guard).
 _UFUNC_COMPARISONS = {"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": "<=", "equal": "==", "not_equal": "!="}
 

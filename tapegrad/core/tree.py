@@ -105,6 +105,11 @@ def _is_namedtuple(x: object) -> bool:
 _LEAF = TreeDef("leaf")
 
 
+def any_leaf(_: Any) -> bool:
+    """An ``allow`` for :func:`flatten` that keeps every leaf as it is, ints included (jit's outputs)."""
+    return True
+
+
 def flatten(
     tree: Any,
     name: str = "params",
@@ -228,7 +233,9 @@ def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, l
         )
     if cls is not int and hasattr(node, "dtype") and hasattr(node, "ndim"):
         return _walk_numpy(node, path, leaves, paths)
-    if isinstance(node, (int, float)) and not isinstance(node, bool):
+    if cls is int and allow is any_leaf:
+        leaves.append(node)  # kept as it is: an int that a function returns stays an int
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
         try:
             leaves.append(float(node))
         except OverflowError:
@@ -326,6 +333,8 @@ def _build(td: TreeDef, it: Iterator[Any]) -> Any:
         return kids
     if td.kind == "batched":
         example, size = td.node_data
+        # A jit replay rebuilds the output for the batch it was given, whose size may differ from the trace's.
+        size = next((len(k) for k in kids if isinstance(k, Batch)), size)
         return BatchedResult(example, kids, size)
     if td.kind == "dict":
         by_key = dict(zip(td.keys, kids))

@@ -428,6 +428,13 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
                 d = batch_sum(g)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
+            elif p == 68:  # spread: d/dx = batch_sum(g)
+                a = lhs[i]
+                b = rhs[i]
+                if a >= 0:
+                    d = batch_sum(g)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
             elif p not in NO_ADJOINTS:  # a custom primitive: its rules are functions
                 generic_record(tape, adj, i, g)
     except NotFlat:
@@ -792,6 +799,13 @@ def flat_reverse_loop(tape: Tape, adj: list[Any], start: int) -> None:
                 d = f_batch_sum(g)
                 old = adj[a]
                 adj[a] = d if old is None else old + d
+            elif p == 68:  # spread: d/dx = batch_sum(g)
+                a = lhs[i]
+                b = rhs[i]
+                if a >= 0:
+                    d = f_batch_sum(g)
+                    old = adj[a]
+                    adj[a] = d if old is None else old + d
             elif p not in NO_ADJOINTS:  # a custom primitive: its rules are functions
                 generic_record(tape, adj, i, g, True)
     except NotFlat:

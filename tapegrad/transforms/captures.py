@@ -15,9 +15,16 @@ the call leaves them to ``f``: they are not arguments of the jitted call.
 
 It follows the functions ``f`` wraps (``__wrapped__``, as set by
 ``functools.wraps`` and by tapegrad's transforms, and partial's ``func``) and the plain Python
-functions it calls through globals or closures, a few levels deep. It does
-not run anything, so it cannot see reads through attributes or containers
-of functions; the README's "what jit assumes" says so.
+functions it calls through globals or closures, a few levels deep, and the
+attributes that their code names on a method's ``self`` or on an object or
+module read by name (``self.k``, ``config.lr``). :func:`captured_numbers`
+lists the plain numbers among all these, with a function that reads each
+again, so that jit can key its traces by their values: a changed number
+traces again instead of replaying a stale one.
+
+It does not run anything, so it cannot see reads through containers
+(``self.layers[0].k``), attributes two levels down (``self.config.k``) or
+``getattr`` with a computed name; docs/reference/jit.md lists what jit cannot see.
 """
 
 from __future__ import annotations
@@ -65,21 +72,77 @@ def _is_numbers(value: Any) -> bool:
     )
 
 
-def _reads(fn: Callable[..., Any]) -> Iterator[tuple[str, str, Any]]:
-    """(how it is read, name, value) for the closure variables and globals ``fn`` loads."""
+# What a reader returns for a name that is no longer bound (an emptied cell, a deleted global).
+_UNBOUND: Any = object()
+
+
+def _cell_value(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _UNBOUND
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    """``obj.name`` from the instance's own dict, else from its class's: no property or __getattr__ is run."""
+    own = getattr(obj, "__dict__", None)
+    if isinstance(own, dict) and name in own:
+        return own[name]
+    try:
+        found = inspect.getattr_static(obj, name)
+    except AttributeError:
+        return _UNBOUND
+    if isinstance(found, types.MemberDescriptorType):  # a __slots__ attribute: reading it runs no user code
+        try:
+            return found.__get__(obj, type(obj))
+        except AttributeError:
+            return _UNBOUND
+    return found
+
+
+# A read from outside a function's arguments: how it is read, the name, its
+# value now, and a function that reads it again (for jit's guard on numbers).
+Read = tuple[str, str, Any, Callable[[], Any]]
+
+
+def _reads(fn: Callable[..., Any]) -> Iterator[Read]:
+    """The closure variables and globals ``fn`` loads, and the attributes its code names on its ``self``."""
     code = getattr(fn, "__code__", None)
     if not isinstance(code, types.CodeType):
         return
+    names = list(dict.fromkeys(_code_names(code)))
     closure = getattr(fn, "__closure__", None) or ()
     for name, cell in zip(code.co_freevars, closure):
-        try:
-            yield "closure variable", name, cell.cell_contents
-        except ValueError:  # an empty cell: the variable is not bound yet
-            continue
+        value = _cell_value(cell)
+        if value is not _UNBOUND:
+            yield "closure variable", name, value, functools.partial(_cell_value, cell)
+            yield from _attributes(value, name, names)
     module_globals = getattr(fn, "__globals__", {})
-    for name in dict.fromkeys(_code_names(code)):
+    for name in names:
         if name in module_globals:
-            yield "global", name, module_globals[name]
+            value = module_globals[name]
+            yield "global", name, value, functools.partial(module_globals.get, name, _UNBOUND)
+            yield from _attributes(value, name, names)
+    if inspect.ismethod(fn):
+        yield from _attributes(fn.__self__, "self", names)
+
+
+def _attributes(owner: Any, owner_name: str, names: list[str]) -> Iterator[Read]:
+    """The attributes of ``owner`` (a method's ``self``, an object or module read by name) that the code names.
+
+    ``self.k`` in a method puts ``k`` among the code's names. Only the
+    instance's and its class's dicts are read, so no property runs; a
+    function, a class or a number has no attributes worth following.
+    """
+    if isinstance(owner, (type, int, float, complex, str, bytes, tuple, list, dict, types.FunctionType, types.BuiltinFunctionType)):
+        return
+    module = owner.__name__ if isinstance(owner, types.ModuleType) else type(owner).__module__
+    if module == "tapegrad" or module.startswith(("tapegrad.", "numpy", "builtins")):
+        return  # tapegrad's own objects and modules, NumPy's, Python's: not the user's state
+    for name in names:
+        value = _attribute(owner, name)
+        if value is not _UNBOUND and not callable(value):
+            yield "attribute", f"{owner_name}.{name}", value, functools.partial(_attribute, owner, name)
 
 
 def _is_ours(fn: Any) -> bool:
@@ -98,19 +161,28 @@ def unwrap_transforms(f: Any) -> Any:
     return f
 
 
-def _bound(f: Any, n_args: int, passed: frozenset[str]) -> Iterator[tuple[str, str, Any]]:
-    """(kind, name, value) for what a call of ``f`` with ``n_args`` positional arguments and the
-    keywords ``passed`` takes from ``f`` itself: arguments bound by functools.partial, and
-    the defaults of the parameters the call leaves out."""
+def _default(fn: Any, k: int) -> Any:
+    defaults = getattr(fn, "__defaults__", None) or ()
+    return defaults[k] if k < len(defaults) else _UNBOUND
+
+
+def _kwdefault(fn: Any, name: str) -> Any:
+    return (getattr(fn, "__kwdefaults__", None) or {}).get(name, _UNBOUND)
+
+
+def _bound(f: Any, n_args: int, passed: frozenset[str]) -> Iterator[Read]:
+    """What a call of ``f`` with ``n_args`` positional arguments and the keywords ``passed``
+    takes from ``f`` itself: arguments bound by functools.partial, and the defaults of the
+    parameters the call leaves out (kind, name, value, reader)."""
     while True:
         f = unwrap_transforms(f)
         if not isinstance(f, functools.partial):
             break
         for k, value in enumerate(f.args):
-            yield "functools.partial argument", str(k), value
+            yield "functools.partial argument", str(k), value, functools.partial(_fixed, value)
         for name, value in f.keywords.items():
             if name not in passed:
-                yield "functools.partial argument", name, value
+                yield "functools.partial argument", name, value, functools.partial(f.keywords.get, name, _UNBOUND)
         n_args += len(f.args)
         passed = passed | frozenset(f.keywords)
         f = f.func
@@ -124,27 +196,27 @@ def _bound(f: Any, n_args: int, passed: frozenset[str]) -> Iterator[tuple[str, s
         return
     positional = code.co_varnames[: code.co_argcount]
     defaults = getattr(f, "__defaults__", None) or ()
-    for k, (name, value) in enumerate(zip(positional[len(positional) - len(defaults) :], defaults), len(positional) - len(defaults)):
+    first = len(positional) - len(defaults)
+    for k, (name, value) in enumerate(zip(positional[first:], defaults), first):
         if k >= n_args and name not in passed:
-            yield "default argument", name, value
+            yield "default argument", name, value, functools.partial(_default, f, k - first)
     for name, value in (getattr(f, "__kwdefaults__", None) or {}).items():
         if name not in passed:
-            yield "default argument", name, value
+            yield "default argument", name, value, functools.partial(_kwdefault, f, name)
 
 
-def frozen_containers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
-    """(kind, name, function) for each list, dict or array of numbers that ``f`` reads from outside.
+def _fixed(value: Any) -> Any:
+    return value
 
-    ``kind`` is "closure variable", "global", "default argument" or
-    "functools.partial argument"; ``function`` is the name of the function
-    whose code reads it. Defaults count only for the parameters a call with
-    ``n_args`` positional arguments and the keywords ``passed`` leaves out
-    (an argument that is passed is traced or keyed, not frozen).
+
+def _outside_reads(f: Callable[..., Any], n_args: int, passed: frozenset[str]) -> Iterator[tuple[str, str, str, Any, Callable[[], Any]]]:
+    """(kind, name, function, value, reader) for every value ``f`` reads from outside its arguments.
+
+    ``function`` is the name of the function whose code reads it. Called
+    functions are followed, a few levels deep (see the module docstring).
     """
-    found: dict[tuple[str, str], str] = {}
-    for kind, name, value in _bound(f, n_args, passed):
-        if _is_numbers(value):
-            found.setdefault((kind, name), _name_of(f))
+    for kind, name, value, reader in _bound(f, n_args, passed):
+        yield kind, name, _name_of(f), value, reader
     seen: set[int] = set()
     todo: list[tuple[Any, int]] = [(f, 0)]
     while todo:
@@ -154,13 +226,62 @@ def frozen_containers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[
         if id(fn) in seen or depth > _DEPTH:
             continue
         seen.add(id(fn))
-        for kind, name, value in _reads(fn):
-            if isinstance(value, types.FunctionType) or hasattr(value, "__wrapped__"):
+        for kind, name, value, reader in _reads(fn):
+            if isinstance(value, (types.FunctionType, types.MethodType)) or hasattr(value, "__wrapped__"):
                 if not _is_ours(value):
                     todo.append((value, depth + 1))
-            elif _is_numbers(value):
-                found.setdefault((kind, name), _name_of(fn))
+            else:
+                yield kind, name, _name_of(fn), value, reader
+
+
+def frozen_containers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
+    """(kind, name, function) for each list, dict or array of numbers that ``f`` reads from outside.
+
+    ``kind`` is "closure variable", "global", "attribute", "default argument" or
+    "functools.partial argument"; ``function`` is the name of the function
+    whose code reads it. Defaults count only for the parameters a call with
+    ``n_args`` positional arguments and the keywords ``passed`` leaves out
+    (an argument that is passed is traced or keyed, not frozen).
+    """
+    found: dict[tuple[str, str], str] = {}
+    for kind, name, where, value, _ in _outside_reads(f, n_args, passed):
+        if _is_numbers(value):
+            found.setdefault((kind, name), where)
     return [(kind, name, where) for (kind, name), where in found.items()]
+
+
+def _is_scalar(value: Any) -> bool:
+    """A number (bools too: a flag decides a branch), or a tuple of them: immutable, so a guard can compare it."""
+    if isinstance(value, tuple):
+        return bool(value) and len(value) <= _SAMPLE and all(isinstance(v, (bool, int, float, complex)) for v in value)
+    return isinstance(value, (bool, int, float, complex)) or (hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0)
+
+
+def computed_attributes(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """(name, function) for each property (or other computed attribute) that ``f``'s code names on an object it reads.
+
+    Its value is computed by code that jit does not run again, so a guard
+    cannot follow it: jit warns instead.
+    """
+    found: dict[str, str] = {}
+    for kind, name, where, value, _ in _outside_reads(f, n_args, passed):
+        if kind == "attribute" and isinstance(value, property):
+            found.setdefault(name, where)
+    return list(found.items())
+
+
+def captured_numbers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, Callable[[], Any]]]:
+    """(description, reader) for each number ``f`` reads from outside its arguments.
+
+    The description says what and where (``the global 'K' (read by loss)``);
+    the reader returns its value now. jit keys its traces by these values, so
+    a changed number traces again rather than replaying a stale one.
+    """
+    found: dict[tuple[str, str], tuple[str, Callable[[], Any]]] = {}
+    for kind, name, where, value, reader in _outside_reads(f, n_args, passed):
+        if kind != "functools.partial argument" and _is_scalar(value):
+            found.setdefault((kind, name), (f"the {kind} {name!r} (read by {where})", reader))
+    return list(found.values())
 
 
 def _name_of(fn: Any) -> str:

@@ -22,26 +22,26 @@ frozen into the replay.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import inspect
-import threading
 import time
 import warnings
 from collections import OrderedDict
-from typing import Any, Callable, Generic, Hashable, Iterator, Optional, ParamSpec, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, Generic, Hashable, Optional, ParamSpec, Sequence, TypeVar, Union, overload
 
 import attrs
 
 from tapegrad.core.batch import Batch
-from tapegrad.core.primitive import PRIMITIVES
-from tapegrad.core.records import Guard, Record, Var, format_arg, format_expression
-from tapegrad.core.tape import Tape, primal_of
+from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Traced
-from tapegrad.core.tree import TreeDef, flatten, unflatten
+from tapegrad.core.tree import TreeDef, any_leaf, flatten, unflatten
 from tapegrad.interpret.codegen import make_replay, to_source
 from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
-from tapegrad.transforms.captures import frozen_containers, unwrap_transforms
+from tapegrad.transforms.captures import captured_numbers, computed_attributes, frozen_containers, unwrap_transforms
+from tapegrad.transforms.collector import collector_paused as _collector_paused
+from tapegrad.transforms.keys import captured_key as _captured_key
+from tapegrad.transforms.reporting import guard_text as _guard_text
+from tapegrad.transforms.reporting import user_stacklevel as _user_stacklevel
+from tapegrad.transforms.keys import constant_key as _constant_key
 from tapegrad.core.traced import Scalar
 from tapegrad.transforms.grad import (
     Gradient,
@@ -63,6 +63,16 @@ S = TypeVar("S", bound=Sequence[Scalar])
 # structure before the oldest is dropped, and how many structures to keep.
 MAX_VARIANTS = 8
 MAX_ENTRIES = 32
+# How many calls in a row may be answered eagerly before jit warns that it is not replaying.
+FALLBACKS_BEFORE_WARNING = 3
+_TRACE_FIX = (
+    "Positional arguments are traced: if the function needs one's number itself (a label used as an index, a "
+    "count, a size), pass that argument as a keyword argument or name it in static_argnums"
+)
+_SINGULAR_FIX = (
+    "A trace or a replay multiplies zero adjoints through where eager evaluation skips them (0 * inf is nan): keep the "
+    "singular point out of the computation with tg.where, or do not jit the function"
+)
 
 
 @attrs.define
@@ -83,33 +93,6 @@ class JitStats:
 
 class JitWarning(UserWarning):
     """jit met something that makes its replays slow or possibly stale; the message says what to do."""
-
-
-def _constant_key(value: Any) -> Hashable:
-    """A cache key for a constant argument that tells apart what ``==`` does not.
-
-    ``0.0 == -0.0``, ``1 == 1.0 == True`` and ``(1,) == (1.0,)``, but a
-    function may treat them differently, so floats are keyed by their exact
-    bits (``float.hex``, which also makes NaN equal to itself, so a NaN
-    constant does not add a cache entry per call) and every value by its type,
-    inside tuples, lists and dicts too.
-    """
-    cls = value.__class__
-    if cls is float:
-        return (float, value.hex())
-    if cls in (tuple, list, frozenset, set):
-        items = sorted(value, key=repr) if cls in (frozenset, set) else value
-        return (cls, tuple(_constant_key(v) for v in items))
-    if cls is dict:
-        return (dict, tuple((_constant_key(k), _constant_key(v)) for k, v in value.items()))
-    hash(value)  # raises TypeError for an unhashable constant (a NumPy array among them)
-    dtype = getattr(value, "dtype", None)
-    if getattr(dtype, "kind", None) == "f" and getattr(dtype, "itemsize", 16) <= 8:
-        # A NumPy float scalar (np.float64, np.float32, np.float16): keyed by its
-        # exact bits too, so -0.0 is not 0.0 and a NaN is one key. A float of more
-        # precision than Python's (np.longdouble) keeps its own value as its key.
-        return (cls, float(value).hex())
-    return (cls, value)
 
 
 @attrs.frozen
@@ -139,6 +122,12 @@ class Jitted(Generic[P, R]):
         # How often each guard (by its text) failed, to name the worst one.
         self._failures: dict[str, int] = {}
         self._warned: set[str] = set()
+        self._fallbacks_in_a_row = 0
+        # Per call shape (positional count and keyword names): how to read the
+        # numbers f takes from outside its arguments (see captures.captured_numbers).
+        self._readers: dict[tuple[Any, ...], list[tuple[str, Callable[[], Any]]]] = {}
+        # The captured numbers of the last trace per argument structure, to say which one changed.
+        self._captured: dict[Hashable, tuple[Hashable, ...]] = {}
         self.stats = JitStats()
         self.__name__ = getattr(f, "__name__", "jitted")
         self.__doc__ = getattr(f, "__doc__", None)
@@ -149,6 +138,7 @@ class Jitted(Generic[P, R]):
         """Forget every trace; the next call traces again."""
         self._cache.clear()
         self._failures.clear()
+        self._captured.clear()
         self._last = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -167,11 +157,16 @@ class Jitted(Generic[P, R]):
             # Called inside another transform (grad of a jitted function):
             # the outer tape must see every operation, so run f directly.
             return self._f(*args, **kwargs)
+        readers = self._readers.get((len(args), *kwargs))
+        if readers is None:
+            readers = self._readers[(len(args), *kwargs)] = captured_numbers(self._f, len(args), frozenset(kwargs))
         try:
             key: Hashable = (
                 tuple(shape),
                 tuple((k, _constant_key(args[k])) for k in static if k < len(args)),
                 tuple(sorted((name, _constant_key(v)) for name, v in kwargs.items())),
+                # The numbers f reads from outside its arguments: a changed one traces again.
+                _captured_values(readers),
             )
         except TypeError as exc:
             raise TypeError(
@@ -189,29 +184,29 @@ class Jitted(Generic[P, R]):
                     text = compiled.guards[failed.args[0]]
                     self._failures[text] = self._failures.get(text, 0) + 1
                     continue
-                except Exception:
+                except Exception as exc:
                     # The replay raised (a domain error, a division by zero
                     # that the eager sweep would have skipped). Eager
                     # evaluation decides: it raises the error naming the
                     # primitive and the values, or gives its answer.
-                    self.stats.eager_fallbacks += 1
-                    return self._f(*args, **kwargs)
+                    return self._eagerly(args, kwargs, f"a replay raised {type(exc).__name__}: {exc}", _SINGULAR_FIX)
                 if not _all_finite(out):
                     # A nan or an infinity: the eager sweep skips zero
                     # adjoints that a replay multiplies through (0 * inf is
                     # nan), so only eager evaluation can say what it is.
-                    self.stats.eager_fallbacks += 1
-                    return self._f(*args, **kwargs)
+                    return self._eagerly(args, kwargs, "a replay gave nan or inf", _SINGULAR_FIX)
                 if k:  # move the variant that matched to the front
                     variants.insert(0, variants.pop(k))
                 self.stats.replays += 1
+                self._fallbacks_in_a_row = 0
                 return unflatten(compiled.out_treedef, out)  # type: ignore[no-any-return]
-        return self._trace(key, args, kwargs)
+        self._note_changed_captures(key, readers)
+        return self._trace(key, args, kwargs, readers)
 
     def _arg_name(self, k: int) -> str:
         return self._names[k] if k < len(self._names) else f"args[{k}]"
 
-    def _trace(self, key: Hashable, args: Any, kwargs: Any) -> R:
+    def _trace(self, key: Any, args: Any, kwargs: Any, readers: list[tuple[str, Callable[[], Any]]]) -> R:
         self._warn_about_captures(len(args), frozenset(kwargs))
         t0 = time.perf_counter()
         dynamic = [k for k in range(len(args)) if k not in self._static]
@@ -224,13 +219,13 @@ class Jitted(Generic[P, R]):
             with _collector_paused(), Tape(jit=True, name=f"the jit tape of {self.__name__}") as tape:
                 inputs = TracedInputs(tape, args, dynamic, self._names, "jit", self._f)
                 result = self._f(*inputs.args, **kwargs)
-                leaves, out_treedef, _ = flatten(result, "output", allow=lambda _: True, with_paths=False)
-        except (ValueError, ArithmeticError):
+                leaves, out_treedef, _ = flatten(result, "output", allow=any_leaf, with_paths=False)
+        except (ValueError, ArithmeticError) as exc:
             # Tracing swept zero adjoints that the eager sweep skips (0 times
             # an infinite derivative), or f failed: eager evaluation decides,
             # exactly as without jit. Nothing is cached for these inputs.
-            self.stats.eager_fallbacks += 1
-            return self._f(*args, **kwargs)
+            fix = _SINGULAR_FIX if isinstance(exc, ArithmeticError) else f"{_TRACE_FIX}. {_SINGULAR_FIX}"
+            return self._eagerly(args, kwargs, f"tracing raised {type(exc).__name__}: {exc}", fix)
         outputs: list[Union[int, Const]] = []
         values: list[Any] = []
         for leaf in leaves:
@@ -253,6 +248,11 @@ class Jitted(Generic[P, R]):
             # is a constant of this trace and would be frozen into every
             # replay, so this trace is used once and not kept.
             return unflatten(out_treedef, values)  # type: ignore[no-any-return]
+        if readers:
+            # Keyed by the captured numbers as f left them: a function that updates
+            # one while it runs (a call counter) replays afterwards, rather than tracing every call.
+            key = (*key[:-1], _captured_values(readers))
+            self._captured[key[:-1]] = key[-1]
         variants = self._cache.setdefault(key, [])
         self._cache.move_to_end(key)
         variants.insert(0, compiled)
@@ -277,14 +277,46 @@ class Jitted(Generic[P, R]):
         if not _all_finite(values):
             # The tracing sweep multiplies zero adjoints through, as a replay
             # does; a nan or infinity there is for eager evaluation to confirm.
-            self.stats.eager_fallbacks += 1
-            return self._f(*args, **kwargs)
+            return self._eagerly(args, kwargs, "the traced values held nan or inf", _SINGULAR_FIX)
+        self._fallbacks_in_a_row = 0
         return unflatten(out_treedef, values)  # type: ignore[no-any-return]
+
+    def _eagerly(self, args: Any, kwargs: Any, cause: str, fix: str) -> R:
+        """Answer this call by running f eagerly; warn once if that keeps happening.
+
+        Only answers count: where eager evaluation raises too, its error says what is wrong.
+        """
+        self.stats.eager_fallbacks += 1
+        result = self._f(*args, **kwargs)
+        self._fallbacks_in_a_row += 1
+        if self._fallbacks_in_a_row == FALLBACKS_BEFORE_WARNING:
+            self._warn_once(
+                "fallbacks",
+                f"jit({self.__name__}) ran the function eagerly on its last {FALLBACKS_BEFORE_WARNING} calls instead "
+                f"of replaying a trace, which is slower than no jit at all: {cause}. {fix}",
+            )
+        return result
 
     def _warn_once(self, topic: str, message: str) -> None:
         if topic not in self._warned:
             self._warned.add(topic)
-            warnings.warn(message, JitWarning, stacklevel=4)
+            warnings.warn(message, JitWarning, stacklevel=_user_stacklevel())
+
+    def _note_changed_captures(self, key: Any, readers: list[tuple[str, Callable[[], Any]]]) -> None:
+        """Warn (once) when a trace is due to a changed number that f reads from outside its arguments."""
+        structure, captured = key[:-1], key[-1]
+        before = self._captured.get(structure)
+        self._captured[structure] = captured
+        if before is None or before == captured:
+            return
+        changed = [what for (what, _), old, new in zip(readers, before, captured) if old != new]
+        self._warn_once(
+            "captured numbers changed",
+            f"jit({self.__name__}): {', '.join(changed) or 'a number read from outside the arguments'} changed "
+            "since the last trace, so jit traced again (a replay would have used the old value). If it changes "
+            "often, pass it to the jitted function as an argument: a positional argument is an input, and "
+            "changing it costs no trace.",
+        )
 
     def _warn_about_retracing(self) -> None:
         worst = max(self._failures.items(), key=lambda item: item[1], default=None)
@@ -299,6 +331,13 @@ class Jitted(Generic[P, R]):
         )
 
     def _warn_about_captures(self, n_args: int, passed: frozenset[str]) -> None:
+        for name, where in computed_attributes(self._f, n_args, passed):
+            self._warn_once(
+                f"property {name}",
+                f"jit({self.__name__}): {where} reads {name}, a property: jit does not run it again, so if the "
+                "numbers it gives change, the replays keep the traced ones. Pass them to the jitted function as "
+                "arguments instead.",
+            )
         for kind, name, where in frozen_containers(self._f, n_args, passed):
             self._warn_once(
                 f"capture {kind} {name}",
@@ -313,6 +352,11 @@ class Jitted(Generic[P, R]):
         return None if self._last is None else to_source(self._last.program)[0]
 
 
+def _captured_values(readers: list[tuple[str, Callable[[], Any]]]) -> tuple[Hashable, ...]:
+    """The numbers f reads from outside its arguments, as they are now, for the cache key."""
+    return tuple(_captured_key(read()) for _, read in readers) if readers else ()
+
+
 def _all_finite(values: list[Any]) -> bool:
     """True unless a float or a batch among ``values`` holds a nan or an infinity (one sum in the common case)."""
     try:
@@ -322,67 +366,6 @@ def _all_finite(values: list[Any]) -> bool:
     if total.__class__ is float:
         return bool(total - total == 0.0)
     return all(v.all_finite() if isinstance(v, Batch) else v - v == 0.0 for v in values if v.__class__ is float or isinstance(v, Batch))
-
-
-def _record(tape: Tape, index: int) -> Record:
-    """Record ``index`` of a closed tape, as ``tape.records[index]`` would give it."""
-    return Record(
-        index=index,
-        primitive=PRIMITIVES[tape._ops[index]],
-        args=tuple(tape._arg(r) for r in tape.refs(index)),
-        value=primal_of(tape._vals[index]),
-        label=tape._labels.get(index),
-        name=tape._names.get(index),
-    )
-
-
-def _guard_text(tape: Tape, guard: Guard) -> str:
-    """A guard as the user can recognise it: ``v12 > 0`` where ``v12 = add(v10, v11)``."""
-    a, b = guard.args
-    shown = f"{format_arg(a)} {guard.op} {format_arg(b)}"
-    # One record at a time: ``tape.records`` would build a view of the whole
-    # tape (a second or more for a large step) to show two of its lines.
-    defined = [f"{format_arg(x)} = {format_expression(_record(tape, x.index))}" for x in (a, b) if isinstance(x, Var)]
-    return f"`{shown}`" + (f" (where {', '.join(defined)})" if defined else "")
-
-
-# The collector pause is shared by every thread that compiles: the first to
-# enter turns the collector off (if it was on), the last to leave turns it
-# back on. Reading gc.isenabled() and calling gc.disable() separately in
-# each thread would let one thread record "off" while another's pause is
-# on, and leave the collector off for good.
-_PAUSE_LOCK = threading.Lock()
-_pausers = 0
-_resume = False
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while our own code runs, then restore it.
-
-    Tracing and compiling create objects per record that all survive until
-    the step is compiled: for a tape of a million records the collector
-    would keep rescanning millions of live objects, which doubled the compile
-    time or worse. The traced function and tapegrad's compiler run inside;
-    reference counting still frees everything that is not a cycle, so only
-    cyclic garbage the traced function makes waits until the pause ends. The
-    collector's state is restored even if they fail, and when several
-    threads compile at once. The switch is process-wide: code in other
-    threads runs without collections meanwhile.
-    """
-    global _pausers, _resume
-    with _PAUSE_LOCK:
-        if _pausers == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pausers += 1
-    try:
-        yield
-    finally:
-        with _PAUSE_LOCK:
-            _pausers -= 1
-            if _pausers == 0 and _resume:
-                gc.enable()
 
 
 # jit of grad(f) or value_and_grad(f) keeps their types: these are Jitted

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union, 
 
 from tapegrad.core import functions
 from tapegrad.core.batch import Batch, BoolBatch, batch_of, in_vmap, numpy_available, vmap_scope
-from tapegrad.core.rule_table import add_p, batch_mean_p, batch_sum_p
+from tapegrad.core.rule_table import add_p, batch_mean_p, batch_sum_p, spread_p
 from tapegrad.core.tape import value_of
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import BatchedResult, TreeDef, flatten, too_deep_error, unflatten
@@ -201,21 +201,29 @@ def _checked_size(cols: Any, name: str) -> tuple[Any, int]:
     return cols, n
 
 
-def _broadcast(leaf: Any, n: int, backend: str, fname: str) -> Any:
-    """An output leaf as one value per example: an unbatched result is the same for every example."""
+def _broadcast(leaf: Any, like: Any, fname: str) -> Any:
+    """An output leaf as one value per example: an unbatched result is the same for every example.
+
+    ``like`` is a column of the mapped data. The copies are made by a
+    ``spread`` record that reads it (its transpose sums), so under jit the
+    number of copies is the replayed batch's size, never the traced one's.
+    """
     if isinstance(leaf, Batch):
         # A gradient that reached only some examples (below a where) is 0.0 for the others, as in the loop.
         return batch_of(leaf.values(), leaf.backend) if leaf.gapped else leaf
     if isinstance(leaf, BoolBatch):
         return leaf.mask
-    if leaf.__class__ is Traced:
-        if holds_batch(leaf):
-            return leaf
-        # Adding a batch of zeros is the recorded broadcast: its transpose sums.
-        return bind(add_p, (leaf, batch_of([0.0] * n, backend)))
-    if isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
-        return batch_of([float(leaf)] * n, backend)
+    if leaf.__class__ is Traced and holds_batch(leaf):
+        return leaf
+    if leaf.__class__ is Traced or (isinstance(leaf, (int, float)) and not isinstance(leaf, bool)):
+        return bind(spread_p, (leaf if leaf.__class__ is Traced else float(leaf), like))
     raise TypeError(f"vmap({fname}): an output leaf is a {type(leaf).__name__}; vmapped functions return scalars or trees of them")
+
+
+def _size_source(columns: Sequence[Any]) -> Any:
+    """A column of the mapped data to read the batch size from: one traced by jit if there is one."""
+    leaves = [v for c in columns for v in flatten(c, "data", allow=holds_batch, with_paths=False)[0] if holds_batch(v)]
+    return next((v for v in leaves if v.__class__ is Traced), leaves[0])
 
 
 @overload
@@ -285,6 +293,7 @@ def vmap(
         # vmap then runs its own examples one at a time, each on the outer batches.
         nested = in_vmap()
         per_example = nested
+        all_columns: list[Any] = []
         for k, (arg, spec) in enumerate(zip(args, specs)):
             parts, rebuild = split(arg, spec, names[k] if k < len(names) else f"args[{k}]", fname)
             if not parts:
@@ -299,6 +308,7 @@ def vmap(
                     raise ValueError(f"vmap({fname}): {name} has {n} examples but {sized_by} {what} {size}; mapped arguments need the same length")
                 columns.append(cols)
                 per_example = per_example or cols is _TRACED_DATA
+            all_columns.extend(columns)
             pickers[k] = example_picker([p for _, p in parts], rebuild)
             if not per_example:
                 new_args[k] = rebuild(columns)
@@ -314,14 +324,17 @@ def vmap(
                 )
             out = _one_by_one(f, args, pickers, kwargs, size, out_axes, fname)
         else:
-            out = _batched(f, new_args, kwargs, size, out_axes, chosen, fname)
+            # The batch size of the outputs is read from the mapped data (a spread record), so a
+            # jitted replay follows the replayed batch's size; with nothing mapped it is axis_size.
+            like = _size_source(all_columns) if all_columns else batch_of([0.0] * size, chosen)
+            out = _batched(f, new_args, kwargs, size, out_axes, like, fname)
         return batch_axis_second(out, fname) if out_axes == 1 else out
 
     vmapped.__name__ = vmapped.__qualname__ = f"vmap({fname})"
     return vmapped
 
 
-def _batched(f: Callable[..., Any], args: Sequence[Any], kwargs: Any, size: int, out_axes: Optional[int], backend: str, fname: str) -> Any:
+def _batched(f: Callable[..., Any], args: Sequence[Any], kwargs: Any, size: int, out_axes: Optional[int], like: Any, fname: str) -> Any:
     """``f`` run once on the columns: the vmapped result (one batch per output leaf), or with out_axes None the output."""
     with vmap_scope():
         out = f(*args, **kwargs)
@@ -330,7 +343,7 @@ def _batched(f: Callable[..., Any], args: Sequence[Any], kwargs: Any, size: int,
         if any(holds_batch(v) for v in leaves):
             raise ValueError(f"vmap({fname}, out_axes=None): the output differs from example to example; use out_axes=0")
         return out
-    return BatchedResult(treedef, [_broadcast(v, size, backend, fname) for v in leaves], size)
+    return BatchedResult(treedef, [_broadcast(v, like, fname) for v in leaves], size)
 
 
 def _jit_traced(arg: Any) -> bool:

@@ -1,0 +1,43 @@
+"""How jit keys its cache: constants by their exact value and type, not by ``==``.
+
+Layer 4 of tapegrad (``tapegrad/transforms``), used by :mod:`tapegrad.transforms.jit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+
+def constant_key(value: Any) -> Hashable:
+    """A cache key for a constant argument that tells apart what ``==`` does not.
+
+    ``0.0 == -0.0``, ``1 == 1.0 == True`` and ``(1,) == (1.0,)``, but a
+    function may treat them differently, so floats are keyed by their exact
+    bits (``float.hex``, which also makes NaN equal to itself, so a NaN
+    constant does not add a cache entry per call) and every value by its type,
+    inside tuples, lists and dicts too.
+    """
+    cls = value.__class__
+    if cls is float:
+        return (float, value.hex())
+    if cls in (tuple, list, frozenset, set):
+        items = sorted(value, key=repr) if cls in (frozenset, set) else value
+        return (cls, tuple(constant_key(v) for v in items))
+    if cls is dict:
+        return (dict, tuple((constant_key(k), constant_key(v)) for k, v in value.items()))
+    hash(value)  # raises TypeError for an unhashable constant (a NumPy array among them)
+    dtype = getattr(value, "dtype", None)
+    if getattr(dtype, "kind", None) == "f" and getattr(dtype, "itemsize", 16) <= 8:
+        # A NumPy float scalar (np.float64, np.float32, np.float16): keyed by its
+        # exact bits too, so -0.0 is not 0.0 and a NaN is one key. A float of more
+        # precision than Python's (np.longdouble) keeps its own value as its key.
+        return (cls, float(value).hex())
+    return (cls, value)
+
+
+def captured_key(value: Any) -> Hashable:
+    """A captured number as part of the cache key (by identity if it became something unhashable)."""
+    try:
+        return constant_key(value)
+    except TypeError:
+        return ("unhashable", id(value))
