@@ -375,3 +375,21 @@ def test_per_example_checker_rejects_bad_batches() -> None:
         check_per_example_grads(regression_loss, PARAMS, X, Y[:2])
     with pytest.raises(ValueError, match="empty"):
         check_per_example_grads(regression_loss, PARAMS, [], [])
+
+
+def test_noise_that_tiny_steps_cannot_see_is_no_false_alarm() -> None:
+    # 1 - cos(x) near 0 loses most digits, and a value rounded to 6 digits is
+    # a step function at small steps; at the tiniest steps neither moves, so
+    # only differences at the table's own spacings show their noise.
+    rounded = taylor_test(lambda x: round(x[0] ** 3, 6), ([1.5],), grad=lambda x: [3.0 * x[0] ** 2])
+    assert rounded.status != "failed", str(rounded)
+    cancelling = taylor_test(lambda x: 1.0 - tg.cos(x[0]), ([1e-6],), grad=lambda x: [math.sin(x[0])])
+    assert cancelling.status != "failed", str(cancelling)
+
+
+def test_a_pass_that_could_not_see_the_error_is_inconclusive() -> None:
+    # A gradient 1% off, at a point where f's rounding hides an error that size.
+    wrong = taylor_test(lambda x: 1.0 - tg.cos(x[0]), ([1e-6],), grad=lambda x: [1.01 * math.sin(x[0])])
+    assert wrong.status == "inconclusive" and "would not show" in wrong.reason, str(wrong)
+    right = taylor_test(with_exp(EXP_RIGHT), ([0.3, 0.5],))
+    assert right.ok and "would have shown" in right.reason

@@ -33,6 +33,8 @@ EPS = sys.float_info.epsilon
 _FLOOR = 1000.0
 _PASS = 1.8  # orders at least this: the remainder is second order (or higher)
 _FAIL = 1.25  # orders at most this: first order, a wrong gradient
+# A pass must be able to see an error in <g, v> of this fraction of it.
+_RESOLUTION = 1e-3
 
 
 @attrs.frozen
@@ -168,12 +170,32 @@ def taylor_test(
 
     # f's rounding noise, measured where the true remainder is negligible.
     noise = max(abs(remainder(hs[-1] * s)[0]) for s in (1e-4, 2e-4, 3e-4))
+    # Steps that small may not move f at all (every value rounds to f(x)),
+    # which hides the noise that steps of the table's size meet: f computed
+    # as 1 - cos(x) near 0, or a value rounded to a few digits. Fourth
+    # differences of f along v, spaced like the table's smaller steps, show it.
+    for k in (len(hs) // 2, len(hs) - 1):
+        noise = max(noise, _difference_noise(lambda t: _scalar(f(*_perturbed(full, nums, t, v)), f"at step {t:g}"), f0, hs[k]))
     signed, usable = [], []
     for h in hs:
         r, ulp = remainder(h)
         signed.append(r)
         usable.append(math.isfinite(r) and abs(r) > max(_FLOOR * ulp, 10.0 * noise))
     return _verdict(hs, signed, usable, gv)
+
+
+def _difference_noise(along: Callable[[float], float], f0: float, spacing: float) -> float:
+    """f's rounding noise along v near x: from fourth differences of ``f(x + j * spacing * v)``, j = 0..6.
+
+    A smooth f's fourth difference is its fourth derivative times
+    ``spacing**4``, negligible at the table's small steps, while independent
+    rounding errors of size ``s`` give fourth differences of about
+    ``sqrt(70) * s`` (70 is the sum of the squares of 1, -4, 6, -4, 1).
+    """
+    values = [f0] + [along(j * spacing) for j in range(1, 7)]
+    fourth = [values[j] - 4.0 * values[j + 1] + 6.0 * values[j + 2] - 4.0 * values[j + 3] + values[j + 4] for j in range(3)]
+    finite = [abs(d) for d in fourth if math.isfinite(d)]
+    return max(finite, default=0.0) / math.sqrt(70.0)
 
 
 def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv: float) -> TaylorResult:
@@ -217,7 +239,24 @@ def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv:
     slope = gv + signed[last] / hs[last]  # (f(x + h v) - f(x)) / h at the smallest usable step
     off = abs(slope - gv)
     if o_a >= _PASS and o_b >= _PASS:
-        return result("passed", fitted, f"the remainder falls at order {fitted:.2f} (a right gradient gives 2 or more, a wrong one 1)")
+        # An error e in <g, v> adds |e| h to the remainder; a second-order fall
+        # at the smallest usable step bounds it by about r / h there.
+        resolution = rs[last] / hs[last]
+        if gv != 0.0 and resolution > _RESOLUTION * abs(gv):
+            return result(
+                "inconclusive",
+                fitted,
+                f"the remainder falls at order {fitted:.2f}, but rounding keeps the steps so large that an error in the "
+                f"gradient below about {resolution:.3g} along the direction ({resolution / abs(gv):.2g} of <g, v> = {gv:.6g}) "
+                "would not show: f's rounding error is large there (cancellation, or few digits). Try another point or "
+                "direction, or compute f more accurately",
+            )
+        return result(
+            "passed",
+            fitted,
+            f"the remainder falls at order {fitted:.2f} (a right gradient gives 2 or more, a wrong one 1); an error in the "
+            f"gradient along the direction above about {resolution:.3g} would have shown",
+        )
     if (o_a <= _FAIL and o_b <= _FAIL) or (o_b < o_a - 0.2 and o_b < 1.6):
         what = "falls at order" if fitted > 0.75 else "hardly falls: order"
         return result(
