@@ -482,3 +482,17 @@ def test_past_the_star_work_limit_the_distance2_coloring_is_used(monkeypatch: py
     H = tg.sparse_hessian(arrow)(x)
     assert H.sweeps == 11  # columns 1 to 11 all meet in row 0; column 0 can join one of them
     assert dense_close(H.todense(), tg.hessian(arrow)(x))
+
+
+def test_a_vmapped_result_returned_from_the_function_has_its_true_derivatives() -> None:
+    # vmap over traced leaves computes example by example, and its result's
+    # columns are lists of traced scalars; each is an output, not a constant.
+    def squares(v: Vector) -> Any:
+        return tg.vmap(lambda x: x * x * x)(v)
+
+    x = [1.0, 2.0, 0.5]
+    closed = [[3.0 * x[i] ** 2 if i == j else 0.0 for j in range(3)] for i in range(3)]
+    assert tg.sparse_jacobian(squares)(x).todense() == closed
+    assert tg.jacobian_sparsity(squares)(x).todense() == [[i == j for j in range(3)] for i in range(3)]
+    assert list(tg.jacobian(squares)(x)) == closed
+    assert list(tg.jvp(squares, (x,), ([1.0, 1.0, 1.0],))[1]) == [closed[i][i] for i in range(3)]
