@@ -222,6 +222,18 @@ def test_the_command_line_writes_a_page(tmp_path: Path, capsys: pytest.CaptureFi
         main([f"{source}:f", "two", "5"])
 
 
+def test_command_line_mistakes_are_one_line_messages_not_tracebacks(tmp_path: Path) -> None:
+    source = tmp_path / "mine.py"
+    source.write_text("def f(x1, x2):\n    return x1 * x2\n\ndef pair(x):\n    return [x * 2.0, x * x]\n")
+    with pytest.raises(SystemExit, match=r"f\(x1, x2\) was given 1 argument\(s\).*'x2'"):
+        main([f"{source}:f", "2"])
+    with pytest.raises(SystemExit, match=r"2 outputs.*--output k"):
+        main([f"{source}:pair", "2", "--out", str(tmp_path / "p.html")])
+    assert main([f"{source}:pair", "2", "--output", "1", "--out", str(tmp_path / "p.html")]) == 0
+    with pytest.raises(SystemExit, match=r"cannot write .*missing"):
+        main([f"{source}:f", "2", "5", "--out", str(tmp_path / "missing" / "p.html")])
+
+
 def test_the_example_writes_its_three_pages(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("tapegrad_explore_example", ROOT / "examples" / "explore.py")
     assert spec is not None and spec.loader is not None
