@@ -393,3 +393,14 @@ def test_a_pass_that_could_not_see_the_error_is_inconclusive() -> None:
     assert wrong.status == "inconclusive" and "would not show" in wrong.reason, str(wrong)
     right = taylor_test(with_exp(EXP_RIGHT), ([0.3, 0.5],))
     assert right.ok and "would have shown" in right.reason
+
+
+def test_check_grads_of_a_vmapped_function() -> None:
+    # The result is a batched one; its per-example outputs are what is checked.
+    cube = tg.vmap(lambda x: x * x * x)
+    check_grads(cube, ([0.5, -1.0, 2.0],), order=2)
+    off = tg.primitive(lambda x: x**3)
+    tg.defvjp(off, lambda g, ans, x: g * 3.0 * x * x)
+    tg.defjvp(off, lambda t, ans, x: t * 3.0 * x * x * (1 + 1e-9))
+    with pytest.raises(AssertionError, match="dot-product test"):
+        check_grads(tg.vmap(lambda x: off(x)), ([0.5, -1.0, 2.0],), order=1)

@@ -21,7 +21,7 @@ import math
 import random
 from typing import Any, Callable, Optional, Sequence, Union
 
-from tapegrad.core.tree import flatten, unflatten
+from tapegrad.core.tree import BatchedResult, flatten, unflatten
 from tapegrad.testing.checks import dot_test, localize_forward, localize_reverse, passed_line
 from tapegrad.testing.per_example import check_per_example_grads
 from tapegrad.testing.taylor import TaylorResult, taylor_test
@@ -170,7 +170,21 @@ def check_grads(
                 call[n] = a
             return f(*call)
 
-    _check(g, tuple(full[n] for n in nums), order, order, tuple(modes), eps, rtol, atol, random.Random(seed), _labels(f, nums), [])
+    _check(_rows(g), tuple(full[n] for n in nums), order, order, tuple(modes), eps, rtol, atol, random.Random(seed), _labels(f, nums), [])
+
+
+def _rows(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``f`` with a vmapped result returned as the list of per-example outputs that it compares equal to.
+
+    A :class:`~tapegrad.core.tree.BatchedResult` of numbers holds batches,
+    which the checks' comparisons of plain numbers cannot order.
+    """
+
+    def rows(*args: Any) -> Any:
+        out = f(*args)
+        return list(out) if isinstance(out, BatchedResult) else out
+
+    return rows
 
 
 def _labels(f: Callable[..., Any], nums: Sequence[int]) -> list[str]:
