@@ -404,3 +404,12 @@ def test_check_grads_of_a_vmapped_function() -> None:
     tg.defjvp(off, lambda t, ans, x: t * 3.0 * x * x * (1 + 1e-9))
     with pytest.raises(AssertionError, match="dot-product test"):
         check_grads(tg.vmap(lambda x: off(x)), ([0.5, -1.0, 2.0],), order=1)
+
+
+def test_a_central_difference_step_off_the_domain_says_so() -> None:
+    def root(x: Scalar) -> Scalar:
+        return tg.where(x > 0, tg.sqrt(x), 0.0)  # sqrt is evaluated on both sides of 0
+
+    with pytest.raises(ValueError, match=r"central-difference point.*eps=0.0001.*smaller eps"):
+        check_grads(root, (0.0,), order=1)
+    check_grads(root, (0.5,), order=1)  # away from the edge it passes
