@@ -496,3 +496,13 @@ def test_a_vmapped_result_returned_from_the_function_has_its_true_derivatives() 
     assert tg.jacobian_sparsity(squares)(x).todense() == [[i == j for j in range(3)] for i in range(3)]
     assert list(tg.jacobian(squares)(x)) == closed
     assert list(tg.jvp(squares, (x,), ([1.0, 1.0, 1.0],))[1]) == [closed[i][i] for i in range(3)]
+
+
+def test_a_checkpointed_block_has_a_covering_pattern_and_the_right_values() -> None:
+    def f(x: Vector) -> Scalar:
+        return tg.checkpoint(lambda a, b: a * b + a)(x[0], x[1]) + x[2] ** 2  # type: ignore[no-any-return]
+
+    x = [1.0, 2.0, 3.0]
+    pattern = tg.hessian_sparsity(f)(x).todense()
+    assert pattern == [[True, True, False], [True, True, False], [False, False, True]]  # the block as one whole
+    assert tg.sparse_hessian(f)(x).todense() == tg.hessian(f)(x) == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 2.0]]
