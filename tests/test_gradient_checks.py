@@ -413,3 +413,16 @@ def test_a_central_difference_step_off_the_domain_says_so() -> None:
     with pytest.raises(ValueError, match=r"central-difference point.*eps=0.0001.*smaller eps"):
         check_grads(root, (0.0,), order=1)
     check_grads(root, (0.5,), order=1)  # away from the edge it passes
+
+
+def test_steps_that_leave_the_domain_are_not_used_and_a_nan_gradient_fails() -> None:
+    # log at 0.001 along -1: the two largest default steps cross 0, where log raises.
+    result = taylor_test(tg.log, (0.001,), direction=-1.0)
+    assert result.ok, str(result)
+    assert not result.usable[0] and math.isnan(result.remainders[0]) and "undefined here" in str(result)
+    wrong = taylor_test(tg.log, (0.001,), direction=-1.0, grad=lambda x: 1.1 / x)
+    assert wrong.status == "failed"
+    nowhere = taylor_test(tg.log, (0.001,), direction=-1.0, steps=[1.0, 0.5, 0.25])
+    assert nowhere.inconclusive and "undefined or not finite at every step" in nowhere.reason
+    nan = taylor_test(lambda x: x * x, (1.0,), grad=lambda x: math.nan)
+    assert nan.status == "failed" and "not finite" in nan.reason

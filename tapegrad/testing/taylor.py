@@ -78,7 +78,7 @@ class TaylorResult:
         head = f"taylor_test {self.status}: {self.reason}"
         rows = [f"  {'h':>10}  {'|f(x+hv) - f(x) - h<g,v>|':>26}  {'order':>6}"]
         for h, r, o, use in self.table:
-            note = "" if use else "  (at rounding level: not used)"
+            note = "" if use else ("  (f not finite or undefined here: not used)" if not math.isfinite(r) else "  (at rounding level: not used)")
             order = f"{o:6.2f}" if o is not None else " " * 6
             rows.append(f"  {h:10.3e}  {r:26.3e}  {order}{note}")
         return "\n".join([head, *rows])
@@ -163,19 +163,26 @@ def taylor_test(
     if len(hs) < 3 or any(not (h > 0.0 and math.isfinite(h)) for h in hs) or any(b >= a for a, b in zip(hs, hs[1:])):
         raise ValueError(f"taylor_test: steps must be at least 3 positive step sizes, largest first, got {tuple(steps)!r}")
 
+    def value_at(h: float) -> float:
+        """f(x + h v), or nan where a large step leaves f's domain (that step is then not used)."""
+        try:
+            return _scalar(f(*_perturbed(full, nums, h, v)), f"at step {h:g}")
+        except (ValueError, ArithmeticError):
+            return math.nan
+
     def remainder(h: float) -> tuple[float, float]:
         """f(x + h v) - f(x) - h <g, v> (signed), and the size of one rounding in forming it."""
-        fh = _scalar(f(*_perturbed(full, nums, h, v)), f"at step {h:g}")
+        fh = value_at(h)
         return fh - f0 - h * gv, EPS * (abs(fh) + abs(f0) + abs(h * gv))
 
     # f's rounding noise, measured where the true remainder is negligible.
-    noise = max(abs(remainder(hs[-1] * s)[0]) for s in (1e-4, 2e-4, 3e-4))
+    noise = max([abs(r) for r in (remainder(hs[-1] * s)[0] for s in (1e-4, 2e-4, 3e-4)) if math.isfinite(r)], default=0.0)
     # Steps that small may not move f at all (every value rounds to f(x)),
     # which hides the noise that steps of the table's size meet: f computed
     # as 1 - cos(x) near 0, or a value rounded to a few digits. Fourth
     # differences of f along v, spaced like the table's smaller steps, show it.
     for k in (len(hs) // 2, len(hs) - 1):
-        noise = max(noise, _difference_noise(lambda t: _scalar(f(*_perturbed(full, nums, t, v)), f"at step {t:g}"), f0, hs[k]))
+        noise = max(noise, _difference_noise(value_at, f0, hs[k]))
     signed, usable = [], []
     for h in hs:
         r, ulp = remainder(h)
@@ -214,6 +221,20 @@ def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv:
     def result(status: str, order: Optional[float], reason: str) -> TaylorResult:
         return TaylorResult(status, order, reason, hs, tuple(rs), tuple(orders), tuple(usable), gv)
 
+    if not math.isfinite(gv):
+        return result(
+            "failed",
+            None,
+            f"the gradient is not finite: <g, v> = {gv} (a leaf of the gradient is nan or infinite), while f is finite at the point; "
+            "f may not be differentiable there",
+        )
+    if not any(math.isfinite(r) for r in rs):
+        return result(
+            "inconclusive",
+            None,
+            "f is undefined or not finite at every step (it raised, or returned nan or inf): pass smaller steps, or test a point "
+            "farther from the edge of f's domain",
+        )
     if all(r == 0.0 for r in rs):
         return result(
             "inconclusive",
