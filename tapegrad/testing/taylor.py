@@ -205,6 +205,29 @@ def _difference_noise(along: Callable[[float], float], f0: float, spacing: float
     return max(finite, default=0.0) / math.sqrt(70.0)
 
 
+def _undecidable(rs: Sequence[float], gv: float) -> Optional[tuple[str, str]]:
+    """The status and reason when the table cannot be read at all: a gradient or an f that is nowhere finite, or no remainder."""
+    if not math.isfinite(gv):
+        return (
+            "failed",
+            f"the gradient is not finite: <g, v> = {gv} (a leaf of the gradient is nan or infinite), while f is finite at the point; "
+            "f may not be differentiable there",
+        )
+    if not any(math.isfinite(r) for r in rs):
+        return (
+            "inconclusive",
+            "f is undefined or not finite at every step (it raised, or returned nan or inf): pass smaller steps, or test a point "
+            "farther from the edge of f's domain",
+        )
+    if all(r == 0.0 for r in rs):
+        return (
+            "inconclusive",
+            "every remainder is exactly 0: f is constant or linear along the direction (or the gradient matches f's "
+            "rounding exactly), so a right and a wrong gradient look alike. Try another point or direction.",
+        )
+    return None
+
+
 def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv: float) -> TaylorResult:
     rs = [abs(r) for r in signed]
     orders: list[Optional[float]] = [None]
@@ -221,27 +244,9 @@ def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv:
     def result(status: str, order: Optional[float], reason: str) -> TaylorResult:
         return TaylorResult(status, order, reason, hs, tuple(rs), tuple(orders), tuple(usable), gv)
 
-    if not math.isfinite(gv):
-        return result(
-            "failed",
-            None,
-            f"the gradient is not finite: <g, v> = {gv} (a leaf of the gradient is nan or infinite), while f is finite at the point; "
-            "f may not be differentiable there",
-        )
-    if not any(math.isfinite(r) for r in rs):
-        return result(
-            "inconclusive",
-            None,
-            "f is undefined or not finite at every step (it raised, or returned nan or inf): pass smaller steps, or test a point "
-            "farther from the edge of f's domain",
-        )
-    if all(r == 0.0 for r in rs):
-        return result(
-            "inconclusive",
-            None,
-            "every remainder is exactly 0: f is constant or linear along the direction (or the gradient matches f's "
-            "rounding exactly), so a right and a wrong gradient look alike. Try another point or direction.",
-        )
+    early = _undecidable(rs, gv)
+    if early is not None:
+        return result(early[0], None, early[1])
     if len(run) < 3:
         return result(
             "inconclusive",
