@@ -276,3 +276,16 @@ def test_python_dash_m_runs_the_package_and_tg_explore_stays_the_function(tmp_pa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("wrote ") and "3 records, 7 steps" in done.stdout  # x, sin(x), their product
+
+
+def test_integer_arguments_stay_integers_by_default() -> None:
+    def loss(logits: list[tg.Scalar], labels: list[int]) -> tg.Scalar:
+        return nn.cross_entropy([logits], labels)
+
+    ex = tg.explore(loss)([0.1, 0.2, -0.3], [1])  # the label is not traced, so cross_entropy takes it
+    assert [ex.sweeps.rows[i].expression for i in ex.tape.inputs] == ["logits[0]", "logits[1]", "logits[2]"]
+    grads = tg.grad(loss)([0.1, 0.2, -0.3], [1])
+    assert [ex.sweeps.rows[i].adjoint for i in ex.tape.inputs] == pytest.approx(grads, rel=1e-12)
+    assert len(tg.explore(lambda x, n: x**n)(2.0, 3).tape.inputs) == 1
+    assert len(tg.explore(lambda x: x * x)(3).tape.inputs) == 1  # only ints: traced all the same
+    assert len(tg.explore(lambda x, n: x**n, argnums=(0, 1))(2.0, 3).tape.inputs) == 2
