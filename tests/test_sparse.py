@@ -406,7 +406,7 @@ def test_a_pattern_needing_more_sweeps_than_the_bound_is_refused_with_the_number
     def dense(x: Vector) -> list[Scalar]:
         return [tg.exp(tg.sum(x)) * v for v in x]
 
-    with pytest.raises(ValueError, match=r"sparse_jacobian\(dense\): the 6x6 pattern \(36 nonzeros; row 0 has 6\) needs at least 4 sweeps, more than max_sweeps=3"):
+    with pytest.raises(ValueError, match=r"sparse_jacobian\(dense\): the 6x6 pattern \(36 nonzeros; row 0 has 6\) needs at least 6 sweeps, more than max_sweeps=3"):
         tg.sparse_jacobian(dense, max_sweeps=3)(points(6))
     with pytest.raises(ValueError, match=r"max_sweeps=2.*use the dense transform, which takes 6 sweeps"):
         tg.sparse_hessian(lambda x: tg.exp(tg.sum(x)), max_sweeps=2)(points(6))
@@ -506,3 +506,14 @@ def test_a_checkpointed_block_has_a_covering_pattern_and_the_right_values() -> N
     pattern = tg.hessian_sparsity(f)(x).todense()
     assert pattern == [[True, True, False], [True, True, False], [False, False, True]]  # the block as one whole
     assert tg.sparse_hessian(f)(x).todense() == tg.hessian(f)(x) == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 2.0]]
+
+
+def test_the_refusal_names_the_lower_bound_of_the_direction_asked_for() -> None:
+    def arrow(x: Vector) -> list[Scalar]:  # row 0 is full, every column has at most two entries
+        return [tg.sum(x)] + [v * v for v in x[1:]]
+
+    with pytest.raises(ValueError, match=r"needs at least 8 sweeps, more than max_sweeps=2"):
+        tg.sparse_jacobian(arrow, mode="fwd", max_sweeps=2)(points(8))
+    with pytest.raises(ValueError, match=r"needs at least 2 sweeps, more than max_sweeps=1"):
+        tg.sparse_jacobian(arrow, mode="rev", max_sweeps=1)(points(8))
+    assert tg.sparse_jacobian(arrow, max_sweeps=2)(points(8)).sweeps == 2  # auto: the reverse sweeps fit
