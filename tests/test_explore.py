@@ -222,6 +222,18 @@ def test_the_command_line_writes_a_page(tmp_path: Path, capsys: pytest.CaptureFi
         main([f"{source}:f", "two", "5"])
 
 
+def test_command_line_mistakes_are_one_line_messages_not_tracebacks(tmp_path: Path) -> None:
+    source = tmp_path / "mine.py"
+    source.write_text("def f(x1, x2):\n    return x1 * x2\n\ndef pair(x):\n    return [x * 2.0, x * x]\n")
+    with pytest.raises(SystemExit, match=r"f\(x1, x2\) was given 1 argument\(s\).*'x2'"):
+        main([f"{source}:f", "2"])
+    with pytest.raises(SystemExit, match=r"2 outputs.*--output k"):
+        main([f"{source}:pair", "2", "--out", str(tmp_path / "p.html")])
+    assert main([f"{source}:pair", "2", "--output", "1", "--out", str(tmp_path / "p.html")]) == 0
+    with pytest.raises(SystemExit, match=r"cannot write .*missing"):
+        main([f"{source}:f", "2", "5", "--out", str(tmp_path / "missing" / "p.html")])
+
+
 def test_the_example_writes_its_three_pages(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("tapegrad_explore_example", ROOT / "examples" / "explore.py")
     assert spec is not None and spec.loader is not None
@@ -264,3 +276,16 @@ def test_python_dash_m_runs_the_package_and_tg_explore_stays_the_function(tmp_pa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("wrote ") and "3 records, 7 steps" in done.stdout  # x, sin(x), their product
+
+
+def test_integer_arguments_stay_integers_by_default() -> None:
+    def loss(logits: list[tg.Scalar], labels: list[int]) -> tg.Scalar:
+        return nn.cross_entropy([logits], labels)
+
+    ex = tg.explore(loss)([0.1, 0.2, -0.3], [1])  # the label is not traced, so cross_entropy takes it
+    assert [ex.sweeps.rows[i].expression for i in ex.tape.inputs] == ["logits[0]", "logits[1]", "logits[2]"]
+    grads = tg.grad(loss)([0.1, 0.2, -0.3], [1])
+    assert [ex.sweeps.rows[i].adjoint for i in ex.tape.inputs] == pytest.approx(grads, rel=1e-12)
+    assert len(tg.explore(lambda x, n: x**n)(2.0, 3).tape.inputs) == 1
+    assert len(tg.explore(lambda x: x * x)(3).tape.inputs) == 1  # only ints: traced all the same
+    assert len(tg.explore(lambda x, n: x**n, argnums=(0, 1))(2.0, 3).tape.inputs) == 2

@@ -375,3 +375,54 @@ def test_per_example_checker_rejects_bad_batches() -> None:
         check_per_example_grads(regression_loss, PARAMS, X, Y[:2])
     with pytest.raises(ValueError, match="empty"):
         check_per_example_grads(regression_loss, PARAMS, [], [])
+
+
+def test_noise_that_tiny_steps_cannot_see_is_no_false_alarm() -> None:
+    # 1 - cos(x) near 0 loses most digits, and a value rounded to 6 digits is
+    # a step function at small steps; at the tiniest steps neither moves, so
+    # only differences at the table's own spacings show their noise.
+    rounded = taylor_test(lambda x: round(x[0] ** 3, 6), ([1.5],), grad=lambda x: [3.0 * x[0] ** 2])
+    assert rounded.status != "failed", str(rounded)
+    cancelling = taylor_test(lambda x: 1.0 - tg.cos(x[0]), ([1e-6],), grad=lambda x: [math.sin(x[0])])
+    assert cancelling.status != "failed", str(cancelling)
+
+
+def test_a_pass_that_could_not_see_the_error_is_inconclusive() -> None:
+    # A gradient 1% off, at a point where f's rounding hides an error that size.
+    wrong = taylor_test(lambda x: 1.0 - tg.cos(x[0]), ([1e-6],), grad=lambda x: [1.01 * math.sin(x[0])])
+    assert wrong.status == "inconclusive" and "would not show" in wrong.reason, str(wrong)
+    right = taylor_test(with_exp(EXP_RIGHT), ([0.3, 0.5],))
+    assert right.ok and "would have shown" in right.reason
+
+
+def test_check_grads_of_a_vmapped_function() -> None:
+    # The result is a batched one; its per-example outputs are what is checked.
+    cube = tg.vmap(lambda x: x * x * x)
+    check_grads(cube, ([0.5, -1.0, 2.0],), order=2)
+    off = tg.primitive(lambda x: x**3)
+    tg.defvjp(off, lambda g, ans, x: g * 3.0 * x * x)
+    tg.defjvp(off, lambda t, ans, x: t * 3.0 * x * x * (1 + 1e-9))
+    with pytest.raises(AssertionError, match="dot-product test"):
+        check_grads(tg.vmap(lambda x: off(x)), ([0.5, -1.0, 2.0],), order=1)
+
+
+def test_a_central_difference_step_off_the_domain_says_so() -> None:
+    def root(x: Scalar) -> Scalar:
+        return tg.where(x > 0, tg.sqrt(x), 0.0)  # sqrt is evaluated on both sides of 0
+
+    with pytest.raises(ValueError, match=r"central-difference point.*eps=0.0001.*smaller eps"):
+        check_grads(root, (0.0,), order=1)
+    check_grads(root, (0.5,), order=1)  # away from the edge it passes
+
+
+def test_steps_that_leave_the_domain_are_not_used_and_a_nan_gradient_fails() -> None:
+    # log at 0.001 along -1: the two largest default steps cross 0, where log raises.
+    result = taylor_test(tg.log, (0.001,), direction=-1.0)
+    assert result.ok, str(result)
+    assert not result.usable[0] and math.isnan(result.remainders[0]) and "undefined here" in str(result)
+    wrong = taylor_test(tg.log, (0.001,), direction=-1.0, grad=lambda x: 1.1 / x)
+    assert wrong.status == "failed"
+    nowhere = taylor_test(tg.log, (0.001,), direction=-1.0, steps=[1.0, 0.5, 0.25])
+    assert nowhere.inconclusive and "undefined or not finite at every step" in nowhere.reason
+    nan = taylor_test(lambda x: x * x, (1.0,), grad=lambda x: math.nan)
+    assert nan.status == "failed" and "not finite" in nan.reason

@@ -412,7 +412,7 @@ def test_a_pattern_needing_more_sweeps_than_the_bound_is_refused_with_the_number
     def dense(x: Vector) -> list[Scalar]:
         return [tg.exp(tg.sum(x)) * v for v in x]
 
-    with pytest.raises(ValueError, match=r"sparse_jacobian\(dense\): the 6x6 pattern \(36 nonzeros; row 0 has 6\) needs at least 4 sweeps, more than max_sweeps=3"):
+    with pytest.raises(ValueError, match=r"sparse_jacobian\(dense\): the 6x6 pattern \(36 nonzeros; row 0 has 6\) needs at least 6 sweeps, more than max_sweeps=3"):
         tg.sparse_jacobian(dense, max_sweeps=3)(points(6))
     with pytest.raises(ValueError, match=r"max_sweeps=2.*use the dense transform, which takes 6 sweeps"):
         tg.sparse_hessian(lambda x: tg.exp(tg.sum(x)), max_sweeps=2)(points(6))
@@ -488,3 +488,38 @@ def test_past_the_star_work_limit_the_distance2_coloring_is_used(monkeypatch: py
     H = tg.sparse_hessian(arrow)(x)
     assert H.sweeps == 11  # columns 1 to 11 all meet in row 0; column 0 can join one of them
     assert dense_close(H.todense(), tg.hessian(arrow)(x))
+
+
+def test_a_vmapped_result_returned_from_the_function_has_its_true_derivatives() -> None:
+    # vmap over traced leaves computes example by example, and its result's
+    # columns are lists of traced scalars; each is an output, not a constant.
+    def squares(v: Vector) -> Any:
+        return tg.vmap(lambda x: x * x * x)(v)
+
+    x = [1.0, 2.0, 0.5]
+    closed = [[3.0 * x[i] ** 2 if i == j else 0.0 for j in range(3)] for i in range(3)]
+    assert tg.sparse_jacobian(squares)(x).todense() == closed
+    assert tg.jacobian_sparsity(squares)(x).todense() == [[i == j for j in range(3)] for i in range(3)]
+    assert list(tg.jacobian(squares)(x)) == closed
+    assert list(tg.jvp(squares, (x,), ([1.0, 1.0, 1.0],))[1]) == [closed[i][i] for i in range(3)]
+
+
+def test_a_checkpointed_block_has_a_covering_pattern_and_the_right_values() -> None:
+    def f(x: Vector) -> Scalar:
+        return tg.checkpoint(lambda a, b: a * b + a)(x[0], x[1]) + x[2] ** 2  # type: ignore[no-any-return]
+
+    x = [1.0, 2.0, 3.0]
+    pattern = tg.hessian_sparsity(f)(x).todense()
+    assert pattern == [[True, True, False], [True, True, False], [False, False, True]]  # the block as one whole
+    assert tg.sparse_hessian(f)(x).todense() == tg.hessian(f)(x) == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 2.0]]
+
+
+def test_the_refusal_names_the_lower_bound_of_the_direction_asked_for() -> None:
+    def arrow(x: Vector) -> list[Scalar]:  # row 0 is full, every column has at most two entries
+        return [tg.sum(x)] + [v * v for v in x[1:]]
+
+    with pytest.raises(ValueError, match=r"needs at least 8 sweeps, more than max_sweeps=2"):
+        tg.sparse_jacobian(arrow, mode="fwd", max_sweeps=2)(points(8))
+    with pytest.raises(ValueError, match=r"needs at least 2 sweeps, more than max_sweeps=1"):
+        tg.sparse_jacobian(arrow, mode="rev", max_sweeps=1)(points(8))
+    assert tg.sparse_jacobian(arrow, max_sweeps=2)(points(8)).sweeps == 2  # auto: the reverse sweeps fit

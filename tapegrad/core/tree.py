@@ -189,11 +189,20 @@ def _walk(node: Any, path: Optional[str], allow: Callable[[Any], bool] | None, l
             paths.append(path)
         return _LEAF
     if cls is BatchedResult:
-        # vmap's result: one leaf per output leaf, each holding the whole batch
-        leaves.extend(node.leaves)
-        if path is not None:
-            paths.extend(f"{path}.leaves[{k}]" for k in range(len(node.leaves)))
-        return TreeDef("batched", (_LEAF,) * len(node.leaves), node_data=(node.treedef, len(node)), num_leaves=len(node.leaves))
+        # vmap's result: one leaf per output leaf, each holding the whole batch.
+        # A column vmap computed example by example is a plain list: its values
+        # are leaves one by one (as one leaf, a list of traced scalars would
+        # look like a constant to a transform, whose derivative is then 0).
+        columns = []
+        for k, column in enumerate(node.leaves):
+            if column.__class__ is list:
+                columns.append(_walk(column, None if path is None else f"{path}.leaves[{k}]", allow, leaves, paths))
+            else:
+                leaves.append(column)
+                if path is not None:
+                    paths.append(f"{path}.leaves[{k}]")
+                columns.append(_LEAF)
+        return TreeDef("batched", tuple(columns), node_data=(node.treedef, len(node)), num_leaves=sum(c.num_leaves for c in columns))
     if cls is list and path is None:
         # A list of floats (a weight row, a data point): no need to visit each
         # leaf, and its shape is one shared object per length, so that jit's

@@ -80,9 +80,24 @@ class Explorer:
         return f"<Explorer of {self.tape.name}: {len(self.tape)} records, {len(self.sweeps.steps) - 1} steps>"
 
 
-def _normalized_argnums(argnums: Union[None, int, Sequence[int]], n: int) -> list[int]:
+def _has_int_leaf(tree: Any) -> bool:
+    """Whether an integer (a Python or NumPy one, not a bool) sits at a leaf of ``tree``."""
+    if isinstance(tree, dict):
+        return any(_has_int_leaf(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return any(_has_int_leaf(v) for v in tree)
+    if isinstance(tree, bool):
+        return False
+    return isinstance(tree, int) or getattr(getattr(tree, "dtype", None), "kind", None) in ("i", "u")
+
+
+def _normalized_argnums(argnums: Union[None, int, Sequence[int]], args: Sequence[Any]) -> list[int]:
     if argnums is None:
-        return list(range(n))
+        # Integer arguments are class labels and exponents more often than
+        # points: traced, a label would no longer be an int (cross_entropy
+        # refuses it). A call with only such arguments traces them all.
+        floats = [k for k, a in enumerate(args) if not _has_int_leaf(a)]
+        return floats or list(range(len(args)))
     nums = [argnums] if isinstance(argnums, int) else list(argnums)
     if not all(isinstance(k, int) and not isinstance(k, bool) for k in nums):
         raise TypeError(f"explore: argnums must be an int or a sequence of ints, got {argnums!r}")
@@ -101,8 +116,10 @@ def explore(
 ) -> Callable[..., Explorer]:
     """Return a function that traces ``f`` on its arguments and returns an :class:`Explorer`.
 
-    Every leaf of the arguments named by ``argnums`` (all positional
-    arguments by default) becomes an input labelled with its path
+    Every leaf of the arguments named by ``argnums`` becomes an input
+    labelled with its path. By default that is every positional argument
+    without an integer leaf, so an int class label or exponent stays an int
+    (every argument, if each has one). Leaves are labelled
     (``params[0]['w'][1][0]``); keyword arguments pass through. ``f`` may be
     any function tapegrad traces: a scalar function, ``tapegrad.grad(g)``
     (the page then shows the tape of the gradient computation), a network's
@@ -121,7 +138,7 @@ def explore(
     def explore_f(*args: Any, **kwargs: Any) -> Explorer:
         tape = Tape(name=f"the tape of {_fname(f)}")
         with tape:
-            inputs = TracedInputs(tape, args, _normalized_argnums(argnums, len(args)), names, "explore", f)
+            inputs = TracedInputs(tape, args, _normalized_argnums(argnums, args), names, "explore", f)
             out, _ = _split_aux(f(*inputs.args, **kwargs), has_aux, "explore", f)
             _output_refs(tape, out)
         sweeps = build(tape, output, digits)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import importlib.util
 import json
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from tapegrad.explore import COLLAPSE_MODES, explore
+from tapegrad.explore.model import OutputChoiceError
 
 
 def load(spec: str) -> Callable[..., Any]:
@@ -69,6 +71,18 @@ def parse_value(text: str) -> Any:
         raise SystemExit(f"explore: cannot read the argument {text!r} as a number or JSON: {exc}") from exc
 
 
+def _check_arity(spec: str, f: Callable[..., Any], args: Sequence[Any]) -> None:
+    """Refuse a wrong number of arguments by the function's signature, before any tracing."""
+    try:
+        signature = inspect.signature(f)
+    except (TypeError, ValueError):
+        return  # a builtin or a callable without a signature: let the call say
+    try:
+        signature.bind(*args)
+    except TypeError as exc:
+        raise SystemExit(f"explore: {spec}{signature} was given {len(args)} argument(s) on the command line: {exc}") from exc
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tapegrad.explore", description="Write the tape explorer page for a function.")
     parser.add_argument("function", help="module:function, e.g. mymodule:f or path/to/file.py:f")
@@ -80,8 +94,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     opts = parser.parse_args(argv)
     f = load(opts.function)
     args = [parse_value(a) for a in opts.args]
-    explorer = explore(f, has_aux=opts.has_aux, output=opts.output, collapse=opts.collapse)(*args)
-    out = explorer.save(opts.out or f"{opts.function.rpartition(':')[2]}.html")
+    _check_arity(opts.function, f, args)
+    try:
+        explorer = explore(f, has_aux=opts.has_aux, output=opts.output, collapse=opts.collapse)(*args)
+    except OutputChoiceError as exc:
+        raise SystemExit(f"explore: {exc} (on the command line: --output k)") from exc
+    target = opts.out or f"{opts.function.rpartition(':')[2]}.html"
+    try:
+        out = explorer.save(target)
+    except OSError as exc:
+        raise SystemExit(f"explore: cannot write {target!r}: {exc.strerror or exc}") from exc
     print(f"wrote {out} ({len(explorer.tape)} records, {len(explorer.sweeps.steps) - 1} steps)")
     return 0
 

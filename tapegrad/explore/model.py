@@ -88,6 +88,10 @@ def _same(a: Optional[float], b: Optional[float]) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
+class OutputChoiceError(ValueError):
+    """The tape has several outputs and none (or one out of range) was chosen to seed the reverse sweep."""
+
+
 def seeded_output(tape: Tape, output: Optional[int]) -> Optional[int]:
     """The record the reverse sweep is seeded at (None for a constant output).
 
@@ -97,13 +101,13 @@ def seeded_output(tape: Tape, output: Optional[int]) -> Optional[int]:
     outs = tape.outputs
     if output is None:
         if len(outs) != 1:
-            raise ValueError(
+            raise OutputChoiceError(
                 f"{tape.name} has {len(outs)} outputs, and the reverse sweep is seeded at one: "
                 f"pick it with tapegrad.explore(f, output=k) for k in 0..{len(outs) - 1}"
             )
         output = 0
     if not -len(outs) <= output < len(outs):
-        raise ValueError(f"output={output}, but {tape.name} has {len(outs)} output(s)")
+        raise OutputChoiceError(f"output={output}, but {tape.name} has {len(outs)} output(s)")
     chosen = outs[output]
     return chosen.index if isinstance(chosen, Var) else None
 

@@ -21,7 +21,7 @@ import math
 import random
 from typing import Any, Callable, Optional, Sequence, Union
 
-from tapegrad.core.tree import flatten, unflatten
+from tapegrad.core.tree import BatchedResult, flatten, unflatten
 from tapegrad.testing.checks import dot_test, localize_forward, localize_reverse, passed_line
 from tapegrad.testing.per_example import check_per_example_grads
 from tapegrad.testing.taylor import TaylorResult, taylor_test
@@ -46,9 +46,22 @@ def _axpy(args: tuple[Any, ...], scale: float, direction: tuple[Any, ...]) -> tu
 
 def numerical_jvp(f: Callable[..., Any], args: Sequence[Any], direction: Sequence[Any], eps: float = 1e-4) -> list[float]:
     """Central difference ``(f(x + eps*u) - f(x - eps*u)) / (2*eps)``, leaf by leaf of the output."""
-    plus, _, _ = flatten(f(*_axpy(tuple(args), eps, tuple(direction))), "output")
-    minus, _, _ = flatten(f(*_axpy(tuple(args), -eps, tuple(direction))), "output")
+    plus, _, _ = flatten(_stepped(f, args, eps, direction), "output")
+    minus, _, _ = flatten(_stepped(f, args, -eps, direction), "output")
     return [(p - m) / (2.0 * eps) for p, m in zip(plus, minus)]
+
+
+def _stepped(f: Callable[..., Any], args: Sequence[Any], step: float, direction: Sequence[Any]) -> Any:
+    """``f(x + step * u)``; an error there is reported as the finite difference's, which f at x itself did not raise."""
+    try:
+        return f(*_axpy(tuple(args), step, tuple(direction)))
+    except (ValueError, ArithmeticError) as exc:
+        kind = ValueError if isinstance(exc, ValueError) else ArithmeticError  # (a subclass may need other arguments)
+        raise kind(
+            f"check_grads: f raised {type(exc).__name__} at a central-difference point, args + ({step:g}) * u, a step "
+            f"of eps={abs(step):g} along a random direction u: {exc}. The point is within eps of the edge of f's domain "
+            "(a log or sqrt near 0, a kink): check at a point farther from it, or pass a smaller eps"
+        ) from exc
 
 
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
@@ -169,7 +182,21 @@ def check_grads(
                 call[n] = a
             return f(*call)
 
-    _check(g, tuple(full[n] for n in nums), order, order, tuple(modes), eps, rtol, atol, random.Random(seed), _labels(f, nums), [])
+    _check(_rows(g), tuple(full[n] for n in nums), order, order, tuple(modes), eps, rtol, atol, random.Random(seed), _labels(f, nums), [])
+
+
+def _rows(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``f`` with a vmapped result returned as the list of per-example outputs that it compares equal to.
+
+    A :class:`~tapegrad.core.tree.BatchedResult` of numbers holds batches,
+    which the checks' comparisons of plain numbers cannot order.
+    """
+
+    def rows(*args: Any) -> Any:
+        out = f(*args)
+        return list(out) if isinstance(out, BatchedResult) else out
+
+    return rows
 
 
 def _labels(f: Callable[..., Any], nums: Sequence[int]) -> list[str]:

@@ -33,6 +33,8 @@ EPS = sys.float_info.epsilon
 _FLOOR = 1000.0
 _PASS = 1.8  # orders at least this: the remainder is second order (or higher)
 _FAIL = 1.25  # orders at most this: first order, a wrong gradient
+# A pass must be able to see an error in <g, v> of this fraction of it.
+_RESOLUTION = 1e-3
 
 
 @attrs.frozen
@@ -76,7 +78,7 @@ class TaylorResult:
         head = f"taylor_test {self.status}: {self.reason}"
         rows = [f"  {'h':>10}  {'|f(x+hv) - f(x) - h<g,v>|':>26}  {'order':>6}"]
         for h, r, o, use in self.table:
-            note = "" if use else "  (at rounding level: not used)"
+            note = "" if use else ("  (f not finite or undefined here: not used)" if not math.isfinite(r) else "  (at rounding level: not used)")
             order = f"{o:6.2f}" if o is not None else " " * 6
             rows.append(f"  {h:10.3e}  {r:26.3e}  {order}{note}")
         return "\n".join([head, *rows])
@@ -161,19 +163,69 @@ def taylor_test(
     if len(hs) < 3 or any(not (h > 0.0 and math.isfinite(h)) for h in hs) or any(b >= a for a, b in zip(hs, hs[1:])):
         raise ValueError(f"taylor_test: steps must be at least 3 positive step sizes, largest first, got {tuple(steps)!r}")
 
+    def value_at(h: float) -> float:
+        """f(x + h v), or nan where a large step leaves f's domain (that step is then not used)."""
+        try:
+            return _scalar(f(*_perturbed(full, nums, h, v)), f"at step {h:g}")
+        except (ValueError, ArithmeticError):
+            return math.nan
+
     def remainder(h: float) -> tuple[float, float]:
         """f(x + h v) - f(x) - h <g, v> (signed), and the size of one rounding in forming it."""
-        fh = _scalar(f(*_perturbed(full, nums, h, v)), f"at step {h:g}")
+        fh = value_at(h)
         return fh - f0 - h * gv, EPS * (abs(fh) + abs(f0) + abs(h * gv))
 
     # f's rounding noise, measured where the true remainder is negligible.
-    noise = max(abs(remainder(hs[-1] * s)[0]) for s in (1e-4, 2e-4, 3e-4))
+    noise = max([abs(r) for r in (remainder(hs[-1] * s)[0] for s in (1e-4, 2e-4, 3e-4)) if math.isfinite(r)], default=0.0)
+    # Steps that small may not move f at all (every value rounds to f(x)),
+    # which hides the noise that steps of the table's size meet: f computed
+    # as 1 - cos(x) near 0, or a value rounded to a few digits. Fourth
+    # differences of f along v, spaced like the table's smaller steps, show it.
+    for k in (len(hs) // 2, len(hs) - 1):
+        noise = max(noise, _difference_noise(value_at, f0, hs[k]))
     signed, usable = [], []
     for h in hs:
         r, ulp = remainder(h)
         signed.append(r)
         usable.append(math.isfinite(r) and abs(r) > max(_FLOOR * ulp, 10.0 * noise))
     return _verdict(hs, signed, usable, gv)
+
+
+def _difference_noise(along: Callable[[float], float], f0: float, spacing: float) -> float:
+    """f's rounding noise along v near x: from fourth differences of ``f(x + j * spacing * v)``, j = 0..6.
+
+    A smooth f's fourth difference is its fourth derivative times
+    ``spacing**4``, negligible at the table's small steps, while independent
+    rounding errors of size ``s`` give fourth differences of about
+    ``sqrt(70) * s`` (70 is the sum of the squares of 1, -4, 6, -4, 1).
+    """
+    values = [f0] + [along(j * spacing) for j in range(1, 7)]
+    fourth = [values[j] - 4.0 * values[j + 1] + 6.0 * values[j + 2] - 4.0 * values[j + 3] + values[j + 4] for j in range(3)]
+    finite = [abs(d) for d in fourth if math.isfinite(d)]
+    return max(finite, default=0.0) / math.sqrt(70.0)
+
+
+def _undecidable(rs: Sequence[float], gv: float) -> Optional[tuple[str, str]]:
+    """The status and reason when the table cannot be read at all: a gradient or an f that is nowhere finite, or no remainder."""
+    if not math.isfinite(gv):
+        return (
+            "failed",
+            f"the gradient is not finite: <g, v> = {gv} (a leaf of the gradient is nan or infinite), while f is finite at the point; "
+            "f may not be differentiable there",
+        )
+    if not any(math.isfinite(r) for r in rs):
+        return (
+            "inconclusive",
+            "f is undefined or not finite at every step (it raised, or returned nan or inf): pass smaller steps, or test a point "
+            "farther from the edge of f's domain",
+        )
+    if all(r == 0.0 for r in rs):
+        return (
+            "inconclusive",
+            "every remainder is exactly 0: f is constant or linear along the direction (or the gradient matches f's "
+            "rounding exactly), so a right and a wrong gradient look alike. Try another point or direction.",
+        )
+    return None
 
 
 def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv: float) -> TaylorResult:
@@ -192,13 +244,9 @@ def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv:
     def result(status: str, order: Optional[float], reason: str) -> TaylorResult:
         return TaylorResult(status, order, reason, hs, tuple(rs), tuple(orders), tuple(usable), gv)
 
-    if all(r == 0.0 for r in rs):
-        return result(
-            "inconclusive",
-            None,
-            "every remainder is exactly 0: f is constant or linear along the direction (or the gradient matches f's "
-            "rounding exactly), so a right and a wrong gradient look alike. Try another point or direction.",
-        )
+    early = _undecidable(rs, gv)
+    if early is not None:
+        return result(early[0], None, early[1])
     if len(run) < 3:
         return result(
             "inconclusive",
@@ -217,7 +265,24 @@ def _verdict(hs: tuple[float, ...], signed: list[float], usable: list[bool], gv:
     slope = gv + signed[last] / hs[last]  # (f(x + h v) - f(x)) / h at the smallest usable step
     off = abs(slope - gv)
     if o_a >= _PASS and o_b >= _PASS:
-        return result("passed", fitted, f"the remainder falls at order {fitted:.2f} (a right gradient gives 2 or more, a wrong one 1)")
+        # An error e in <g, v> adds |e| h to the remainder; a second-order fall
+        # at the smallest usable step bounds it by about r / h there.
+        resolution = rs[last] / hs[last]
+        if gv != 0.0 and resolution > _RESOLUTION * abs(gv):
+            return result(
+                "inconclusive",
+                fitted,
+                f"the remainder falls at order {fitted:.2f}, but rounding keeps the steps so large that an error in the "
+                f"gradient below about {resolution:.3g} along the direction ({resolution / abs(gv):.2g} of <g, v> = {gv:.6g}) "
+                "would not show: f's rounding error is large there (cancellation, or few digits). Try another point or "
+                "direction, or compute f more accurately",
+            )
+        return result(
+            "passed",
+            fitted,
+            f"the remainder falls at order {fitted:.2f} (a right gradient gives 2 or more, a wrong one 1); an error in the "
+            f"gradient along the direction above about {resolution:.3g} would have shown",
+        )
     if (o_a <= _FAIL and o_b <= _FAIL) or (o_b < o_a - 0.2 and o_b < 1.6):
         what = "falls at order" if fitted > 0.75 else "hardly falls: order"
         return result(

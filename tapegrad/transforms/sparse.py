@@ -193,7 +193,11 @@ def jacobian_plan(rows: list[list[int]], shape: tuple[int, int], mode: str, limi
         return Plan(pattern, "rev", _groups(rev, colors_used(rev)), sources)
     if fwd is not None:
         return Plan(pattern, "fwd", _groups(fwd, colors_used(fwd)), tuple(recovery(rows, fwd, symmetric=False)))
-    raise _too_many(transform, f, pattern, (limit or 0) + 1, limit, min(m, n))
+    # A forward sweep per color of the columns needs at least as many as the
+    # fullest row has entries; a reverse one, as the fullest column has.
+    bounds = {"fwd": max(map(len, rows), default=0), "rev": max(map(len, cols), default=0)}
+    widest = min(bounds.values()) if mode == "auto" else bounds[mode]
+    raise _too_many(transform, f, pattern, max((limit or 0) + 1, widest), limit, min(m, n))
 
 
 def hessian_plan(rows: list[list[int]], n: int, limit: Optional[int], transform: str, f: Callable[..., Any]) -> Plan:
