@@ -29,7 +29,9 @@ def _pages() -> list[Path]:
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_page_blocks_run_and_print_what_the_page_says(page: Path) -> None:
+def test_page_blocks_run_and_print_what_the_page_says(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In an empty folder of its own, so that a block that writes a file cannot litter the checkout.
+    monkeypatch.chdir(tmp_path)
     run = run_page(page)
     if run.skipped:
         pytest.skip(
