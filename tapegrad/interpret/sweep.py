@@ -36,7 +36,7 @@ from tapegrad.core.tape import Tape, primal_of, value_of
 from tapegrad.core.traced import Traced
 from tapegrad.interpret.branches import restrict_p
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
-from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions
+from tapegrad.interpret.rules import AtRecord, NotFlat, adjoint_where_present, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions
 
 
 SweepTerm = tuple[int, int, int, Any, Any]
@@ -55,7 +55,7 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], log: O
         if ref >= 0:
             adj[ref] = ct if adj[ref] is None else adj[ref] + ct
     for i in range(len(tape) - 1, -1, -1):  # last record first: every use of v_i is already swept
-        g = adj[i]
+        g = adjoint_where_present(adj[i], tape._vals[i])  # (a record of some examples only keeps those)
         if g is None:  # no cotangent reached this record
             continue
         refs = tape.refs(i)  # the records (>= 0) and constants (< 0) it read
