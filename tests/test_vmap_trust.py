@@ -403,10 +403,11 @@ def test_an_outer_sweep_never_differentiates_an_unchosen_example(backend: str) -
     batched = lambda p: tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, GAPPED_X))
     second: Fn = lambda h: tg.grad(tg.grad(h))
     third: Fn = lambda h: tg.grad(tg.grad(tg.grad(h)))
+    third_through_tangents: Fn = lambda h: tg.grad(tg.hessian(h))  # a forward sweep under an outer tape
     # The inner sweep's seed traced by the outer tape (p times the loss): d/dp (p * loss'(p)).
     seeded: Fn = lambda h: (lambda p: tg.grad(lambda q: p * h(q))(p))
     for p in (0.7, 1.3):
-        for order in (second, third):
+        for order in (second, third, third_through_tangents):
             expected = order(loop)(p)
             assert math.isfinite(expected)  # (so that nan == nan cannot pass)
             assert same([order(batched)(p)], [expected], "numpy"), (p, expected)

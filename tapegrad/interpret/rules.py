@@ -102,7 +102,7 @@ def _apply(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -
         if traced and all(v._t.jit and v._v.__class__ is not Traced for v in traced):
             return bind(_rule_primitive(op, k, rule), values)
         spec = _SPECS.get(rule)
-        if traced and spec is not None and not any(_under_jit(v) for v in traced):
+        if traced and spec is not None and not any(under_jit(v) for v in traced):
             # Recorded on the outer tape, branch by branch. (Under jit the examples' branches are
             # chosen anew by every replay, which these records could not do: that case is refused.)
             return run_branches(spec, len(args), values)
@@ -122,7 +122,7 @@ def _apply(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -
         return per_example(rule, values)  # (None if the rule sends nothing to any example)
 
 
-def _under_jit(x: Any) -> bool:
+def under_jit(x: Any) -> bool:
     """True if ``x`` or a value under it belongs to a jit tape."""
     while x.__class__ is Traced:
         if x._t.jit:
