@@ -390,6 +390,44 @@ def test_second_derivatives_through_branches_under_vmap_equal_the_loop(backend: 
         assert same(list(per_example), [tg.grad(tg.grad(f))(p, x) for x in SECOND_X], backend)
 
 
+GAPPED_X = [1.0, -2.0, 0.5, 3.0, NAN, 0.0, -math.inf]
+Fn = Callable[[Callable[[Any], Any]], Callable[[Any], Any]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_outer_sweep_never_differentiates_an_unchosen_example(backend: str) -> None:
+    # sqrt's rule at x = 0 (example 5) divides by zero, and its records only exist for the chosen
+    # examples; a sum over the batch (the broadcast p) sends the outer sweep's adjoint to every example.
+    f: Callable[[Any, Any], Any] = lambda p, x: tg.where(x > 0.0, tg.sqrt(p * abs(x)), p * p)
+    loop = lambda p: tg.mean([f(p, x) for x in GAPPED_X])
+    batched = lambda p: tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, GAPPED_X))
+    second: Fn = lambda h: tg.grad(tg.grad(h))
+    third: Fn = lambda h: tg.grad(tg.grad(tg.grad(h)))
+    third_through_tangents: Fn = lambda h: tg.grad(tg.hessian(h))  # a forward sweep under an outer tape
+    # The inner sweep's seed traced by the outer tape (p times the loss): d/dp (p * loss'(p)).
+    seeded: Fn = lambda h: (lambda p: tg.grad(lambda q: p * h(q))(p))
+    for p in (0.7, 1.3):
+        for order in (second, third, third_through_tangents):
+            expected = order(loop)(p)
+            assert math.isfinite(expected)  # (so that nan == nan cannot pass)
+            assert same([order(batched)(p)], [expected], "numpy"), (p, expected)
+        assert same([tg.grad(seeded(batched))(p)], [tg.grad(seeded(loop))(p)], "numpy")
+        assert same([tg.grad(seeded(loop))(p)], [tg.grad(loop)(p) + p * tg.grad(tg.grad(loop))(p)], "numpy")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_jitted_gradient_differentiated_again_follows_each_batch(backend: str) -> None:
+    f: Callable[[Any, Any], Any] = lambda p, x: tg.where(x > 0.0, tg.sqrt(p * abs(x)), p * p)
+    step = tg.jit(tg.grad(lambda p, X: tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, X))))
+    for X in (GAPPED_X, [0.0, 2.0], [-1.0, 0.0, 4.0, 0.25], [0.0, 0.0, -3.0]):
+        expected = tg.grad(tg.grad(lambda p: tg.mean([f(p, x) for x in X])))(0.7)
+        got = tg.grad(lambda p: step(p, tg.batch(X, backend)))(0.7)
+        assert same([got], [expected], "numpy"), (X, got, expected)
+    # jit of the second derivative itself would need a branch per example at every replay: refused.
+    with pytest.raises(tg.BatchBranchError, match=r"inside jit"):
+        tg.jit(tg.grad(tg.grad(lambda p, X: tg.mean(tg.vmap(f, in_axes=(None, 0), backend=backend)(p, X)))))(0.7, tg.batch(GAPPED_X, backend))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_tangent_of_a_mean_through_where_counts_only_the_chosen_examples(backend: str) -> None:
     X = [1.0, -2.0, 4.0]

@@ -137,7 +137,12 @@ def _loop(name: str, flat: bool) -> list[str]:
         # An adjoint present for some examples only (vmap, below a where) runs each rule on
         # those examples: a rule pasted here would compute every example, and could fail
         # (atan2's at the origin) or give nan where the loop over examples never looks.
+        # A record whose value is gapped exists for some examples only; an adjoint that reaches
+        # it for every example (from a sum over the batch) is kept for those (rules.py says why).
         lines += [
+            "            v = vals[i]",
+            "            if v.__class__ in MAYBE_GAPPED and p not in NO_ADJOINTS and holds_gaps(v):  # a record of some examples",
+            "                g = adjoint_where_present(g, v)",
             "            if g.__class__ in MAYBE_GAPPED and p not in NO_ADJOINTS and holds_gaps(g):  # some examples only",
             "                generic_record(tape, adj, i, g)",
         ]
@@ -203,7 +208,7 @@ def reverse_loops_source() -> str:
         "from tapegrad.core.functions import RULE_FUNCTIONS",
         "from tapegrad.core.rule_table import FLOAT_RULE_FUNCTIONS",
         "from tapegrad.core.tape import Tape",
-        "from tapegrad.interpret.rules import MAYBE_GAPPED, NO_ADJOINTS, AtRecord, NotFlat, generic_record, holds_gaps",
+        "from tapegrad.interpret.rules import MAYBE_GAPPED, NO_ADJOINTS, AtRecord, NotFlat, adjoint_where_present, generic_record, holds_gaps",
         "",
         "# The functions the rules call: on traced values, and their float versions.",
     ]

@@ -13,7 +13,7 @@ from typing import Any
 from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.rule_table import FLOAT_RULE_FUNCTIONS
 from tapegrad.core.tape import Tape
-from tapegrad.interpret.rules import MAYBE_GAPPED, NO_ADJOINTS, AtRecord, NotFlat, generic_record, holds_gaps
+from tapegrad.interpret.rules import MAYBE_GAPPED, NO_ADJOINTS, AtRecord, NotFlat, adjoint_where_present, generic_record, holds_gaps
 
 # The functions the rules call: on traced values, and their float versions.
 batch_count = RULE_FUNCTIONS["batch_count"]
@@ -76,6 +76,9 @@ def general_reverse_loop(tape: Tape, adj: list[Any], start: int, release: bool =
             p = ops[i]
             if release and p != 0:  # only the inputs' adjoints are returned
                 adj[i] = None
+            v = vals[i]
+            if v.__class__ in MAYBE_GAPPED and p not in NO_ADJOINTS and holds_gaps(v):  # a record of some examples
+                g = adjoint_where_present(g, v)
             if g.__class__ in MAYBE_GAPPED and p not in NO_ADJOINTS and holds_gaps(g):  # some examples only
                 generic_record(tape, adj, i, g)
             elif p == 1:  # add: d/dx = g, d/dy = g

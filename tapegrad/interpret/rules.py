@@ -15,10 +15,10 @@ from typing import Any, Optional, Sequence
 
 from tapegrad.core.batch import Batch, BatchBranchError, BoolBatch, batch_size
 from tapegrad.interpret.branches import run_branches
-from tapegrad.core.gaps import GAPPED_CLASSES, absent_like, gathered, per_example, renumbered, scattered
+from tapegrad.core.gaps import GAPPED_CLASSES, absent_like, gathered, per_example, present_of, renumbered, restricted, scattered
 from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.rule_table import batch_mean_p, batch_sum_p, broadcast_p
-from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, VARIADIC, MissingRuleError, Primitive, Rule, RuleSpec, register, rule_count
+from tapegrad.core.primitive import ARG_NAMES, PRIMITIVES, RULES, TANGENT_RULES, VARIADIC, MissingRuleError, Primitive, Rule, RuleSpec, register, rule_count, set_rules
 from tapegrad.core.tape import Tape, primal_of
 from tapegrad.core.traced import Traced, bind
 
@@ -102,7 +102,7 @@ def _apply(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -
         if traced and all(v._t.jit and v._v.__class__ is not Traced for v in traced):
             return bind(_rule_primitive(op, k, rule), values)
         spec = _SPECS.get(rule)
-        if traced and spec is not None and not any(_under_jit(v) for v in traced):
+        if traced and spec is not None and not any(under_jit(v) for v in traced):
             # Recorded on the outer tape, branch by branch. (Under jit the examples' branches are
             # chosen anew by every replay, which these records could not do: that case is refused.)
             return run_branches(spec, len(args), values)
@@ -122,7 +122,7 @@ def _apply(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: int, k: int) -
         return per_example(rule, values)  # (None if the rule sends nothing to any example)
 
 
-def _under_jit(x: Any) -> bool:
+def under_jit(x: Any) -> bool:
     """True if ``x`` or a value under it belongs to a jit tape."""
     while x.__class__ is Traced:
         if x._t.jit:
@@ -165,6 +165,40 @@ def _on_present_examples(rule: Rule, g: Any, ans: Any, args: Sequence[Any], op: 
     except Exception as exc:
         raise renumbered(exc, where) from None
     return scattered(out, where, n, kind.backend)
+
+
+def _present_as_impl(g: Any, like: Any) -> Any:
+    """``g`` for the examples a gapped ``like`` is present for, absent for the others (it takes whole batches)."""
+    if like.__class__ not in GAPPED_CLASSES:
+        return g
+    return restricted(g, present_of(like), like)
+
+
+# present_as(g, v): the adjoint g, kept only for the examples that v (a record's gapped
+# value) exists for. Linear in g, so its derivative is the same restriction; v only
+# says which examples, so nothing flows back to it. Reading v itself (not a mask
+# taken from it) lets a jit replay restrict to the examples of the batch it is given.
+present_as_p = register("present_as", _present_as_impl, 2, reduces=True)
+set_rules(present_as_p, (lambda g, ans, x, like: bind(present_as_p, (g, like)), None))
+
+
+def adjoint_where_present(g: Any, ans: Any) -> Any:
+    """The adjoint ``g`` of a record whose value ``ans`` is gapped, kept for the examples the record exists for.
+
+    In the loop over examples a record computed from an adjoint that reached
+    only some examples (a rule's result below a ``where``) exists for those
+    examples alone, so no adjoint ever reaches it for the others; a sweep
+    that differentiates it (the outer sweep of a second derivative) must not
+    run its rules there either: they could divide by zero, or give nan, at
+    an example the loop never differentiates. ``g`` may be present
+    everywhere: a sum over the batch, or an ``add`` of such values,
+    sends its adjoint to every example. (None, no adjoint, stays None.)
+    """
+    if g is None or not holds_gaps(ans):
+        return g
+    if g.__class__ is Traced or ans.__class__ is Traced:
+        return bind(present_as_p, (g, ans))  # recorded on the outer tape (and follows a jit replay's examples)
+    return _present_as_impl(g, ans)
 
 
 _RULE_PRIMITIVES: dict[tuple[int, int], Primitive] = {}

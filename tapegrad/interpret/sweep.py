@@ -27,16 +27,16 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Optional, Sequence
 
-from tapegrad.core.batch import Batch, BoolBatch
+from tapegrad.core.batch import Batch, BoolBatch, batch_of
 from tapegrad.core.gaps import present_of, restricted
 from tapegrad.core.functions import RULE_FUNCTIONS
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC
 from tapegrad.core.rule_table import input_p, where_p
 from tapegrad.core.tape import Tape, primal_of, value_of
-from tapegrad.core.traced import Traced
+from tapegrad.core.traced import Traced, bind
 from tapegrad.interpret.branches import restrict_p
 from tapegrad.interpret.reverse_loops import flat_reverse_loop, general_reverse_loop
-from tapegrad.interpret.rules import AtRecord, NotFlat, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions
+from tapegrad.interpret.rules import AtRecord, NotFlat, adjoint_where_present, apply_rule, checked, in_record, per_argument, rule_functions, tangent_functions, under_jit
 
 
 SweepTerm = tuple[int, int, int, Any, Any]
@@ -55,7 +55,7 @@ def reference_reverse_sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], log: O
         if ref >= 0:
             adj[ref] = ct if adj[ref] is None else adj[ref] + ct
     for i in range(len(tape) - 1, -1, -1):  # last record first: every use of v_i is already swept
-        g = adj[i]
+        g = adjoint_where_present(adj[i], tape._vals[i])  # (a record of some examples only keeps those)
         if g is None:  # no cotangent reached this record
             continue
         refs = tape.refs(i)  # the records (>= 0) and constants (< 0) it read
@@ -157,9 +157,10 @@ def needed_by(tape: Tape, outputs: Iterable[int]) -> tuple[bytearray, dict[int, 
         if needed[i]:
             refs = tape.refs(i)
             mine = some.get(i)
-            if tape._vals[i].__class__ is Traced:
-                # An outer tape (a jit, say) records this sweep: the examples each record is needed
-                # for may differ from one replay to the next, so every record is needed whole.
+            if under_jit(tape._vals[i]):
+                # A jit records this sweep: the examples each record is needed for may differ
+                # from one replay to the next, so every record is needed whole. (Under any other
+                # outer tape the values are fixed, and read beneath the tracing.)
                 for r in refs:
                     _need(needed, some, r, None)
                 continue
@@ -273,7 +274,12 @@ def _restrict(tan: list[Any], refs: Sequence[int], mask: list[bool], like: Any) 
     for r in refs:
         if r >= 0 and tan[r] is not None:
             saved.append((r, tan[r]))
-            tan[r] = restricted(tan[r], mask, like)
+            t = tan[r]
+            under: Any = value_of(like)
+            if t.__class__ is Traced and isinstance(under, Batch):  # recorded on the outer tape; its derivative is the same restriction
+                tan[r] = bind(restrict_p, (t, batch_of([1.0 if m else 0.0 for m in mask], under.backend)))
+            else:
+                tan[r] = restricted(t, mask, like)
     return saved
 
 
