@@ -11,6 +11,11 @@ modified: new trees are built for the traced copies and for the results.
 Because every transform only needs "a tape of the function", they nest in
 any order: the inner transform's tape holds values that the outer one is
 tracing, and its sweep records on the outer tape.
+
+Their static types (the overloads that type a gradient like the argument
+passed, and the classes of what the transforms return) are in
+:mod:`tapegrad.transforms.signatures`; each transform here is a plain
+function given its signature by ``@typed_as``.
 """
 
 from __future__ import annotations
@@ -18,19 +23,29 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from typing import Any, Callable, Concatenate, Generic, Literal, Optional, ParamSpec, Sequence, TypeVar, Union, cast, final, overload
+from typing import Any, Callable, Optional, Sequence, Union
 
 from tapegrad.core.batch import Batch
 from tapegrad.core.tape import Tape, value_of
-from tapegrad.core.traced import Scalar, Traced, closed_error, holds_batch
+from tapegrad.core.traced import Traced, closed_error, holds_batch
 from tapegrad.core.tree import BatchedResult, TreeDef, flatten, unflatten
 from tapegrad.interpret.sweep import forward_sweep, reverse_sweep
-
-P = ParamSpec("P")
-T = TypeVar("T")
-A = TypeVar("A")
-
-Argnums = Union[int, Sequence[int]]
+from tapegrad.transforms.signatures import (
+    Argnums as Argnums,
+    Gradient as Gradient,
+    GradientWithAux as GradientWithAux,
+    GradSignature,
+    Hessian as Hessian,
+    HessianSignature,
+    Jacobian as Jacobian,
+    JacobianSignature,
+    JvpSignature,
+    ValueAndGradient as ValueAndGradient,
+    ValueAndGradientWithAux as ValueAndGradientWithAux,
+    ValueAndGradSignature,
+    VjpSignature,
+    typed_as,
+)
 
 
 # -- helpers shared by the transforms -------------------------------------------
@@ -250,144 +265,7 @@ def _value_and_grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
     return value_and_grad_f
 
 
-# -- the types of what grad and value_and_grad return ---------------------------------
-#
-# The gradient has the structure of the argument actually passed, with floats
-# at its leaves. A plain ``Callable[Concatenate[T, P], T]`` would type it with
-# f's declared parameter type instead (``Sequence[Scalar]``), so a user who
-# passes a ``list[float]`` would get back ``Sequence[float | Traced]`` and
-# could not update a ``list[float]`` with it. These classes give ``__call__``
-# overloads that follow the argument: a float gives a float, a traced scalar a
-# traced scalar (under an outer transform), any sequence its own type, and
-# anything else f's declared type. The ``self`` annotations select the
-# overloads that f's parameter type allows; T is contravariant, so
-# ``Gradient[Sequence[Scalar], P]`` is usable where ``Gradient[list[float], P]``
-# is expected, just as a function of a Sequence accepts a list.
-
-T_contra = TypeVar("T_contra", contravariant=True)
-A_co = TypeVar("A_co", covariant=True)
-X = TypeVar("X")
-S = TypeVar("S", bound=Sequence[Scalar])
-
-
-class _Transformed:
-    """A transformed function: calls the implementation, and looks like ``f`` (name, doc, signature)."""
-
-    def __init__(self, impl: Callable[..., Any], f: Callable[..., Any], name: str) -> None:
-        functools.update_wrapper(cast(Any, self), f)
-        self.__name__ = self.__qualname__ = name
-        self._impl = impl
-
-    def __repr__(self) -> str:
-        return f"<{self.__name__}>"
-
-
-class Gradient(_Transformed, Generic[T_contra, P]):
-    """What ``grad(f)`` returns: call it like ``f`` to get the gradient, shaped like the first argument."""
-
-    @overload
-    def __call__(self: Gradient[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> float: ...
-    @overload
-    def __call__(self: Gradient[Traced, P], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> Traced: ...
-    @overload
-    def __call__(self: Gradient[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> S: ...
-    @overload
-    def __call__(self: Gradient[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> X: ...
-    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return self._impl(x, *args, **kwargs)
-
-
-class GradientWithAux(_Transformed, Generic[T_contra, P, A_co]):
-    """What ``grad(f, has_aux=True)`` returns: ``(gradient, aux)``."""
-
-    @overload
-    def __call__(self: GradientWithAux[float, P, A_co], x: float, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, A_co]: ...
-    @overload
-    def __call__(self: GradientWithAux[Traced, P, A_co], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> tuple[Traced, A_co]: ...
-    @overload
-    def __call__(self: GradientWithAux[Sequence[Scalar], P, A_co], x: S, /, *args: P.args, **kwargs: P.kwargs) -> tuple[S, A_co]: ...
-    @overload
-    def __call__(self: GradientWithAux[X, P, A_co], x: X, /, *args: P.args, **kwargs: P.kwargs) -> tuple[X, A_co]: ...
-    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return self._impl(x, *args, **kwargs)
-
-
-class ValueAndGradient(_Transformed, Generic[T_contra, P]):
-    """What ``value_and_grad(f)`` returns: ``(value, gradient)``."""
-
-    @overload
-    def __call__(self: ValueAndGradient[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, float]: ...
-    # (A traced argument means an outer transform is tracing: the value is traced
-    # then too, where the general overload says float.)
-    @overload
-    def __call__(  # type: ignore[overload-overlap]
-        self: ValueAndGradient[Traced, P], x: Traced, /, *args: P.args, **kwargs: P.kwargs) -> tuple[Scalar, Traced]: ...
-    @overload
-    def __call__(self: ValueAndGradient[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, S]: ...
-    @overload
-    def __call__(self: ValueAndGradient[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> tuple[float, X]: ...
-    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return self._impl(x, *args, **kwargs)
-
-
-class ValueAndGradientWithAux(_Transformed, Generic[T_contra, P, A_co]):
-    """What ``value_and_grad(f, has_aux=True)`` returns: ``((value, aux), gradient)``."""
-
-    @overload
-    def __call__(
-        self: ValueAndGradientWithAux[float, P, A_co], x: float, /, *args: P.args, **kwargs: P.kwargs
-    ) -> tuple[tuple[float, A_co], float]: ...
-    @overload
-    def __call__(  # type: ignore[overload-overlap]  # as in ValueAndGradient
-        self: ValueAndGradientWithAux[Traced, P, A_co], x: Traced, /, *args: P.args, **kwargs: P.kwargs
-    ) -> tuple[tuple[Scalar, A_co], Traced]: ...
-    @overload
-    def __call__(
-        self: ValueAndGradientWithAux[Sequence[Scalar], P, A_co], x: S, /, *args: P.args, **kwargs: P.kwargs
-    ) -> tuple[tuple[float, A_co], S]: ...
-    @overload
-    def __call__(
-        self: ValueAndGradientWithAux[X, P, A_co], x: X, /, *args: P.args, **kwargs: P.kwargs
-    ) -> tuple[tuple[float, A_co], X]: ...
-    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return self._impl(x, *args, **kwargs)
-
-
-@final
-class _TypedAny:
-    """Never instantiated. A function typed ``Any`` matches the overloads on it as
-    well as the first ones, and when an Any argument matches overloads with
-    different results, mypy answers Any; without it, mypy would infer
-    ``Gradient[Never, ...]``, which nothing can be passed to. A lambda does not
-    match it (it is not a _TypedAny), so ``grad(lambda x: ...)`` stays a Gradient."""
-
-
-# An aux value typed Scalar comes back as a float (traced scalars in aux are
-# replaced by their values), so those overloads say float; any other aux type
-# is kept as declared (still true: a float is a Scalar). An int aux is
-# matched first: for mypy an int is a float, but it comes back as the int.
-
-
-@overload
-def value_and_grad(
-    f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False
-) -> ValueAndGradient[T, P]: ...
-@overload
-def value_and_grad(
-    f: Callable[Concatenate[T, P], tuple[Scalar, int]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> ValueAndGradientWithAux[T, P, int]: ...
-@overload
-def value_and_grad(
-    f: Callable[Concatenate[T, P], tuple[Scalar, Scalar]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> ValueAndGradientWithAux[T, P, float]: ...
-@overload
-def value_and_grad(
-    f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> ValueAndGradientWithAux[T, P, A]: ...
-@overload
-def value_and_grad(f: Callable[P, Any], argnums: Argnums, has_aux: bool = False) -> Callable[P, Any]: ...
-@overload
-def value_and_grad(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+@typed_as(ValueAndGradSignature)
 def value_and_grad(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing both ``f(*args)`` and its gradient.
 
@@ -402,24 +280,7 @@ def value_and_grad(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     return cls(impl, f, f"value_and_grad({_fname(f)})")
 
 
-@overload
-def grad(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, has_aux: Literal[False] = False) -> Gradient[T, P]: ...
-@overload
-def grad(
-    f: Callable[Concatenate[T, P], tuple[Scalar, int]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> GradientWithAux[T, P, int]: ...
-@overload
-def grad(
-    f: Callable[Concatenate[T, P], tuple[Scalar, Scalar]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> GradientWithAux[T, P, float]: ...
-@overload
-def grad(
-    f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> GradientWithAux[T, P, A]: ...
-@overload
-def grad(f: Callable[P, Any], argnums: Argnums, has_aux: bool = False) -> Callable[P, Any]: ...
-@overload
-def grad(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+@typed_as(GradSignature)
 def grad(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing the gradient of scalar-valued ``f``.
 
@@ -451,24 +312,7 @@ def _grad_impl(f: Callable[..., Any], argnums: Argnums, has_aux: bool, transform
 # -- vjp and jvp ------------------------------------------------------------------
 
 
-# The first overload of vjp, jvp, jacobian and hessian takes the result of
-# another transform (grad(f), ...): its __call__ is overloaded, and mypy would
-# otherwise match it by its first overload alone (a float argument), however
-# it is called. Such compositions are typed Any.
-@overload
-def vjp(f: _Transformed, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any: ...
-@overload
-def vjp(f: Callable[[T], Scalar], primal: T, /) -> tuple[float, Callable[[Scalar], tuple[T]]]: ...
-@overload
-def vjp(f: Callable[[T], list[Scalar]], primal: T, /) -> tuple[list[float], Callable[[Sequence[Scalar]], tuple[T]]]: ...
-@overload
-def vjp(f: Callable[[T], Scalar], primal: T, /, *, argnums: Literal[0]) -> tuple[float, Callable[[Scalar], T]]: ...
-@overload
-def vjp(
-    f: Callable[[T], list[Scalar]], primal: T, /, *, argnums: Literal[0]
-) -> tuple[list[float], Callable[[Sequence[Scalar]], T]]: ...
-@overload
-def vjp(f: Callable[..., Any], *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any: ...
+@typed_as(VjpSignature)
 def vjp(f: Any, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool = False) -> Any:
     """Run ``f(*primals)`` once and return ``(out, vjp_fn)``, or ``(out, vjp_fn, aux)``.
 
@@ -502,24 +346,7 @@ def vjp(f: Any, *primals: Any, argnums: Optional[Argnums] = None, has_aux: bool 
     return (out_value, vjp_fn, aux) if has_aux else (out_value, vjp_fn)
 
 
-@overload
-def jvp(
-    f: _Transformed, primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, has_aux: bool = False
-) -> Any: ...
-@overload
-def jvp(f: Callable[..., Scalar], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None) -> tuple[float, float]: ...
-@overload
-def jvp(
-    f: Callable[..., list[Scalar]], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None
-) -> tuple[list[float], list[float]]: ...
-@overload
-def jvp(
-    f: Callable[..., tuple[Scalar, A]], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, *, has_aux: Literal[True]
-) -> tuple[float, float, A]: ...
-@overload
-def jvp(
-    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], argnums: Optional[Argnums] = None, has_aux: bool = False
-) -> Any: ...
+@typed_as(JvpSignature)
 def jvp(
     f: Any,
     primals: Sequence[Any],
@@ -620,42 +447,7 @@ def _jacobian_impl(f: Callable[..., Any], argnums: Argnums, mode: str, has_aux: 
     return jacobian_f
 
 
-class Jacobian(_Transformed, Generic[T_contra, P]):
-    """What ``jacobian(f)`` returns for ``f`` typed to return a list: one row per output, shaped like the argument."""
-
-    @overload
-    def __call__(self: Jacobian[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> list[float]: ...
-    @overload
-    def __call__(self: Jacobian[Sequence[Scalar], P], x: S, /, *args: P.args, **kwargs: P.kwargs) -> list[S]: ...
-    @overload
-    def __call__(self: Jacobian[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> list[X]: ...
-    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return self._impl(x, *args, **kwargs)
-
-
-class Hessian(_Transformed, Generic[T_contra, P]):
-    """What ``hessian(f)`` returns: a float for a float argument, a list of lists for a list."""
-
-    @overload
-    def __call__(self: Hessian[float, P], x: float, /, *args: P.args, **kwargs: P.kwargs) -> float: ...
-    @overload
-    def __call__(self: Hessian[list[float], P], x: list[float], /, *args: P.args, **kwargs: P.kwargs) -> list[list[float]]: ...
-    @overload
-    def __call__(self: Hessian[X, P], x: X, /, *args: P.args, **kwargs: P.kwargs) -> Any: ...
-    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return self._impl(x, *args, **kwargs)
-
-
-@overload
-def jacobian(f: _Transformed, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Callable[..., Any]: ...
-@overload
-def jacobian(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0, mode: str = "auto") -> Gradient[T, P]: ...
-@overload
-def jacobian(f: Callable[Concatenate[T, P], list[Scalar]], argnums: Literal[0] = 0, mode: str = "auto") -> Jacobian[T, P]: ...
-@overload
-def jacobian(f: Callable[P, Any], argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Callable[P, Any]: ...
-@overload
-def jacobian(f: _TypedAny, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Any: ...
+@typed_as(JacobianSignature)
 def jacobian(f: Any, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = False) -> Any:
     """Return a function computing the Jacobian of ``f``.
 
@@ -680,18 +472,7 @@ def jacobian(f: Any, argnums: Argnums = 0, mode: str = "auto", has_aux: bool = F
     return Jacobian(impl, f, impl.__name__)
 
 
-@overload
-def hessian(f: _Transformed, argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]: ...
-@overload
-def hessian(f: Callable[Concatenate[T, P], Scalar], argnums: Literal[0] = 0) -> Hessian[T, P]: ...
-@overload
-def hessian(
-    f: Callable[Concatenate[T, P], tuple[Scalar, A]], argnums: Literal[0] = 0, *, has_aux: Literal[True]
-) -> Callable[Concatenate[T, P], tuple[Any, A]]: ...
-@overload
-def hessian(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[P, Any]: ...
-@overload
-def hessian(f: _TypedAny, argnums: Argnums = 0, has_aux: bool = False) -> Any: ...
+@typed_as(HessianSignature)
 def hessian(f: Any, argnums: Argnums = 0, has_aux: bool = False) -> Any:
     """Return a function computing the Hessian of ``f``.
 
