@@ -26,7 +26,7 @@ from tapegrad.core.tape import Tape
 from tapegrad.explore import layout
 from tapegrad.explore.model import Sweeps, build
 from tapegrad.explore.page import render
-from tapegrad.transforms.grad import TracedInputs, _arg_names, _fname, _output_refs, _split_aux
+from tapegrad.transforms.arguments import TracedInputs, _arg_names, _fname, _output_refs, _split_aux
 
 FULL_VIEW_LIMIT = 400
 """Tapes of up to this many records are drawn one box per record; longer ones collapsed."""

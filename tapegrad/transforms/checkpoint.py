@@ -39,7 +39,8 @@ from tapegrad.core.primitive import Primitive, register, set_jvp_rules, set_rule
 from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Traced, closed_error, holds_batch, make_traced
 from tapegrad.core.tree import TreeDef, flatten, unflatten
-from tapegrad.transforms.grad import _fname, jacobian, jvp, vjp
+from tapegrad.transforms.arguments import _fname
+from tapegrad.transforms.grad import jacobian, jvp, vjp
 
 F = TypeVar("F", bound=Callable[..., Any])
 

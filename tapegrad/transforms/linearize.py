@@ -29,7 +29,7 @@ from tapegrad.core.tree import TreeDef, flatten, unflatten
 from tapegrad.interpret.rules import apply_rule, checked, in_record, tangent_functions
 from tapegrad.interpret.sweep import VARIADIC_IDS, needed_by
 from tapegrad.transforms.checkpoint import CALL_IDS, OUTPUT_P, output_entries
-from tapegrad.transforms.grad import _fname, _optional_argnums, _trace_all
+from tapegrad.transforms.arguments import _fname, _optional_argnums, _trace_all
 
 
 @attrs.frozen

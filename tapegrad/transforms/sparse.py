@@ -37,7 +37,8 @@ from tapegrad.core.traced import holds_batch
 from tapegrad.interpret.coloring import ColoringError, colors_used, column_coloring, recovery, star_coloring, transpose
 from tapegrad.interpret.sparsity import hessian_rows, jacobian_rows, members
 from tapegrad.interpret.sweep import forward_sweep, reverse_sweep
-from tapegrad.transforms.grad import Argnums, TracedInputs, _arg_names, _argnums, _fname, _output_refs, _ref, _scalar_output
+from tapegrad.transforms.arguments import TracedInputs, _arg_names, _argnums, _fname, _output_refs, _ref, _scalar_output
+from tapegrad.transforms.signatures import Argnums
 from tapegrad.transforms.jit import jit as _jit
 
 P = ParamSpec("P")
