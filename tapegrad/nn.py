@@ -36,8 +36,9 @@ from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves, tree_map
 from tapegrad.labels import check_class_labels, check_signed_labels, describe, labels_outside, plain_labels
 
+from tapegrad.hyperparameters import check_learning_rate
+
 # Re-exported (``X as X`` marks them as part of this module's interface for mypy).
-from tapegrad.optim import check_learning_rate
 from tapegrad.optim import (
     AdamState as AdamState,
     RMSpropState as RMSpropState,

@@ -15,7 +15,9 @@ kept, compared or reused freely::
 A learning rate is a float or a *schedule*: a function of the step number
 (0 for the first update) returning a float. :func:`constant`,
 :func:`step_decay`, :func:`cosine_decay` and :func:`linear_warmup` build
-them. :func:`clip_by_global_norm` rescales a gradient tree, and
+them; they live in :mod:`tapegrad.schedules` and are importable from here
+too, and every hyperparameter is checked by :mod:`tapegrad.hyperparameters`.
+:func:`clip_by_global_norm` rescales a gradient tree, and
 :func:`clipped` wraps an optimizer so that it clips before every update.
 
 The update rules follow PyTorch's ``torch.optim`` (the tests compare
@@ -25,21 +27,27 @@ trajectories step by step), so hyperparameters carry over directly.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Generic, NamedTuple, Protocol, TypeVar, Union
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import attrs
 
 from tapegrad.core.functions import sqrt
 from tapegrad.core.tree import tree_flatten, tree_leaves, tree_unflatten, tree_zeros_like
+from tapegrad.hyperparameters import (
+    LearningRate,
+    Schedule,
+    _at_least,
+    _eps,
+    _learning_rate,
+    _lr_at,
+    _positive,
+    _state_of,
+    _unit,
+)
+from tapegrad.schedules import constant, cosine_decay, linear_warmup, step_decay
 
 T = TypeVar("T")
 S = TypeVar("S")
-
-Schedule = Callable[[int], float]
-"""A learning rate as a function of the step number (0 for the first update)."""
-
-LearningRate = Union[float, Schedule]
-"""A constant learning rate, or a :data:`Schedule`."""
 
 __all__ = [
     "LearningRate",
@@ -64,89 +72,6 @@ __all__ = [
     "cosine_decay",
     "linear_warmup",
 ]
-
-
-# -- validation --------------------------------------------------------------------------------------
-
-
-def _number(owner: str, name: str, value: object) -> float:
-    """``value`` as a float, or a TypeError/ValueError naming the hyperparameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} {value!r:.60}")
-    if math.isnan(value):
-        raise ValueError(f"{owner}: {name} must be a number, got nan")
-    return float(value)
-
-
-def _at_least(owner: str, name: str, value: object, low: float) -> float:
-    v = _number(owner, name, value)
-    if v < low or math.isinf(v):
-        raise ValueError(f"{owner}: {name} must be a finite number >= {low}, got {v}")
-    return v
-
-
-def _positive(owner: str, name: str, value: object) -> float:
-    v = _number(owner, name, value)
-    if not 0.0 < v < math.inf:
-        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {v}")
-    return v
-
-
-def _eps(owner: str, value: object) -> float:
-    """eps > 0: it is what keeps the step finite where a gradient has been zero all along."""
-    v = _number(owner, "eps", value)
-    if not 0.0 < v < math.inf:
-        raise ValueError(
-            f"{owner}: eps must be a finite number > 0, got {v}: it is added to the root of the second moment, "
-            f"which is 0 for a parameter whose gradients have all been 0, and the step would divide by zero "
-            f"(the default is 1e-8)"
-        )
-    return v
-
-
-def _state_of(owner: str, state: object, expected: type) -> None:
-    """The state must be the one this kind of optimizer's init made, not another optimizer's."""
-    if not isinstance(state, expected):
-        raise TypeError(
-            f"{owner}.update: state must be the {expected.__name__} that this optimizer's init(params) returned, "
-            f"got {type(state).__name__}; an optimizer's state only fits the optimizer that made it "
-            f"(call init(params) on this one to start)"
-        )
-
-
-def check_learning_rate(owner: str, lr: object) -> float:
-    """A plain learning rate checked as the optimizers check theirs: a finite number >= 0."""
-    return _at_least(owner, "lr", lr, 0.0)
-
-
-def _unit(owner: str, name: str, value: object) -> float:
-    """A decay rate in [0, 1): 1 would never forget the first value, and never correct its bias."""
-    v = _number(owner, name, value)
-    if not 0.0 <= v < 1.0:
-        raise ValueError(f"{owner}: {name} must be in [0, 1), got {v}")
-    return v
-
-
-def _steps(owner: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r:.60}")
-    return value
-
-
-def _learning_rate(owner: str, lr: object) -> LearningRate:
-    """A float lr is checked now; a schedule's values are checked at every step (see :func:`_lr_at`)."""
-    if callable(lr):
-        return lr
-    return _at_least(owner, "lr", lr, 0.0)
-
-
-def _lr_at(owner: str, lr: LearningRate, count: int) -> float:
-    if not callable(lr):
-        return lr
-    value = lr(count)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < math.inf:
-        raise ValueError(f"{owner}: the learning-rate schedule returned {value!r:.60} at step {count}; it must be a finite number >= 0")
-    return float(value)
 
 
 # -- the optimizer protocol ----------------------------------------------------------------------------
@@ -450,95 +375,3 @@ def clipped(optimizer: Optimizer[S], max_norm: float) -> Clipped[S]:
 
 
 # -- learning-rate schedules ---------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Constant:
-    value: float
-
-    def __call__(self, step: int) -> float:
-        return self.value
-
-
-@attrs.frozen
-class _StepDecay:
-    init: float
-    rate: float
-    every: int
-
-    def __call__(self, step: int) -> float:
-        return self.init * self.rate ** (max(step, 0) // self.every)
-
-
-@attrs.frozen
-class _CosineDecay:
-    init: float
-    steps: int
-    floor: float
-
-    def __call__(self, step: int) -> float:
-        progress = min(max(step, 0), self.steps) / self.steps
-        return self.floor + (self.init - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-@attrs.frozen
-class _Warmup:
-    peak: float
-    steps: int
-    then: Schedule
-
-    def __call__(self, step: int) -> float:
-        if step < self.steps:
-            return self.peak * (max(step, 0) + 1) / self.steps
-        return self.then(step - self.steps)
-
-
-# Schedules are frozen attrs instances rather than closures so that they
-# print their parameters and compare equal when built alike.
-
-
-def constant(value: float) -> Schedule:
-    """The schedule that is ``value`` at every step."""
-    return _Constant(_at_least("constant", "value", value, 0.0))
-
-
-def step_decay(init: float, rate: float, every: int) -> Schedule:
-    """``init`` multiplied by ``rate`` once every ``every`` steps: ``init * rate ** (step // every)``.
-
-    ``rate`` must be in (0, 1]; like PyTorch's StepLR with ``gamma=rate``
-    and ``step_size=every``.
-    """
-    rate_ = _number("step_decay", "rate", rate)
-    if not 0.0 < rate_ <= 1.0:
-        raise ValueError(f"step_decay: rate must be in (0, 1], got {rate_}")
-    return _StepDecay(_at_least("step_decay", "init", init, 0.0), rate_, _steps("step_decay", "every", every))
-
-
-def cosine_decay(init: float, steps: int, final: float = 0.0) -> Schedule:
-    """From ``init`` at step 0 down to ``final`` at step ``steps`` along half a cosine; ``final`` afterwards.
-
-    ``lr(k) = final + (init - final) * (1 + cos(pi * k / steps)) / 2``, like
-    PyTorch's CosineAnnealingLR with ``T_max=steps`` and ``eta_min=final``
-    (for ``k <= steps``).
-    """
-    init_ = _at_least("cosine_decay", "init", init, 0.0)
-    final_ = _at_least("cosine_decay", "final", final, 0.0)
-    if final_ > init_:
-        raise ValueError(f"cosine_decay: final ({final_}) must not exceed init ({init_})")
-    return _CosineDecay(init_, _steps("cosine_decay", "steps", steps), final_)
-
-
-def linear_warmup(peak: float, steps: int, then: Schedule | None = None) -> Schedule:
-    """Rise linearly to ``peak`` over the first ``steps`` steps, then follow ``then`` (by default stay at ``peak``).
-
-    During warmup ``lr(k) = peak * (k + 1) / steps``, so the first update
-    already moves and step ``steps - 1`` uses ``peak``. Afterwards ``then``
-    is called with the steps counted from the end of the warmup, so
-    ``linear_warmup(1e-3, 100, cosine_decay(1e-3, 900))`` warms up for 100
-    steps and decays over the next 900.
-    """
-    peak_ = _at_least("linear_warmup", "peak", peak, 0.0)
-    n = _steps("linear_warmup", "steps", steps)
-    if then is not None and not callable(then):
-        raise TypeError(f"linear_warmup: then must be a schedule (a function of the step), got {type(then).__name__}")
-    return _Warmup(peak_, n, then if then is not None else _Constant(peak_))
