@@ -65,7 +65,7 @@ from tapegrad.core.primitive import MissingRuleError, Primitive
 from tapegrad.core.records import Arg, Guard, Lit, Record, Var
 from tapegrad.core.tape import Tape, TapeClosedError, current_tape
 from tapegrad.core.traced import Scalar, Traced, primal
-from tapegrad.core.tree import (
+from tapegrad.core.tree_utils import (
     tree_add,
     tree_dot,
     tree_flatten,

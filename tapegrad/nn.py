@@ -33,7 +33,8 @@ from tapegrad.core.functions import exp, log, maximum, relu, softplus, step, sto
 from tapegrad.core.functions import sum as fsum
 from tapegrad.core.rule_table import equal_p
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
-from tapegrad.core.tree import leaves, tree_map
+from tapegrad.core.tree import leaves
+from tapegrad.core.tree_utils import tree_map
 from tapegrad.labels import check_class_labels, check_signed_labels, describe, labels_outside, plain_labels
 
 from tapegrad.hyperparameters import check_learning_rate

@@ -32,7 +32,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 import attrs
 
 from tapegrad.core.functions import sqrt
-from tapegrad.core.tree import tree_flatten, tree_leaves, tree_unflatten, tree_zeros_like
+from tapegrad.core.tree_utils import tree_flatten, tree_leaves, tree_unflatten, tree_zeros_like
 from tapegrad.hyperparameters import (
     LearningRate,
     Schedule,

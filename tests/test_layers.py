@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "tapegrad.core.traced": 2,
     "tapegrad.core.functions": 2,
     "tapegrad.core.tree": 2,
+    "tapegrad.core.tree_utils": 2,
 }
 SUBPACKAGE_LAYERS = {"tapegrad.core": 1, "tapegrad.interpret": 3, "tapegrad.transforms": 4, "tapegrad.explore": 5}
 TOP_LAYER = 5  # tapegrad/__init__.py, the views (tables, dot, explore) and the library (nn, datasets, testing, ...)

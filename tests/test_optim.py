@@ -17,7 +17,7 @@ import pytest
 import tapegrad as tg
 from tapegrad import nn
 from tapegrad import optim
-from tapegrad.core.tree import tree_flatten, tree_unflatten
+from tapegrad.core.tree_utils import tree_flatten, tree_unflatten
 
 Tree = Any
 

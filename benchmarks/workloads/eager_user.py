@@ -11,7 +11,8 @@ from typing import Any, Callable, Sequence
 
 import tapegrad as tg
 from tapegrad import nn
-from tapegrad.core.tree import leaves, tree_map
+from tapegrad.core.tree import leaves
+from tapegrad.core.tree_utils import tree_map
 
 from harness.checks import check_close
 from harness.timing import Competitor

@@ -10,7 +10,8 @@
 - :mod:`~tapegrad.core.traced`: traced scalars, and ``bind``, which turns an
   operation into a record;
 - :mod:`~tapegrad.core.functions`: the public math functions;
-- :mod:`~tapegrad.core.tree`: parameter trees, and vmap's BatchedResult.
+- :mod:`~tapegrad.core.tree`: parameter trees (flatten, unflatten, their shapes), and vmap's BatchedResult;
+- :mod:`~tapegrad.core.tree_utils`: the public leaf-wise utilities (``tree_map``, ``tree_add``, ...).
 
 Each module imports only the ones listed before it (tests/test_layers.py checks).
 """
