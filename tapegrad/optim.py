@@ -100,7 +100,7 @@ class Optimizer(Protocol[S]):
 def _leafwise(params: Any, *trees: Any) -> tuple[list[Any], list[list[Any]], Any]:
     """Leaves of ``params`` and of each tree in ``trees``, which must all have the shape of ``params``.
 
-    The optimizers work on flat leaf lists: one flatten per tree per step,
+    The optimizers work on lists of leaves: one flatten per tree per step,
     instead of one tree walk per arithmetic operation.
     """
     pl, treedef = tree_flatten(params)

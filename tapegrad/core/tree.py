@@ -307,10 +307,10 @@ def _array_node(node: Any, values: list[Any], path: Optional[str], leaves: list[
     leaves.extend(values)
     if path is not None:
         shape = node.shape
-        for flat in range(len(values)):
+        for position in range(len(values)):  # in C order
             index = []
             for size in reversed(shape):
-                flat, i = divmod(flat, size)
+                position, i = divmod(position, size)
                 index.append(str(i))
             paths.append(f"{path}[{', '.join(reversed(index))}]")
     # node_data: the shape to rebuild the array with.

@@ -245,18 +245,18 @@ def _jacobian_impl(f: Callable[..., Any], argnums: Argnums, mode: str, has_aux: 
             out, aux = _split_aux(f(*inputs.args, **kwargs), has_aux, "jacobian", f)
             refs, out_treedef, _ = _output_refs(tape, out)
             aux = _aux_outside(tape, aux)
-        flat_inputs = [i for idx in inputs.indices for i in idx]
-        use = mode if mode != "auto" else ("rev" if len(refs) <= len(flat_inputs) else "fwd")
+        input_records = [i for idx in inputs.indices for i in idx]
+        use = mode if mode != "auto" else ("rev" if len(refs) <= len(input_records) else "fwd")
         # table[k][i]: d output k / d input record i (None for zero)
         table: list[dict[int, Any]]
         if use == "rev":
             table = []
             for r in refs:
                 adj = reverse_sweep(tape, [(r, 1.0)], inputs_only=True) if r >= 0 else [None] * len(tape)
-                table.append({i: adj[i] for i in flat_inputs})
+                table.append({i: adj[i] for i in input_records})
         else:
             table = [{} for _ in refs]
-            for i in flat_inputs:
+            for i in input_records:
                 tan = forward_sweep(tape, {i: 1.0}, refs)
                 for k, r in enumerate(refs):
                     table[k][i] = tan[r] if r >= 0 else None
