@@ -9,7 +9,8 @@
 * :func:`check_per_example_grads` (:mod:`tapegrad.testing.per_example`)
   compares ``vmap(grad(f))`` with the loop of ``grad(f)``.
 
-These need nothing beyond tapegrad. The strategies live in
+These need nothing beyond tapegrad. The random formulas are in
+:mod:`tapegrad.testing.formulas`; the strategies live in
 :mod:`tapegrad.testing.strategies`, which imports hypothesis; importing
 ``tapegrad`` or ``tapegrad.testing`` does not.
 """
