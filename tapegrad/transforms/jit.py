@@ -370,7 +370,7 @@ def _all_finite(values: list[Any]) -> bool:
 
 # jit of grad(f) or value_and_grad(f) keeps their types: these are Jitted
 # objects that are also Gradient (and so on), with the same __call__
-# overloads (see tapegrad/transforms/grad.py for why they are overloads).
+# overloads (see tapegrad/transforms/signatures.py for why they are overloads).
 # Without them, mypy would turn the overloaded __call__ into a single
 # signature, its first (a float argument), when matching Callable[P, R].
 
