@@ -37,6 +37,9 @@ def constant_key(value: Any) -> Hashable:
 
 def captured_key(value: Any) -> Hashable:
     """A captured number as part of the cache key (by identity if it became something unhashable)."""
+    if getattr(value, "ndim", None) == 0 and getattr(value, "__hash__", None) is None:
+        # A 0-d NumPy array is unhashable and mutable (``a[()] = 5.0``): keyed by the number it holds now.
+        return ("0-d array", constant_key(value[()]))
     try:
         return constant_key(value)
     except TypeError:
