@@ -7,11 +7,43 @@ again, with the "changed since the last trace" warning), not a stale replay.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import enum
+import fractions
+import warnings
+from typing import Any, Callable, Optional
 
 import pytest
 
 import tapegrad as tg
+
+MODE = "double"
+OFFSET: Optional[float] = None
+RATIO = fractions.Fraction(1, 2)
+
+
+class _Kind(enum.Enum):
+    DOUBLE = 1
+    TRIPLE = 2
+
+
+KIND = _Kind.DOUBLE
+
+
+def _by_mode(w: tg.Scalar) -> tg.Scalar:
+    return w * 2.0 if MODE == "double" else w * 3.0
+
+
+def _by_offset(w: tg.Scalar) -> tg.Scalar:
+    return w if OFFSET is None else w + OFFSET
+
+
+def _by_kind(w: tg.Scalar) -> tg.Scalar:
+    return w * 2.0 if KIND is _Kind.DOUBLE else w * 3.0
+
+
+def _by_ratio(w: tg.Scalar) -> tg.Scalar:
+    return w * float(RATIO)
+
 
 def _retraced(j: Callable[..., Any], *args: Any) -> Any:
     """Call ``j`` after a change: it must trace again and say so, at this file's line."""
@@ -19,6 +51,23 @@ def _retraced(j: Callable[..., Any], *args: Any) -> Any:
         out = j(*args)
     assert caught[0].filename == __file__
     return out
+
+
+def test_a_changed_string_none_enum_or_fraction_global_traces_again() -> None:
+    global MODE, OFFSET, KIND, RATIO
+    jm, jo, jk, jr = tg.jit(_by_mode), tg.jit(_by_offset), tg.jit(_by_kind), tg.jit(_by_ratio)
+    try:
+        assert (jm(1.0), jo(1.0), jk(1.0), jr(1.0)) == (2.0, 1.0, 2.0, 0.5)
+        MODE, OFFSET, KIND, RATIO = "triple", 4.0, _Kind.TRIPLE, fractions.Fraction(5)
+        assert _retraced(jm, 1.0) == 3.0 == _by_mode(1.0)
+        assert _retraced(jo, 1.0) == 5.0 == _by_offset(1.0)
+        assert _retraced(jk, 1.0) == 3.0 == _by_kind(1.0)
+        assert _retraced(jr, 1.0) == 5.0 == _by_ratio(1.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", tg.JitWarning)  # unchanged: a replay, no warning
+            assert (jm(2.0), jo(2.0), jk(2.0), jr(2.0)) == (6.0, 6.0, 6.0, 10.0)
+    finally:
+        MODE, OFFSET, KIND, RATIO = "double", None, _Kind.DOUBLE, fractions.Fraction(1, 2)
 
 
 def test_a_zero_dimensional_array_changed_in_place_traces_again() -> None:

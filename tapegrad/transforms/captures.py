@@ -29,8 +29,10 @@ It does not run anything, so it cannot see reads through containers
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
+import numbers
 import types
 from typing import Any, Callable, Iterator
 
@@ -251,10 +253,13 @@ def frozen_containers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[
 
 
 def _is_scalar(value: Any) -> bool:
-    """A number (bools too: a flag decides a branch), or a tuple of them: immutable, so a guard can compare it."""
+    """A number (bools too: a flag decides a branch), a tuple of numbers, a string, None or an enum member:
+    immutable, so a guard can compare it."""
     if isinstance(value, tuple):
         return bool(value) and len(value) <= _SAMPLE and all(isinstance(v, (bool, int, float, complex)) for v in value)
-    return isinstance(value, (bool, int, float, complex)) or (hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0)
+    if isinstance(value, (str, bytes, enum.Enum, numbers.Number)) or value is None:
+        return True  # immutable values a branch may test (a mode, an optional scale, a Fraction): compared by value
+    return hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0
 
 
 def computed_attributes(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
