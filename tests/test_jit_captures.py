@@ -70,6 +70,30 @@ def test_a_changed_string_none_enum_or_fraction_global_traces_again() -> None:
         MODE, OFFSET, KIND, RATIO = "double", None, _Kind.DOUBLE, fractions.Fraction(1, 2)
 
 
+class _Settings:
+    scale = 2.0
+
+    @classmethod
+    def loss(cls, w: tg.Scalar) -> tg.Scalar:
+        return cls.scale * w * w
+
+
+def _reads_class_attribute(w: tg.Scalar) -> tg.Scalar:
+    return _Settings.scale * w
+
+
+def test_a_changed_class_attribute_traces_again() -> None:
+    by_name = tg.jit(_reads_class_attribute)
+    through_cls = tg.jit(tg.grad(_Settings.loss))
+    try:
+        assert by_name(1.0) == 2.0 and through_cls(1.0) == 4.0
+        _Settings.scale = 5.0
+        assert _retraced(by_name, 1.0) == 5.0
+        assert _retraced(through_cls, 1.0) == 10.0 == tg.grad(_Settings.loss)(1.0)
+    finally:
+        _Settings.scale = 2.0
+
+
 def test_a_zero_dimensional_array_changed_in_place_traces_again() -> None:
     np = pytest.importorskip("numpy")
     scale = np.array(2.0)

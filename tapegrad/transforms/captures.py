@@ -134,12 +134,15 @@ def _attributes(owner: Any, owner_name: str, names: list[str]) -> Iterator[Read]
 
     ``self.k`` in a method puts ``k`` among the code's names. Only the
     instance's and its class's dicts are read, so no property runs; a
-    function, a class or a number has no attributes worth following.
+    function or a number has no attributes worth following.
     """
-    if isinstance(owner, (type, int, float, complex, str, bytes, tuple, list, dict, types.FunctionType, types.BuiltinFunctionType)):
+    if isinstance(owner, (int, float, complex, str, bytes, tuple, list, dict, types.FunctionType, types.BuiltinFunctionType)):
         return
-    module = owner.__name__ if isinstance(owner, types.ModuleType) else type(owner).__module__
-    if module == "tapegrad" or module.startswith(("tapegrad.", "numpy", "builtins")):
+    if isinstance(owner, types.ModuleType):
+        module = owner.__name__
+    else:  # a class's attributes are its own state (``Config.lr``, ``cls.k``), as an instance's are
+        module = str(getattr(owner, "__module__", None) or "") if isinstance(owner, type) else type(owner).__module__
+    if module == "tapegrad" or module.startswith(("tapegrad.", "numpy", "builtins", "enum", "typing")):
         return  # tapegrad's own objects and modules, NumPy's, Python's: not the user's state
     for name in names:
         value = _attribute(owner, name)
