@@ -101,3 +101,26 @@ def test_a_zero_dimensional_array_changed_in_place_traces_again() -> None:
     assert j(1.0) == 2.0
     scale[()] = 5.0
     assert _retraced(j, 1.0) == 5.0
+
+
+class _Scaled:
+    def __init__(self) -> None:
+        self.k = 2.0
+
+    def __call__(self, w: tg.Scalar) -> tg.Scalar:
+        return self.k * w
+
+    def factor(self) -> float:
+        return self.k
+
+    def loss(self, w: tg.Scalar) -> tg.Scalar:
+        return self.factor() * w * w
+
+
+def test_a_callable_object_and_a_method_called_on_self_are_guarded() -> None:
+    model = _Scaled()
+    called, through_method = tg.jit(model), tg.jit(tg.value_and_grad(model.loss))
+    assert called(1.0) == 2.0 and through_method(1.0) == (2.0, 4.0)
+    model.k = 5.0
+    assert _retraced(called, 1.0) == 5.0 == model(1.0)
+    assert _retraced(through_method, 1.0) == (5.0, 10.0) == tg.value_and_grad(model.loss)(1.0)

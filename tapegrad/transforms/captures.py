@@ -134,7 +134,8 @@ def _attributes(owner: Any, owner_name: str, names: list[str]) -> Iterator[Read]
 
     ``self.k`` in a method puts ``k`` among the code's names. Only the
     instance's and its class's dicts are read, so no property runs; a
-    function or a number has no attributes worth following.
+    function or a number has no attributes worth following. A method the
+    code calls on it (``self.scale()``) is returned bound, to be followed.
     """
     if isinstance(owner, (int, float, complex, str, bytes, tuple, list, dict, types.FunctionType, types.BuiltinFunctionType)):
         return
@@ -142,12 +143,31 @@ def _attributes(owner: Any, owner_name: str, names: list[str]) -> Iterator[Read]
         module = owner.__name__
     else:  # a class's attributes are its own state (``Config.lr``, ``cls.k``), as an instance's are
         module = str(getattr(owner, "__module__", None) or "") if isinstance(owner, type) else type(owner).__module__
-    if module == "tapegrad" or module.startswith(("tapegrad.", "numpy", "builtins", "enum", "typing")):
+    if module in ("tapegrad", "enum", "typing") or module.startswith(("tapegrad.", "numpy", "builtins")):
         return  # tapegrad's own objects and modules, NumPy's, Python's: not the user's state
     for name in names:
         value = _attribute(owner, name)
-        if value is not _UNBOUND and not callable(value):
+        if value is _UNBOUND:
+            continue
+        if not callable(value) and not isinstance(value, (staticmethod, classmethod)):
             yield "attribute", f"{owner_name}.{name}", value, functools.partial(_attribute, owner, name)
+        elif not isinstance(owner, types.ModuleType):
+            method = _method(owner, name, value)
+            if method is not None:  # a method the code calls (``self.scale()``): its reads are f's reads
+                yield "method", f"{owner_name}.{name}", method, functools.partial(_fixed, method)
+
+
+def _method(owner: Any, name: str, value: Any) -> Any:
+    """What ``owner.name`` calls, when ``value`` (its static lookup) is a function of the class: bound as Python would."""
+    if isinstance(value, staticmethod):
+        return value.__func__
+    cls = owner if isinstance(owner, type) else type(owner)
+    if isinstance(value, classmethod):
+        return types.MethodType(value.__func__, cls)
+    own = getattr(owner, "__dict__", None)
+    if isinstance(value, types.FunctionType) and not isinstance(owner, type) and not (isinstance(own, dict) and name in own):
+        return types.MethodType(value, owner)
+    return value if isinstance(value, types.FunctionType) else None
 
 
 def _is_ours(fn: Any) -> bool:
@@ -223,14 +243,18 @@ def _outside_reads(f: Callable[..., Any], n_args: int, passed: frozenset[str]) -
     for kind, name, value, reader in _bound(f, n_args, passed):
         yield kind, name, _name_of(f), value, reader
     seen: set[int] = set()
+    visited: list[Any] = []  # keeps the bound methods made on the way alive, so that their ids stay unique
     todo: list[tuple[Any, int]] = [(f, 0)]
     while todo:
         fn, depth = todo.pop()
         while hasattr(fn, "__wrapped__") or isinstance(fn, functools.partial):  # functools.wraps and partial, and tapegrad's own transforms
             fn = fn.func if isinstance(fn, functools.partial) else fn.__wrapped__
+        if not isinstance(fn, (types.FunctionType, types.MethodType, type)) and isinstance(getattr(type(fn), "__call__", None), types.FunctionType):
+            fn = fn.__call__  # a callable object: its __call__ reads self's attributes
         if id(fn) in seen or depth > _DEPTH:
             continue
         seen.add(id(fn))
+        visited.append(fn)
         for kind, name, value, reader in _reads(fn):
             if isinstance(value, (types.FunctionType, types.MethodType)) or hasattr(value, "__wrapped__"):
                 if not _is_ours(value):
