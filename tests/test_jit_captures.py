@@ -124,3 +124,62 @@ def test_a_callable_object_and_a_method_called_on_self_are_guarded() -> None:
     model.k = 5.0
     assert _retraced(called, 1.0) == 5.0 == model(1.0)
     assert _retraced(through_method, 1.0) == (5.0, 10.0) == tg.value_and_grad(model.loss)(1.0)
+
+
+ACTIVATION: Callable[[tg.Scalar], tg.Scalar] = tg.tanh
+
+
+class _Frozen:
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+
+CONFIG = _Frozen(2.0)
+
+
+def _activated(w: tg.Scalar) -> tg.Scalar:
+    return ACTIVATION(w) * CONFIG.lr
+
+
+def test_a_name_bound_to_another_function_or_object_traces_again() -> None:
+    global ACTIVATION, CONFIG
+    j = tg.jit(tg.grad(_activated))
+    try:
+        assert j(0.5) == tg.grad(_activated)(0.5)
+        ACTIVATION = tg.sin
+        assert _retraced(j, 0.5) == tg.grad(_activated)(0.5) == 2.0 * tg.cos(0.5)
+        CONFIG = _Frozen(5.0)  # another object: its own attributes are read from now on
+        assert j(0.5) == tg.grad(_activated)(0.5) == 5.0 * tg.cos(0.5)
+        CONFIG.lr = 7.0
+        assert j(0.5) == 7.0 * tg.cos(0.5)
+        for lr in (2.0, 5.0, 2.0):  # a third object may take a freed one's id: never an old trace
+            CONFIG = _Frozen(lr)
+            assert j(0.5) == lr * tg.cos(0.5)
+    finally:
+        ACTIVATION, CONFIG = tg.tanh, _Frozen(2.0)
+
+
+def test_a_function_held_by_an_instance_or_a_partial_keyword_is_guarded() -> None:
+    import functools
+
+    class Model:
+        def __init__(self) -> None:
+            self.act: Callable[[tg.Scalar], tg.Scalar] = tg.tanh
+
+        def loss(self, w: tg.Scalar) -> tg.Scalar:
+            return self.act(w)
+
+    model = Model()
+    j = tg.jit(model.loss)
+    assert j(0.5) == tg.tanh(0.5)
+    model.act = tg.sin
+    assert _retraced(j, 0.5) == tg.sin(0.5)
+
+    def scaled(w: tg.Scalar, k: float) -> tg.Scalar:
+        return k * w
+
+    bound = functools.partial(scaled, k=2.0)
+    jp = tg.jit(bound)
+    assert jp(1.0) == 2.0
+    bound.keywords["k"] = 5.0
+    assert _retraced(jp, 1.0) == 5.0

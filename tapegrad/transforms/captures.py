@@ -36,6 +36,8 @@ import numbers
 import types
 from typing import Any, Callable, Iterator
 
+from tapegrad.transforms.keys import Identity
+
 # How many levels of called functions to look through, and how many
 # numbers to inspect per container (enough to tell "a list of numbers").
 _DEPTH = 4
@@ -151,10 +153,12 @@ def _attributes(owner: Any, owner_name: str, names: list[str]) -> Iterator[Read]
             continue
         if not callable(value) and not isinstance(value, (staticmethod, classmethod)):
             yield "attribute", f"{owner_name}.{name}", value, functools.partial(_attribute, owner, name)
-        elif not isinstance(owner, types.ModuleType):
-            method = _method(owner, name, value)
+        else:
+            method = None if isinstance(owner, types.ModuleType) else _method(owner, name, value)
             if method is not None:  # a method the code calls (``self.scale()``): its reads are f's reads
                 yield "method", f"{owner_name}.{name}", method, functools.partial(_fixed, method)
+            else:  # a function held as an attribute (``self.act = tg.tanh``, ``config.act``): keyed by identity
+                yield "attribute", f"{owner_name}.{name}", value, functools.partial(_attribute, owner, name)
 
 
 def _method(owner: Any, name: str, value: Any) -> Any:
@@ -165,9 +169,9 @@ def _method(owner: Any, name: str, value: Any) -> Any:
     if isinstance(value, classmethod):
         return types.MethodType(value.__func__, cls)
     own = getattr(owner, "__dict__", None)
-    if isinstance(value, types.FunctionType) and not isinstance(owner, type) and not (isinstance(own, dict) and name in own):
-        return types.MethodType(value, owner)
-    return value if isinstance(value, types.FunctionType) else None
+    if not isinstance(value, types.FunctionType) or (isinstance(own, dict) and name in own):
+        return None  # not a method: a callable held by the instance itself
+    return value if isinstance(owner, type) else types.MethodType(value, owner)
 
 
 def _is_ours(fn: Any) -> bool:
@@ -259,8 +263,9 @@ def _outside_reads(f: Callable[..., Any], n_args: int, passed: frozenset[str]) -
             if isinstance(value, (types.FunctionType, types.MethodType)) or hasattr(value, "__wrapped__"):
                 if not _is_ours(value):
                     todo.append((value, depth + 1))
-            else:
-                yield kind, name, _name_of(fn), value, reader
+                if kind == "method":
+                    continue  # bound on the way: its object's reads are keyed already
+            yield kind, name, _name_of(fn), value, reader
 
 
 def frozen_containers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
@@ -303,17 +308,24 @@ def computed_attributes(f: Callable[..., Any], n_args: int = 0, passed: frozense
 
 
 def captured_numbers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, Callable[[], Any]]]:
-    """(description, reader) for each number ``f`` reads from outside its arguments.
+    """(description, reader) for each number, and each other value, ``f`` reads from outside its arguments.
 
     The description says what and where (``the global 'K' (read by loss)``);
-    the reader returns its value now. jit keys its traces by these values, so
-    a changed number traces again rather than replaying a stale one.
+    the reader returns a number's value now, and anything else (a function, an
+    object, a container) as an :class:`~tapegrad.transforms.keys.Identity`.
+    jit keys its traces by these, so a changed number, or a name bound to
+    another function or object (``ACT = tg.sin``), traces again rather than
+    replaying a stale trace.
     """
     found: dict[tuple[str, str], tuple[str, Callable[[], Any]]] = {}
     for kind, name, where, value, reader in _outside_reads(f, n_args, passed):
-        if kind != "functools.partial argument" and _is_scalar(value):
-            found.setdefault((kind, name), (f"the {kind} {name!r} (read by {where})", reader))
+        read = reader if _is_scalar(value) else functools.partial(_identity_of, reader)
+        found.setdefault((kind, name), (f"the {kind} {name!r} (read by {where})", read))
     return list(found.values())
+
+
+def _identity_of(reader: Callable[[], Any]) -> Identity:
+    return Identity(reader())
 
 
 def _name_of(fn: Any) -> str:

@@ -249,6 +249,8 @@ class Jitted(Generic[P, R]):
             # replay, so this trace is used once and not kept.
             return unflatten(out_treedef, values)  # type: ignore[no-any-return]
         if readers:
+            # Read anew: an object bound to a name since the last trace has attributes of its own.
+            readers = self._readers[(len(args), *kwargs)] = captured_numbers(self._f, len(args), frozenset(kwargs))
             # Keyed by the captured numbers as f left them: a function that updates
             # one while it runs (a call counter) replays afterwards, rather than tracing every call.
             key = (*key[:-1], _captured_values(readers))
