@@ -18,9 +18,10 @@ It follows the functions ``f`` wraps (``__wrapped__``, as set by
 functions it calls through globals or closures, a few levels deep, and the
 attributes that their code names on a method's ``self`` or on an object or
 module read by name (``self.k``, ``config.lr``). :func:`captured_numbers`
-lists the plain numbers among all these, with a function that reads each
-again, so that jit can key its traces by their values: a changed number
-traces again instead of replaying a stale one.
+lists all these, with a function that reads each again, so that jit can key
+its traces by them: numbers (and strings, None, enum members) by value,
+anything else by identity. A changed number, or a name bound to another
+function or object, traces again instead of replaying a stale trace.
 
 It does not run anything, so it cannot see reads through containers
 (``self.layers[0].k``), attributes two levels down (``self.config.k``) or
