@@ -183,3 +183,25 @@ def test_a_function_held_by_an_instance_or_a_partial_keyword_is_guarded() -> Non
     assert jp(1.0) == 2.0
     bound.keywords["k"] = 5.0
     assert _retraced(jp, 1.0) == 5.0
+
+
+RULE_SCALE = 2.0
+
+
+@tg.primitive
+def _passed_through(x: float) -> float:
+    return x
+
+
+tg.defvjp(_passed_through, lambda g, ans, x: g * RULE_SCALE)  # a rule reading a global: a scaled gradient
+
+
+def test_a_number_read_by_a_custom_primitive_rule_is_guarded() -> None:
+    global RULE_SCALE
+    j = tg.jit(tg.grad(lambda w: _passed_through(w) * w))
+    try:
+        assert j(1.0) == 3.0
+        RULE_SCALE = 5.0
+        assert _retraced(j, 1.0) == 6.0 == tg.grad(lambda w: _passed_through(w) * w)(1.0)
+    finally:
+        RULE_SCALE = 2.0

@@ -37,6 +37,7 @@ import numbers
 import types
 from typing import Any, Callable, Iterator
 
+from tapegrad.core.primitive import RULES, TANGENT_RULES, Primitive
 from tapegrad.transforms.keys import Identity
 
 # How many levels of called functions to look through, and how many
@@ -252,6 +253,10 @@ def _outside_reads(f: Callable[..., Any], n_args: int, passed: frozenset[str]) -
     todo: list[tuple[Any, int]] = [(f, 0)]
     while todo:
         fn, depth = todo.pop()
+        prim = getattr(fn, "primitive", None)
+        if isinstance(prim, Primitive) and not prim.builtin and depth < _DEPTH:
+            # A custom primitive (tg.primitive): its derivative rules run while jit traces, as f's code does.
+            todo.extend((rule, depth + 1) for rule in (*RULES[prim.id], *TANGENT_RULES.get(prim.id, ())) if callable(rule))
         while hasattr(fn, "__wrapped__") or isinstance(fn, functools.partial):  # functools.wraps and partial, and tapegrad's own transforms
             fn = fn.func if isinstance(fn, functools.partial) else fn.__wrapped__
         if not isinstance(fn, (types.FunctionType, types.MethodType, type)) and isinstance(getattr(type(fn), "__call__", None), types.FunctionType):
