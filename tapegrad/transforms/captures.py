@@ -18,9 +18,10 @@ It follows the functions ``f`` wraps (``__wrapped__``, as set by
 functions it calls through globals or closures, a few levels deep, and the
 attributes that their code names on a method's ``self`` or on an object or
 module read by name (``self.k``, ``config.lr``). :func:`captured_numbers`
-lists the plain numbers among all these, with a function that reads each
-again, so that jit can key its traces by their values: a changed number
-traces again instead of replaying a stale one.
+lists all these, with a function that reads each again, so that jit can key
+its traces by them: numbers (and strings, None, enum members) by value,
+anything else by identity. A changed number, or a name bound to another
+function or object, traces again instead of replaying a stale trace.
 
 It does not run anything, so it cannot see reads through containers
 (``self.layers[0].k``), attributes two levels down (``self.config.k``) or
@@ -29,10 +30,15 @@ It does not run anything, so it cannot see reads through containers
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
+import numbers
 import types
 from typing import Any, Callable, Iterator
+
+from tapegrad.core.primitive import RULES, TANGENT_RULES, Primitive
+from tapegrad.transforms.keys import Identity
 
 # How many levels of called functions to look through, and how many
 # numbers to inspect per container (enough to tell "a list of numbers").
@@ -132,17 +138,42 @@ def _attributes(owner: Any, owner_name: str, names: list[str]) -> Iterator[Read]
 
     ``self.k`` in a method puts ``k`` among the code's names. Only the
     instance's and its class's dicts are read, so no property runs; a
-    function, a class or a number has no attributes worth following.
+    function or a number has no attributes worth following. A method the
+    code calls on it (``self.scale()``) is returned bound, to be followed.
     """
-    if isinstance(owner, (type, int, float, complex, str, bytes, tuple, list, dict, types.FunctionType, types.BuiltinFunctionType)):
+    if isinstance(owner, (int, float, complex, str, bytes, tuple, list, dict, types.FunctionType, types.BuiltinFunctionType)):
         return
-    module = owner.__name__ if isinstance(owner, types.ModuleType) else type(owner).__module__
-    if module == "tapegrad" or module.startswith(("tapegrad.", "numpy", "builtins")):
+    if isinstance(owner, types.ModuleType):
+        module = owner.__name__
+    else:  # a class's attributes are its own state (``Config.lr``, ``cls.k``), as an instance's are
+        module = str(getattr(owner, "__module__", None) or "") if isinstance(owner, type) else type(owner).__module__
+    if module in ("tapegrad", "enum", "typing") or module.startswith(("tapegrad.", "numpy", "builtins")):
         return  # tapegrad's own objects and modules, NumPy's, Python's: not the user's state
     for name in names:
         value = _attribute(owner, name)
-        if value is not _UNBOUND and not callable(value):
+        if value is _UNBOUND:
+            continue
+        if not callable(value) and not isinstance(value, (staticmethod, classmethod)):
             yield "attribute", f"{owner_name}.{name}", value, functools.partial(_attribute, owner, name)
+        else:
+            method = None if isinstance(owner, types.ModuleType) else _method(owner, name, value)
+            if method is not None:  # a method the code calls (``self.scale()``): its reads are f's reads
+                yield "method", f"{owner_name}.{name}", method, functools.partial(_fixed, method)
+            else:  # a function held as an attribute (``self.act = tg.tanh``, ``config.act``): keyed by identity
+                yield "attribute", f"{owner_name}.{name}", value, functools.partial(_attribute, owner, name)
+
+
+def _method(owner: Any, name: str, value: Any) -> Any:
+    """What ``owner.name`` calls, when ``value`` (its static lookup) is a function of the class: bound as Python would."""
+    if isinstance(value, staticmethod):
+        return value.__func__
+    cls = owner if isinstance(owner, type) else type(owner)
+    if isinstance(value, classmethod):
+        return types.MethodType(value.__func__, cls)
+    own = getattr(owner, "__dict__", None)
+    if not isinstance(value, types.FunctionType) or (isinstance(own, dict) and name in own):
+        return None  # not a method: a callable held by the instance itself
+    return value if isinstance(owner, type) else types.MethodType(value, owner)
 
 
 def _is_ours(fn: Any) -> bool:
@@ -218,20 +249,29 @@ def _outside_reads(f: Callable[..., Any], n_args: int, passed: frozenset[str]) -
     for kind, name, value, reader in _bound(f, n_args, passed):
         yield kind, name, _name_of(f), value, reader
     seen: set[int] = set()
+    visited: list[Any] = []  # keeps the bound methods made on the way alive, so that their ids stay unique
     todo: list[tuple[Any, int]] = [(f, 0)]
     while todo:
         fn, depth = todo.pop()
+        prim = getattr(fn, "primitive", None)
+        if isinstance(prim, Primitive) and not prim.builtin and depth < _DEPTH:
+            # A custom primitive (tg.primitive): its derivative rules run while jit traces, as f's code does.
+            todo.extend((rule, depth + 1) for rule in (*RULES[prim.id], *TANGENT_RULES.get(prim.id, ())) if callable(rule))
         while hasattr(fn, "__wrapped__") or isinstance(fn, functools.partial):  # functools.wraps and partial, and tapegrad's own transforms
             fn = fn.func if isinstance(fn, functools.partial) else fn.__wrapped__
+        if not isinstance(fn, (types.FunctionType, types.MethodType, type)) and isinstance(getattr(type(fn), "__call__", None), types.FunctionType):
+            fn = fn.__call__  # a callable object: its __call__ reads self's attributes
         if id(fn) in seen or depth > _DEPTH:
             continue
         seen.add(id(fn))
+        visited.append(fn)
         for kind, name, value, reader in _reads(fn):
             if isinstance(value, (types.FunctionType, types.MethodType)) or hasattr(value, "__wrapped__"):
                 if not _is_ours(value):
                     todo.append((value, depth + 1))
-            else:
-                yield kind, name, _name_of(fn), value, reader
+                if kind == "method":
+                    continue  # bound on the way: its object's reads are keyed already
+            yield kind, name, _name_of(fn), value, reader
 
 
 def frozen_containers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
@@ -251,10 +291,13 @@ def frozen_containers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[
 
 
 def _is_scalar(value: Any) -> bool:
-    """A number (bools too: a flag decides a branch), or a tuple of them: immutable, so a guard can compare it."""
+    """A number (bools too: a flag decides a branch), a tuple of numbers, a string, None or an enum member:
+    immutable, so a guard can compare it."""
     if isinstance(value, tuple):
         return bool(value) and len(value) <= _SAMPLE and all(isinstance(v, (bool, int, float, complex)) for v in value)
-    return isinstance(value, (bool, int, float, complex)) or (hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0)
+    if isinstance(value, (str, bytes, enum.Enum, numbers.Number)) or value is None:
+        return True  # immutable values a branch may test (a mode, an optional scale, a Fraction): compared by value
+    return hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0
 
 
 def computed_attributes(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
@@ -271,17 +314,24 @@ def computed_attributes(f: Callable[..., Any], n_args: int = 0, passed: frozense
 
 
 def captured_numbers(f: Callable[..., Any], n_args: int = 0, passed: frozenset[str] = frozenset()) -> list[tuple[str, Callable[[], Any]]]:
-    """(description, reader) for each number ``f`` reads from outside its arguments.
+    """(description, reader) for each number, and each other value, ``f`` reads from outside its arguments.
 
     The description says what and where (``the global 'K' (read by loss)``);
-    the reader returns its value now. jit keys its traces by these values, so
-    a changed number traces again rather than replaying a stale one.
+    the reader returns a number's value now, and anything else (a function, an
+    object, a container) as an :class:`~tapegrad.transforms.keys.Identity`.
+    jit keys its traces by these, so a changed number, or a name bound to
+    another function or object (``ACT = tg.sin``), traces again rather than
+    replaying a stale trace.
     """
     found: dict[tuple[str, str], tuple[str, Callable[[], Any]]] = {}
     for kind, name, where, value, reader in _outside_reads(f, n_args, passed):
-        if kind != "functools.partial argument" and _is_scalar(value):
-            found.setdefault((kind, name), (f"the {kind} {name!r} (read by {where})", reader))
+        read = reader if _is_scalar(value) else functools.partial(_identity_of, reader)
+        found.setdefault((kind, name), (f"the {kind} {name!r} (read by {where})", read))
     return list(found.values())
+
+
+def _identity_of(reader: Callable[[], Any]) -> Identity:
+    return Identity(reader())
 
 
 def _name_of(fn: Any) -> str:

@@ -249,6 +249,8 @@ class Jitted(Generic[P, R]):
             # replay, so this trace is used once and not kept.
             return unflatten(out_treedef, values)  # type: ignore[no-any-return]
         if readers:
+            # Read anew: an object bound to a name since the last trace has attributes of its own.
+            readers = self._readers[(len(args), *kwargs)] = captured_numbers(self._f, len(args), frozenset(kwargs))
             # Keyed by the captured numbers as f left them: a function that updates
             # one while it runs (a call counter) replays afterwards, rather than tracing every call.
             key = (*key[:-1], _captured_values(readers))
@@ -341,9 +343,9 @@ class Jitted(Generic[P, R]):
         for kind, name, where in frozen_containers(self._f, n_args, passed):
             self._warn_once(
                 f"capture {kind} {name}",
-                f"jit({self.__name__}): {where} reads the {kind} {name!r}, which holds numbers. jit treats "
-                f"it as a constant: its numbers are frozen into the trace, and later changes to {name!r} "
-                "(a new minibatch, say) are not seen by the replays. Pass it to the jitted function as an "
+                f"jit({self.__name__}): {where} reads the {kind} {name!r}, which holds numbers. Its numbers "
+                f"are frozen into the trace: binding {name!r} to another container traces again, but changing "
+                "it in place (a new minibatch written into it, say) is not seen by the replays. Pass it to the jitted function as an "
                 "argument instead (a positional argument is an input; a keyword argument is part of the cache key).",
             )
 

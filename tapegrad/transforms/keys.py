@@ -36,8 +36,30 @@ def constant_key(value: Any) -> Hashable:
 
 
 def captured_key(value: Any) -> Hashable:
-    """A captured number as part of the cache key (by identity if it became something unhashable)."""
+    """A captured value as part of the cache key: a number by its exact value, anything else by identity."""
+    if getattr(value, "ndim", None) == 0 and getattr(value, "__hash__", None) is None:
+        # A 0-d NumPy array is unhashable and mutable (``a[()] = 5.0``): keyed by the number it holds now.
+        return ("0-d array", constant_key(value[()]))
     try:
         return constant_key(value)
     except TypeError:
-        return ("unhashable", id(value))
+        return Identity(value)
+
+
+class Identity:
+    """A key that is equal only to a key of the same object, and keeps that object alive.
+
+    Holding the object means its ``id`` cannot be reused by a later object
+    while the key is in jit's cache, so a new object never matches an old trace.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Identity) and other.value is self.value
