@@ -458,12 +458,14 @@ def multiclass_accuracy(batch_logits: Sequence[Sequence[Scalar]], classes: Seque
         if len(row) != k:
             raise ValueError(f"multiclass_accuracy: example 0 has {k} logits but example {i} has {len(row)}")
     hits: Scalar = 0.0
-    if any(holds_batch(y) for y in classes):
+    if any(holds_batch(y) or y.__class__ is Traced for y in classes):
+        # A batch of indices (vmap) or a traced one (an argument of a jitted step): the
+        # hit is chosen per class with a recorded test, so a replay reads the classes given.
         found = labels_outside("multiclass_accuracy", classes, tuple(float(c) for c in range(k)))
         if found is not None:
             raise ValueError(f"multiclass_accuracy: expected class indices in 0..{k - 1}, found {describe(found)}")
         for row, y in zip(batch_logits, classes):
-            hits = hits + fsum([where(y == float(c), _argmax_hit(row, c), 0.0) for c in range(k)])
+            hits = hits + fsum([_if_class(y, float(c), _argmax_hit(row, c)) for c in range(k)])
     else:
         for row, c in zip(batch_logits, check_class_labels("multiclass_accuracy", classes, k)):
             hits = hits + _argmax_hit(row, c)

@@ -776,3 +776,20 @@ def test_a_number_that_f_itself_updates_while_tracing_does_not_retrace_every_cal
         warnings.simplefilter("error")
         assert [j(float(x)) for x in range(4)] == [0.0, 2.0, 4.0, 6.0]
     assert (j.stats.traces, j.stats.replays) == (1, 3)
+
+
+def test_multiclass_accuracy_with_classes_as_arguments_replays_and_follows_them() -> None:
+    # Classes passed to a jitted function are traced: the hit is picked with a recorded
+    # test, so one trace serves every set of classes and no call falls back to eager.
+    from tapegrad import nn
+
+    logits = [[0.1, 0.9, 0.0], [2.0, 1.0, 0.5], [0.0, 0.0, 3.0]]
+    acc = tg.jit(lambda L, y: nn.multiclass_accuracy(L, y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for classes in ([1, 0, 2], [0, 0, 2], [2, 1, 0], [1, 1, 1]):
+            expected = sum(max(range(3), key=lambda c: row[c]) == y for row, y in zip(logits, classes)) / 3
+            assert acc(logits, classes) == expected
+    assert (acc.stats.traces, acc.stats.eager_fallbacks) == (1, 0)
+    with pytest.raises(ValueError, match=r"multiclass_accuracy: .*class indices"):
+        acc(logits, [0, 3, 1])
