@@ -1,6 +1,6 @@
 """Writing a program as CPython bytecode, for the versions whose instruction sets are alike.
 
-Layer 3 of tapegrad (``tapegrad/interpret``). CPython 3.11, 3.12 and 3.13
+Layer 3 of tapegrad (``tapegrad/compiler``). CPython 3.11, 3.12 and 3.13
 encode a straight-line float program almost identically: ``r7 = r3 * r5``
 is LOAD_FAST, LOAD_FAST, BINARY_OP and its cache slot, STORE_FAST in all
 three. They differ in a few details (how many cache slots an instruction
@@ -8,14 +8,14 @@ has, how COMPARE_OP spells its comparison, the names of the conditional
 jumps, whether a call pushes NULL before or after the function and needs
 PRECALL), which a :class:`Dialect` states. This module knows no version: it
 reads no ``opcode`` internals and is never used alone. Each version's module
-(:mod:`tapegrad.interpret.bytecode311`, :mod:`tapegrad.interpret.bytecode312`,
-:mod:`tapegrad.interpret.bytecode313`) checks that it runs on its own
+(:mod:`tapegrad.compiler.bytecode311`, :mod:`tapegrad.compiler.bytecode312`,
+:mod:`tapegrad.compiler.bytecode313`) checks that it runs on its own
 version, builds its dialect from that interpreter's tables, and calls
 :func:`assemble`; only the back-end dispatch,
-:func:`tapegrad.interpret.codegen.make_replay`, imports those modules.
+:func:`tapegrad.compiler.backends.make_replay`, imports those modules.
 
 The code laid out is what CPython's compiler produces for the source back
-end's text (:func:`tapegrad.interpret.codegen.to_source`), without running
+end's text (:func:`tapegrad.compiler.backends.to_source`), without running
 the compiler, which costs several microseconds per operation.
 """
 
@@ -28,7 +28,7 @@ from typing import Any, Callable
 import attrs
 
 from tapegrad.core.primitive import PRIMITIVES
-from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
+from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay, lowering
 
 # The infix operators of forward rules, as BINARY_OP arguments (by name: the
 # numbers are the interpreter's, read from ``dis._nb_ops`` by the dialect).
@@ -146,7 +146,7 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
 
     parts: list[bytes] = [instr("RESUME", 0)]
     append = parts.append
-    # ``replay(None)`` returns at once: see codegen._warm_up.
+    # ``replay(None)`` returns at once: see backends._warm_up.
     return_none = instr("RETURN_CONST", 0) if dialect.return_const else instr("LOAD_CONST", 0) + instr("RETURN_VALUE")
     append(instr("LOAD_FAST", 0) + instr(dialect.jump_prefix + "IF_NOT_NONE", units(return_none)) + return_none)
     if program.inputs:

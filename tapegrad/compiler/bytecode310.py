@@ -1,7 +1,7 @@
 """The CPython 3.10 bytecode assembler: a jit back end for one interpreter version.
 
-Layer 3 of tapegrad (``tapegrad/interpret``). Only the back-end dispatch,
-:func:`tapegrad.interpret.codegen.make_replay`, imports this module, and
+Layer 3 of tapegrad (``tapegrad/compiler``). Only the back-end dispatch,
+:func:`tapegrad.compiler.backends.make_replay`, imports this module, and
 only on CPython 3.10. Its instruction set differs from 3.11's and later
 ones enough to stand alone: one opcode per infix operator (BINARY_ADD, ...),
 CALL_FUNCTION, no inline caches, and conditional jumps to *absolute*
@@ -22,8 +22,8 @@ import types
 from typing import Any
 
 from tapegrad.core.primitive import PRIMITIVES
-from tapegrad.interpret.assembler import Operands
-from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
+from tapegrad.compiler.assembler import Operands
+from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay, lowering
 
 VERSION = (3, 10)
 
@@ -82,7 +82,7 @@ def assemble(program: Program) -> Replay:
         parts.append(code)
         offset += len(code) // 2
 
-    # ``replay(None)`` returns at once: see codegen._warm_up.
+    # ``replay(None)`` returns at once: see backends._warm_up.
     head = _instr("LOAD_FAST", 0) + load_const(None) + _instr("IS_OP", 0)
     return_none = load_const(None) + _instr("RETURN_VALUE")
     emit(head + _jump_to("POP_JUMP_IF_FALSE", len(head) // 2, len(return_none) // 2) + return_none)

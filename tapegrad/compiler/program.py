@@ -1,6 +1,6 @@
 """A recorded tape as a straight-line program over registers: what jit compiles.
 
-Layer 3 of tapegrad (``tapegrad/interpret``).
+Layer 3 of tapegrad (``tapegrad/compiler``).
 
 :func:`build_program` keeps the records that an output or a guard needs
 (and those whose forward rule can raise: the replay's domain checks), in
@@ -15,7 +15,7 @@ How a primitive's forward rule becomes code is read from its row in the
 table, with Python's own parser: :func:`lowering` says whether the rule is an
 infix operator, a call of one float function, a copy, or a choice between
 two values by one comparison, which is all the back ends
-(:mod:`tapegrad.interpret.codegen` and the assemblers) need.
+(:mod:`tapegrad.compiler.backends` and the assemblers) need.
 """
 
 from __future__ import annotations
