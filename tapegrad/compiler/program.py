@@ -145,56 +145,108 @@ def build_program(tape: Tape, outputs: Sequence[Union[int, Const]], paste: bool 
     stops as early as possible. With ``paste``, a value read by exactly one
     later operation (and by no guard or output) is pasted into it rather than
     stored (see :class:`Program`), which divides the number of statements
-    several-fold. (The loops are written for speed: this runs once per
-    trace, over every record.)
+    several-fold.
+
+    The work is three passes over the records: the reads of the outputs and
+    the checks (:func:`_read_outputs`, :func:`_read_checks`), a backward pass
+    that decides what is pasted and where each value is read last
+    (:func:`_paste_and_read_operands`), and a forward pass that allocates
+    registers and emits the body (:func:`_allocate_and_emit`).
     """
-    ops, lhs, rhs, wide = tape._ops, tape._lhs, tape._rhs, tape._wide
-    n = len(ops)
-    arity = [p.arity for p in PRIMITIVES]
-    consts = list(tape._consts)
     pastable, accepts = _pastable_kinds()
     if not paste:
         pastable = [False] * len(pastable)
+    guards_at = _guards_by_record(tape)
+    consts = list(tape._consts)
+    live = _Liveness.of(len(tape._ops))
+    out_refs = _read_outputs(live, outputs, consts)
+    _read_checks(live, tape, guards_at)
+    _paste_and_read_operands(live, tape, pastable, accepts)
+    emitted = _allocate_and_emit(tape, live, guards_at)
+    register = emitted.register
+    out = tuple(register[r] if r >= 0 else r for r in out_refs)
+    registers = max(emitted.count, 1)
+    return Program(
+        tuple(emitted.inputs),
+        tuple(emitted.body),
+        out,
+        tuple(consts),
+        registers,
+        tuple(emitted.uses[:registers]),
+        emitted.inline_base,
+        len(emitted.body) - emitted.pasted,
+        bytes(emitted.batched),
+    )
 
-    # Guards, grouped by the record after which both operands exist.
-    guards_at: dict[int, list[tuple[str, int, int, bool, int]]] = {}
+
+# A guard as build_program keeps it: (comparison, a, b, outcome, its number in the tape's guards).
+_Guard = tuple[str, int, int, bool, int]
+
+
+def _guards_by_record(tape: Tape) -> dict[int, list[_Guard]]:
+    """The tape's guards, grouped by the record after which both their operands exist."""
+    guards_at: dict[int, list[_Guard]] = {}
     for number, (op_name, a, b, outcome) in enumerate(tape._guards):
         guards_at.setdefault(max(a, b, 0), []).append((op_name, a, b, outcome, number))
+    return guards_at
 
-    # Liveness: which records are needed, and where each value is read for
-    # the last time. Positions are 2*i for the statement at record i and
-    # 2*i+1 for the guards checked after it; outputs are read at the very end.
-    # A pasted record is evaluated inside the statement of its reader, so
-    # its operands are read at that statement's position (``at[i]``).
-    needed = bytearray(n)
-    last_use = [-1] * n
+
+@attrs.define
+class _Liveness:
+    """What the liveness passes find out about each record, by record index.
+
+    Positions count statements: ``2*i`` is the statement at record ``i`` and
+    ``2*i+1`` the guards checked after it; outputs are read at the very end.
+    A pasted record is evaluated inside the statement of its reader, so its
+    operands are read at that statement's position (``at[i]``).
+    """
+
+    needed: bytearray  # does an output, a guard or a domain check need the record?
+    last_use: list[int]  # the position of the value's last read (-1: none yet)
     # How often each value is read; outputs and guards count twice, so that
     # "read exactly once" means "read once, by one operation".
-    reads = [0] * n
-    reader = [0] * n  # the (last) operation that reads each value
-    at = list(range(0, 2 * n, 2))  # where each needed record is evaluated
-    level = [0] * n  # how deeply a pasted record sits inside its statement
-    inline = bytearray(n)
-    end = 2 * n + 2
+    reads: list[int]
+    reader: list[int]  # the (last) operation that reads each value
+    at: list[int]  # where each needed record is evaluated
+    level: list[int]  # how deeply a pasted record sits inside its statement
+    inline: bytearray  # 1 if the record is pasted into its reader
+
+    @classmethod
+    def of(cls, n: int) -> _Liveness:
+        """Nothing read yet, for a tape of ``n`` records."""
+        return cls(bytearray(n), [-1] * n, [0] * n, [0] * n, list(range(0, 2 * n, 2)), [0] * n, bytearray(n))
+
+
+def _read_outputs(live: _Liveness, outputs: Sequence[Union[int, Const]], consts: list[Any]) -> list[int]:
+    """Mark the outputs as read at the end; a constant output joins ``consts``. Returns their refs."""
+    end = 2 * len(live.needed) + 2
     out_refs: list[int] = []
     for o in outputs:
         if isinstance(o, Const):
             consts.append(o.value)
             out_refs.append(~(len(consts) - 1))
         else:
-            needed[o] = 1
-            last_use[o] = end
-            reads[o] += 2
+            live.needed[o] = 1
+            live.last_use[o] = end
+            live.reads[o] += 2
             out_refs.append(o)
-    # A record whose forward rule can raise (log of a negative number, a
-    # division by zero) is kept even when no output reads it: eager
-    # evaluation would raise there, so a replay must too. Otherwise
-    # jit(grad(log)) would return -1.0 at x = -1.0, where grad(log) raises.
-    # (Pasted into its reader, it still raises, a little later: any exception
-    # makes jit ask eager evaluation, which raises the error at its place.)
-    checks_domain = [p.can_raise for p in PRIMITIVES]
-    for i in range(n):
-        if checks_domain[ops[i]] and arity[ops[i]]:
+    return out_refs
+
+
+def _read_checks(live: _Liveness, tape: Tape, guards_at: dict[int, list[_Guard]]) -> None:
+    """Keep the records a domain check or a guard needs, and mark the guards' reads.
+
+    A record whose forward rule can raise (log of a negative number, a
+    division by zero) is kept even when no output reads it: eager
+    evaluation would raise there, so a replay must too. Otherwise
+    jit(grad(log)) would return -1.0 at x = -1.0, where grad(log) raises.
+    (Pasted into its reader, it still raises, a little later: any exception
+    makes jit ask eager evaluation, which raises the error at its place.)
+    """
+    ops, needed, reads, last_use = tape._ops, live.needed, live.reads, live.last_use
+    checks_domain = [p.can_raise and p.arity != 0 for p in PRIMITIVES]
+    for i in range(len(ops)):
+        if checks_domain[ops[i]]:
             needed[i] = 1
     for g_at, gs in guards_at.items():
         for _, a, b, _, _ in gs:
@@ -203,9 +255,20 @@ def build_program(tape: Tape, outputs: Sequence[Union[int, Const]], paste: bool 
                     needed[r] = 1
                     reads[r] += 2
                     last_use[r] = max(last_use[r], 2 * g_at + 1)
-    # Backwards: when record i is reached, every reader of i (all later) has
-    # been seen, so whether i is pasted, and where it is evaluated, is known.
-    for i in range(n - 1, -1, -1):
+
+
+def _paste_and_read_operands(live: _Liveness, tape: Tape, pastable: list[bool], accepts: list[bool]) -> None:
+    """The backward pass: which records are pasted, and where each value is read for the last time.
+
+    When record ``i`` is reached, every reader of ``i`` (all later) has been
+    seen, so whether ``i`` is pasted, and where it is evaluated, is known.
+    Its operands are then marked needed and read at ``i``'s position.
+    """
+    ops, lhs, rhs, wide = tape._ops, tape._lhs, tape._rhs, tape._wide
+    needed, last_use, reads, reader = live.needed, live.last_use, live.reads, live.reader
+    at, level, inline = live.at, live.level, live.inline
+    arity = [p.arity for p in PRIMITIVES]
+    for i in range(len(ops) - 1, -1, -1):
         if needed[i]:
             op = ops[i]
             k = arity[op]
@@ -218,172 +281,122 @@ def build_program(tape: Tape, outputs: Sequence[Union[int, Const]], paste: bool 
                     level[i] = level[j] + 1
                     at[i] = at[j]
             pos = at[i]
-            r = lhs[i]
-            if r >= 0:
-                needed[r] = 1
-                reads[r] += 1
-                reader[r] = i
-                if last_use[r] < pos:
-                    last_use[r] = pos
-            if k == 2:
-                r = rhs[i]
+            # One- and two-operand records (nearly all) keep their refs in
+            # lhs and rhs; wider and variadic ones in ``wide``.
+            for r in (lhs[i], rhs[i]) if k == 2 else (lhs[i],) if k == 1 else wide[i]:
                 if r >= 0:
                     needed[r] = 1
                     reads[r] += 1
                     reader[r] = i
                     if last_use[r] < pos:
                         last_use[r] = pos
-            elif k > 2 or k < 0:  # wider, or variadic: lhs holds the first of the refs in wide
-                for r in wide[i][1:]:
-                    if r >= 0:
-                        needed[r] = 1
-                        reads[r] += 1
-                        reader[r] = i
-                        if last_use[r] < pos:
-                            last_use[r] = pos
 
-    # Linear-scan register allocation over the needed records: a register
-    # is freed right after the statement that reads its value last. A read
-    # inside a pasted record happens in its reader's statement, so the
-    # register is freed only there: ``held`` keeps it until then.
+
+@attrs.define
+class _Emitted:
+    """What register allocation and emission produce, for :func:`build_program` to package."""
+
+    inputs: list[int]
+    body: list[Union[Op, Check]]
+    register: list[int]  # the register of each stored record (-1: none)
+    uses: list[int]
+    count: int  # registers allocated
+    pasted: int  # operations in the body that are pasted
+    batched: bytearray
+    inline_base: int
+
+
+def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_Guard]]) -> _Emitted:
+    """The forward pass: linear-scan register allocation over the needed records, and the body.
+
+    A register is freed right after the statement that reads its value last.
+    A read inside a pasted record happens in its reader's statement, so the
+    register is freed only there: ``held`` keeps it until then. An operand is
+    a pasted value by its id, a stored one by its register, freed (once, even
+    if read twice, as in x * x) at its last read. (The loop is written for
+    speed: it runs once per trace, over every record.)
+    """
+    ops, lhs, rhs, wide, vals = tape._ops, tape._lhs, tape._rhs, tape._wide, tape._vals
+    needed, last_use, reads, inline, at = live.needed, live.last_use, live.reads, live.inline, live.at
+    n = len(ops)
+    arity = [p.arity for p in PRIMITIVES]
     inline_base = n + 1  # more than the number of registers, which is at most one per record
     register = [-1] * n
     free: list[int] = []
     release = free.append
     held: dict[int, list[int]] = {}
-    count = 0
-    inputs = []
-    for i in tape._inputs:
-        inputs.append(count)
+    inputs = list(range(len(tape._inputs)))
+    for count, i in enumerate(tape._inputs):
         register[i] = count
         if not needed[i]:
-            free.append(count)  # unpacked, never read
-        count += 1
+            release(count)  # unpacked, never read
+    count = len(inputs)
     body: list[Union[Op, Check]] = []
     append = body.append
     uses = [1] * max(1, len(inputs) + sum(needed))  # at most one register per value (and at least one)
-    guarded = bytearray(n + 1)
-    for at_record in guards_at:
-        guarded[at_record] = 1
     pasted = 0
     batched = bytearray()
     mark_batched = batched.append
-    vals = tape._vals
     for i in range(n):
-        if needed[i]:
+        if needed[i] and arity[ops[i]]:
             op = ops[i]
             k = arity[op]
-            if k:
-                pos = at[i]
-                paste_i = inline[i]
-                # Operands: a pasted value by its id, a stored one by its
-                # register, freed (once, even if read twice, as in x * x)
-                # when this is its last read: now for a statement, at the
-                # reader's statement for a pasted record. One- and
-                # two-operand records (nearly all) are written out.
-                if k == 2:
-                    a = lhs[i]
-                    if a < 0:
-                        pass
-                    elif inline[a]:
-                        a += inline_base
-                    else:
-                        r = a
-                        a = register[r]
-                        uses[a] += 1
-                        if last_use[r] == pos:
-                            last_use[r] = -1
-                            if paste_i:
-                                held.setdefault(pos, []).append(a)
-                            else:
-                                release(a)
-                    b = rhs[i]
-                    if b < 0:
-                        pass
-                    elif inline[b]:
-                        b += inline_base
-                    else:
-                        r = b
-                        b = register[r]
-                        uses[b] += 1
-                        if last_use[r] == pos:
-                            last_use[r] = -1
-                            if paste_i:
-                                held.setdefault(pos, []).append(b)
-                            else:
-                                release(b)
-                    args: tuple[int, ...] = (a, b)
-                elif k == 1:
-                    a = lhs[i]
-                    if a < 0:
-                        pass
-                    elif inline[a]:
-                        a += inline_base
-                    else:
-                        r = a
-                        a = register[r]
-                        uses[a] += 1
-                        if last_use[r] == pos:
-                            last_use[r] = -1
-                            if paste_i:
-                                held.setdefault(pos, []).append(a)
-                            else:
-                                release(a)
-                    args = (a,)
+            pos = at[i]
+            paste_i = inline[i]
+            operands: list[int] = []
+            for r in (lhs[i], rhs[i]) if k == 2 else (lhs[i],) if k == 1 else wide[i]:
+                if r < 0:
+                    operands.append(r)
+                elif inline[r]:
+                    operands.append(inline_base + r)
                 else:
-                    args_list: list[int] = []
-                    for r in wide[i]:
-                        if r < 0:
-                            args_list.append(r)
-                        elif inline[r]:
-                            args_list.append(inline_base + r)
-                        else:
-                            ra = register[r]
-                            args_list.append(ra)
-                            uses[ra] += 1
-                            if last_use[r] == pos:
-                                last_use[r] = -1
-                                if paste_i:
-                                    held.setdefault(pos, []).append(ra)
-                                else:
-                                    release(ra)
-                    args = tuple(args_list)
-                mark_batched(vals[i].__class__ in _BATCH_CLASSES)
-                if paste_i:
-                    append((inline_base + i, op, args))
-                    pasted += 1
-                else:
-                    if held:
-                        later = held.pop(pos, None)
-                        if later is not None:
-                            free.extend(later)
-                    if free:
-                        dest = free.pop()
-                    else:
-                        dest = count
-                        count += 1
-                    uses[dest] += 1
-                    register[i] = dest
-                    append((dest, op, args))
-                    if not reads[i]:
-                        # Kept only for its domain check (see above): its
-                        # register is free again as soon as it is written.
-                        release(dest)
-        if guarded[i]:
-            g_pos = 2 * i + 1
-            for op_name, a, b, outcome, number in guards_at[i]:
-                append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome, number))
-                mark_batched(0)
-            for _, a, b, _, _ in guards_at[i]:
-                for r in (a, b):
-                    if r >= 0 and last_use[r] == g_pos:
+                    a = register[r]
+                    operands.append(a)
+                    uses[a] += 1
+                    if last_use[r] == pos:
                         last_use[r] = -1
-                        free.append(register[r])
-    out = tuple(register[r] if r >= 0 else r for r in out_refs)
-    registers = max(count, 1)
-    return Program(
-        tuple(inputs), tuple(body), out, tuple(consts), registers, tuple(uses[:registers]), inline_base, len(body) - pasted, bytes(batched)
-    )
+                        if paste_i:
+                            held.setdefault(pos, []).append(a)
+                        else:
+                            release(a)
+            mark_batched(vals[i].__class__ in _BATCH_CLASSES)
+            if paste_i:
+                append((inline_base + i, op, tuple(operands)))
+                pasted += 1
+            else:
+                if held:
+                    later = held.pop(pos, None)
+                    if later is not None:
+                        free.extend(later)
+                if free:
+                    dest = free.pop()
+                else:
+                    dest = count
+                    count += 1
+                uses[dest] += 1
+                register[i] = dest
+                append((dest, op, tuple(operands)))
+                if not reads[i]:
+                    # Kept only for its domain check (see _read_checks): its
+                    # register is free again as soon as it is written.
+                    release(dest)
+        if i in guards_at:
+            _emit_guards(guards_at[i], 2 * i + 1, register, last_use, body, batched, free)
+    return _Emitted(inputs, body, register, uses, count, pasted, batched, inline_base)
+
+
+def _emit_guards(
+    guards: list[_Guard], pos: int, register: list[int], last_use: list[int], body: list[Union[Op, Check]], batched: bytearray, free: list[int]
+) -> None:
+    """Emit the checks of the guards at statement position ``pos``, and free what they read last."""
+    for op_name, a, b, outcome, number in guards:
+        body.append(Check(op_name, register[a] if a >= 0 else a, register[b] if b >= 0 else b, outcome, number))
+        batched.append(0)
+    for _, a, b, _, _ in guards:
+        for r in (a, b):
+            if r >= 0 and last_use[r] == pos:
+                last_use[r] = -1
+                free.append(register[r])
 
 
 # -- how a primitive's forward rule becomes code ---------------------------------
