@@ -1,8 +1,9 @@
 """Layer 3 of tapegrad: jit's compiler, from a recorded tape to a Python function.
 
 - :mod:`~tapegrad.compiler.program`: a tape as a straight-line program over registers, built by
-  named passes (liveness and pasting, register allocation and emission), and how a primitive's
-  forward rule becomes code;
+  named passes (liveness and pasting, register allocation and emission);
+- :mod:`~tapegrad.compiler.lowering`: how a primitive's forward rule becomes code, read once
+  for every back end;
 - :mod:`~tapegrad.compiler.backends`: the portable source back end, and the back-end dispatch
   ``make_replay``;
 - :mod:`~tapegrad.compiler.bytecode310`: the CPython 3.10 bytecode assembler;

@@ -28,7 +28,8 @@ from typing import Any, Callable
 import attrs
 
 from tapegrad.core.primitive import PRIMITIVES
-from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay, lowering
+from tapegrad.compiler.lowering import lowering
+from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay
 
 # The infix operators of forward rules, as BINARY_OP arguments (by name: the
 # numbers are the interpreter's, read from ``dis._nb_ops`` by the dialect).

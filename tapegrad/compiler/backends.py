@@ -35,7 +35,8 @@ from typing import Any, Optional
 
 from tapegrad.core.batch import Batch, BoolBatch, evaluate_batch
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC, Primitive
-from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay, lowering
+from tapegrad.compiler.lowering import lowering
+from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay
 
 # -- back end 1: Python source ---------------------------------------------------
 

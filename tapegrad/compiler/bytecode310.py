@@ -23,7 +23,8 @@ from typing import Any
 
 from tapegrad.core.primitive import PRIMITIVES
 from tapegrad.compiler.assembler import Operands
-from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay, lowering
+from tapegrad.compiler.lowering import lowering
+from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay
 
 VERSION = (3, 10)
 
