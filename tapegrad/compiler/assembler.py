@@ -27,9 +27,9 @@ from typing import Any, Callable
 
 import attrs
 
-from tapegrad.core.primitive import PRIMITIVES
 from tapegrad.compiler.lowering import Lowering, lowering
 from tapegrad.compiler.program import Check, GuardFailed, Operand, Program, Replay
+from tapegrad.core.primitive import PRIMITIVES
 
 # The infix operators of forward rules, as BINARY_OP arguments (by name: the
 # numbers are the interpreter's, read from ``dis._nb_ops`` by the dialect).

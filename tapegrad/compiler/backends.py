@@ -33,10 +33,10 @@ import math
 import sys
 from typing import Any, Optional
 
-from tapegrad.core.batch import Batch, BoolBatch, evaluate_batch
-from tapegrad.core.primitive import PRIMITIVES, VARIADIC, Primitive
 from tapegrad.compiler.lowering import lowering
 from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay
+from tapegrad.core.batch import Batch, BoolBatch, evaluate_batch
+from tapegrad.core.primitive import PRIMITIVES, VARIADIC, Primitive
 
 # -- back end 1: Python source ---------------------------------------------------
 
