@@ -333,31 +333,46 @@ def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_G
     pasted = 0
     batched = bytearray()
     mark_batched = batched.append
+
+    def operand(r: int, pos: int, paste_i: int) -> int:
+        """Operand ``r`` of the record at ``pos``: a constant, a pasted value by its id, or a register.
+
+        A register is freed (once, even if read twice, as in x * x) at the
+        last read of its value: now for a statement, at the reader's
+        statement for a pasted record.
+        """
+        if r < 0:
+            return r
+        if inline[r]:
+            return inline_base + r
+        a = register[r]
+        uses[a] += 1
+        if last_use[r] == pos:
+            last_use[r] = -1
+            if paste_i:
+                held.setdefault(pos, []).append(a)
+            else:
+                release(a)
+        return a
+
+    guarded = bytearray(n + 1)
+    for at_record in guards_at:
+        guarded[at_record] = 1
     for i in range(n):
-        if needed[i] and arity[ops[i]]:
-            op = ops[i]
-            k = arity[op]
+        op = ops[i]
+        k = arity[op]
+        if k and needed[i]:
             pos = at[i]
             paste_i = inline[i]
-            operands: list[int] = []
-            for r in (lhs[i], rhs[i]) if k == 2 else (lhs[i],) if k == 1 else wide[i]:
-                if r < 0:
-                    operands.append(r)
-                elif inline[r]:
-                    operands.append(inline_base + r)
-                else:
-                    a = register[r]
-                    operands.append(a)
-                    uses[a] += 1
-                    if last_use[r] == pos:
-                        last_use[r] = -1
-                        if paste_i:
-                            held.setdefault(pos, []).append(a)
-                        else:
-                            release(a)
+            if k == 2:
+                args: tuple[int, ...] = (operand(lhs[i], pos, paste_i), operand(rhs[i], pos, paste_i))
+            elif k == 1:
+                args = (operand(lhs[i], pos, paste_i),)
+            else:
+                args = tuple([operand(r, pos, paste_i) for r in wide[i]])
             mark_batched(vals[i].__class__ in _BATCH_CLASSES)
             if paste_i:
-                append((inline_base + i, op, tuple(operands)))
+                append((inline_base + i, op, args))
                 pasted += 1
             else:
                 if held:
@@ -371,12 +386,12 @@ def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_G
                     count += 1
                 uses[dest] += 1
                 register[i] = dest
-                append((dest, op, tuple(operands)))
+                append((dest, op, args))
                 if not reads[i]:
                     # Kept only for its domain check (see _read_checks): its
                     # register is free again as soon as it is written.
                     release(dest)
-        if i in guards_at:
+        if guarded[i]:
             _emit_guards(guards_at[i], 2 * i + 1, register, last_use, body, batched, free)
     return _Emitted(inputs, body, register, uses, count, pasted, batched, inline_base)
 
