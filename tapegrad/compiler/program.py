@@ -305,12 +305,12 @@ class _Emitted:
 def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_Guard]]) -> _Emitted:
     """The forward pass: linear-scan register allocation over the needed records, and the body.
 
-    A register is freed right after the statement that reads its value last.
-    A read inside a pasted record happens in its reader's statement, so the
-    register is freed only there: ``held`` keeps it until then. An operand is
-    a pasted value by its id, a stored one by its register, freed (once, even
-    if read twice, as in x * x) at its last read. (The loop is written for
-    speed: it runs once per trace, over every record.)
+    A register is freed right after the statement that reads its value last
+    (once, even if read twice, as in x * x). A read inside a pasted record
+    happens in its reader's statement, so the register is freed only there:
+    ``held`` keeps it until then. An operand is a pasted value by its id, a
+    stored one by its register. (The loop is written for speed: it runs once
+    per trace, over every record.)
     """
     ops, lhs, rhs, wide, vals = tape._ops, tape._lhs, tape._rhs, tape._wide, tape._vals
     needed, last_use, reads, inline, at = live.needed, live.last_use, live.reads, live.inline, live.at
@@ -321,12 +321,8 @@ def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_G
     free: list[int] = []
     release = free.append
     held: dict[int, list[int]] = {}
-    inputs = list(range(len(tape._inputs)))
-    for count, i in enumerate(tape._inputs):
-        register[i] = count
-        if not needed[i]:
-            release(count)  # unpacked, never read
-    count = len(inputs)
+    inputs = _input_registers(tape, needed, register, free)
+    count = len(inputs)  # registers allocated
     body: list[Union[Op, Check]] = []
     append = body.append
     uses = [1] * max(1, len(inputs) + sum(needed))  # at most one register per value (and at least one)
@@ -335,12 +331,7 @@ def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_G
     mark_batched = batched.append
 
     def operand(r: int, pos: int, paste_i: int) -> int:
-        """Operand ``r`` of the record at ``pos``: a constant, a pasted value by its id, or a register.
-
-        A register is freed (once, even if read twice, as in x * x) at the
-        last read of its value: now for a statement, at the reader's
-        statement for a pasted record.
-        """
+        """Operand ``r`` of the record evaluated at ``pos``, its register freed at its last read."""
         if r < 0:
             return r
         if inline[r]:
@@ -355,9 +346,7 @@ def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_G
                 release(a)
         return a
 
-    guarded = bytearray(n + 1)
-    for at_record in guards_at:
-        guarded[at_record] = 1
+    guarded = bytes(1 if i in guards_at else 0 for i in range(n))
     for i in range(n):
         op = ops[i]
         k = arity[op]
@@ -376,9 +365,7 @@ def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_G
                 pasted += 1
             else:
                 if held:
-                    later = held.pop(pos, None)
-                    if later is not None:
-                        free.extend(later)
+                    free.extend(held.pop(pos, ()))
                 if free:
                     dest = free.pop()
                 else:
@@ -394,6 +381,15 @@ def _allocate_and_emit(tape: Tape, live: _Liveness, guards_at: dict[int, list[_G
         if guarded[i]:
             _emit_guards(guards_at[i], 2 * i + 1, register, last_use, body, batched, free)
     return _Emitted(inputs, body, register, uses, count, pasted, batched, inline_base)
+
+
+def _input_registers(tape: Tape, needed: bytearray, register: list[int], free: list[int]) -> list[int]:
+    """Registers 0, 1, ... for the inputs, in order; an input nothing reads leaves its register free."""
+    for r, i in enumerate(tape._inputs):
+        register[i] = r
+        if not needed[i]:
+            free.append(r)  # unpacked, never read
+    return list(range(len(tape._inputs)))
 
 
 def _emit_guards(
