@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import tapegrad as tg
 from tapegrad import nn
-from tapegrad.interpret.codegen import ASSEMBLER_AVAILABLE, compile_source
-from tapegrad.interpret.program import build_program
+from tapegrad.compiler.backends import ASSEMBLER_AVAILABLE, compile_source
+from tapegrad.compiler.program import build_program
 from tapegrad.datasets import make_moons
 from tapegrad.core.tree import leaves as tree_leaves
 

@@ -30,17 +30,17 @@ LAYERS: dict[str, int] = {
     "tapegrad.core.tree": 2,
     "tapegrad.core.tree_utils": 2,
 }
-SUBPACKAGE_LAYERS = {"tapegrad.core": 1, "tapegrad.interpret": 3, "tapegrad.transforms": 4, "tapegrad.explore": 5}
+SUBPACKAGE_LAYERS = {"tapegrad.core": 1, "tapegrad.interpret": 3, "tapegrad.compiler": 3, "tapegrad.transforms": 4, "tapegrad.explore": 5}
 TOP_LAYER = 5  # tapegrad/__init__.py, the views (tables, dot, explore) and the library (nn, datasets, testing, ...)
 
 # Imports inside functions, each for a stated reason. Adding one must be a decision.
 FUNCTION_LEVEL_IMPORTS = {
     # Only the back-end dispatch knows the version-specific assemblers, and
     # each Python version loads only its own.
-    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode310"),
-    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode311"),
-    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode312"),
-    ("tapegrad.interpret.codegen", "tapegrad.interpret.bytecode313"),
+    ("tapegrad.compiler.backends", "tapegrad.compiler.bytecode310"),
+    ("tapegrad.compiler.backends", "tapegrad.compiler.bytecode311"),
+    ("tapegrad.compiler.backends", "tapegrad.compiler.bytecode312"),
+    ("tapegrad.compiler.backends", "tapegrad.compiler.bytecode313"),
     # Optional third-party packages, imported only when asked for (NumPy
     # when the first numpy batch is made, so that importing tapegrad stays
     # quick and works without it).
@@ -173,7 +173,7 @@ def test_imports_inside_functions_are_counted_and_each_has_a_reason() -> None:
 
 def test_every_module_of_the_package_is_in_a_known_layer() -> None:
     for name in _modules():
-        if name.startswith(("tapegrad.core.", "tapegrad.interpret.", "tapegrad.transforms.")):
+        if name.startswith(("tapegrad.core.", "tapegrad.interpret.", "tapegrad.compiler.", "tapegrad.transforms.")):
             assert layer(name) < TOP_LAYER
     # the core's order, spelled out: the tape knows nothing of traced values
     assert layer("tapegrad.core.tape") < layer("tapegrad.core.traced") < layer("tapegrad.interpret.sweep")
@@ -183,17 +183,34 @@ def test_every_module_of_the_package_is_in_a_known_layer() -> None:
     for below in ("tapegrad.interpret.sparsity", "tapegrad.interpret.coloring"):
         assert layer("tapegrad.core.tape") < layer(below) < layer("tapegrad.transforms.sparse")
     assert layer("tapegrad.transforms.jit") == layer("tapegrad.transforms.sparse")
+    # jit's compiler sits beside the interpreters, below the transform that drives it.
+    assert layer("tapegrad.core.tape") < layer("tapegrad.compiler.program") == layer("tapegrad.interpret.sweep")
+    assert layer("tapegrad.compiler.backends") < layer("tapegrad.transforms.jit")
 
 
-def test_only_the_code_generator_knows_the_bytecode_assemblers() -> None:
+def test_the_compiler_and_the_interpreters_do_not_import_each_other() -> None:
+    # Two rooms on one floor: jit's compiler reads the core only, and the
+    # sweeps know nothing of the compiler.
     graph, _ = _graph()
-    assemblers = {m for m in _modules() if m.startswith("tapegrad.interpret.bytecode3")}
+    crossing = [
+        f"{source} imports {target}"
+        for source, targets in graph.items()
+        for target in targets
+        for a, b in (("tapegrad.compiler", "tapegrad.interpret"), ("tapegrad.interpret", "tapegrad.compiler"))
+        if source.startswith(a) and (target == b or target.startswith(b + "."))
+    ]
+    assert crossing == []
+
+
+def test_only_the_back_end_dispatch_knows_the_bytecode_assemblers() -> None:
+    graph, _ = _graph()
+    assemblers = {m for m in _modules() if m.startswith("tapegrad.compiler.bytecode3")}
     assert len(assemblers) == 4  # 3.10 to 3.13
     for source, targets in graph.items():
-        for target in targets & (assemblers | {"tapegrad.interpret.assembler"}):
+        for target in targets & (assemblers | {"tapegrad.compiler.assembler"}):
             # The dispatch loads a version's module; a version's module uses the shared assembler.
-            allowed = source == "tapegrad.interpret.codegen" if target in assemblers else source in assemblers
-            assert allowed, f"{source} imports {target}: only codegen.make_replay may know the assemblers"
+            allowed = source == "tapegrad.compiler.backends" if target in assemblers else source in assemblers
+            assert allowed, f"{source} imports {target}: only backends.make_replay may know the assemblers"
 
 
 def test_relative_and_subpackage_imports_are_seen(tmp_path: Path) -> None:

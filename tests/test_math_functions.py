@@ -407,7 +407,7 @@ def test_constants() -> None:
 
 @pytest.mark.parametrize("backend", ["source", "bytecode"])
 def test_jit_replays_equal_eager(backend: str) -> None:
-    from tapegrad.interpret.codegen import ASSEMBLER_AVAILABLE
+    from tapegrad.compiler.backends import ASSEMBLER_AVAILABLE
 
     if backend == "bytecode" and not ASSEMBLER_AVAILABLE:
         pytest.skip("the bytecode back end is for CPython 3.11")

@@ -22,8 +22,8 @@ from tapegrad import nn
 from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Traced
 from tapegrad.datasets import make_moons
-from tapegrad.interpret.codegen import ASSEMBLER_AVAILABLE, make_replay, to_source
-from tapegrad.interpret.program import MAX_NESTING, GuardFailed, Program, build_program
+from tapegrad.compiler.backends import ASSEMBLER_AVAILABLE, make_replay, to_source
+from tapegrad.compiler.program import MAX_NESTING, GuardFailed, Program, build_program
 
 BACKENDS = ["source"] + (["bytecode"] if ASSEMBLER_AVAILABLE else [])
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import tapegrad as tg
 from tapegrad import Scalar
 from tapegrad.core.tape import Tape
-from tapegrad.interpret.codegen import ASSEMBLER_AVAILABLE
+from tapegrad.compiler.backends import ASSEMBLER_AVAILABLE
 from tapegrad.interpret.sweep import reference_reverse_sweep, reverse_sweep
 from tapegrad.testing import check_grads
 from tapegrad.testing.strategies import floats
@@ -128,8 +128,8 @@ def test_jit(backend: str) -> None:
 
 
 def test_the_jit_source_writes_additions() -> None:
-    from tapegrad.interpret.codegen import to_source
-    from tapegrad.interpret.program import build_program
+    from tapegrad.compiler.backends import to_source
+    from tapegrad.compiler.program import build_program
 
     tape = tg.trace(lambda xs: tg.sum(xs) * tg.mean(xs))([1.0, 2.0, 3.0])
     source, _ = to_source(build_program(tape, [tape.outputs[0].index]))  # type: ignore[union-attr]

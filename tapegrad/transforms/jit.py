@@ -6,7 +6,7 @@ On the first call for a given input structure, ``jit`` runs ``f`` on a tape
 opened with ``jit=True``: every operation is recorded, including everything
 that transforms such as :func:`tapegrad.grad` do inside ``f`` (their reverse
 sweeps run on traced values, so the gradient computation lands on the jit
-tape as ordinary records). :mod:`tapegrad.interpret.program` and :mod:`tapegrad.interpret.codegen` then turn the records
+tape as ordinary records). :mod:`tapegrad.compiler.program` and :mod:`tapegrad.compiler.backends` then turn the records
 the outputs need into one straight-line Python function (``r9 = r4 + r7 * r8``:
 a value read once is pasted into its reader). Later calls with the same structure run that
 function on the new numbers without running ``f`` again.
@@ -34,8 +34,8 @@ from tapegrad.core.batch import Batch
 from tapegrad.core.tape import Tape
 from tapegrad.core.traced import Traced
 from tapegrad.core.tree import TreeDef, any_leaf, flatten, unflatten
-from tapegrad.interpret.codegen import make_replay, to_source
-from tapegrad.interpret.program import Const, GuardFailed, Program, Replay, build_program
+from tapegrad.compiler.backends import make_replay, to_source
+from tapegrad.compiler.program import Const, GuardFailed, Program, Replay, build_program
 from tapegrad.transforms.captures import captured_numbers, computed_attributes, frozen_containers, unwrap_transforms
 from tapegrad.transforms.collector import collector_paused as _collector_paused
 from tapegrad.transforms.keys import captured_key as _captured_key
@@ -473,7 +473,7 @@ def jit(f: Callable[..., Any], backend: str = "auto", static_argnums: Union[int,
     hashable). Works on any function of scalars, including
     ``grad(f)`` and ``value_and_grad(f)``. See the module docstring for
     what happens with control flow. ``backend`` picks how the tape becomes
-    code (see :mod:`tapegrad.interpret.codegen`): ``"bytecode"`` (CPython 3.10 to 3.13),
+    code (see :mod:`tapegrad.compiler.backends`): ``"bytecode"`` (CPython 3.10 to 3.13),
     ``"source"``, or ``"auto"`` for the fastest available.
 
     ``static_argnums`` names positional arguments that are constants, like

@@ -1,7 +1,7 @@
-"""The CPython 3.11 bytecode back end: :mod:`tapegrad.interpret.assembler` in 3.11's dialect.
+"""The CPython 3.11 bytecode back end: :mod:`tapegrad.compiler.assembler` in 3.11's dialect.
 
-Layer 3 of tapegrad (``tapegrad/interpret``). Only the back-end dispatch,
-:func:`tapegrad.interpret.codegen.make_replay`, imports this module, and
+Layer 3 of tapegrad (``tapegrad/compiler``). Only the back-end dispatch,
+:func:`tapegrad.compiler.backends.make_replay`, imports this module, and
 only on CPython 3.11: it reads that interpreter's ``opcode`` and ``dis``
 internals (``_inline_cache_entries``, ``_nb_ops``), whose form changes
 between versions. 3.11 is the first version with BINARY_OP and inline
@@ -16,8 +16,8 @@ import dis
 import opcode
 import sys
 
-from tapegrad.interpret.assembler import Dialect, assemble as _assemble
-from tapegrad.interpret.program import Program, Replay
+from tapegrad.compiler.assembler import Dialect, assemble as _assemble
+from tapegrad.compiler.program import Program, Replay
 
 VERSION = (3, 11)
 

@@ -1,6 +1,6 @@
 """Writing a program as CPython bytecode, for the versions whose instruction sets are alike.
 
-Layer 3 of tapegrad (``tapegrad/interpret``). CPython 3.11, 3.12 and 3.13
+Layer 3 of tapegrad (``tapegrad/compiler``). CPython 3.11, 3.12 and 3.13
 encode a straight-line float program almost identically: ``r7 = r3 * r5``
 is LOAD_FAST, LOAD_FAST, BINARY_OP and its cache slot, STORE_FAST in all
 three. They differ in a few details (how many cache slots an instruction
@@ -8,14 +8,14 @@ has, how COMPARE_OP spells its comparison, the names of the conditional
 jumps, whether a call pushes NULL before or after the function and needs
 PRECALL), which a :class:`Dialect` states. This module knows no version: it
 reads no ``opcode`` internals and is never used alone. Each version's module
-(:mod:`tapegrad.interpret.bytecode311`, :mod:`tapegrad.interpret.bytecode312`,
-:mod:`tapegrad.interpret.bytecode313`) checks that it runs on its own
+(:mod:`tapegrad.compiler.bytecode311`, :mod:`tapegrad.compiler.bytecode312`,
+:mod:`tapegrad.compiler.bytecode313`) checks that it runs on its own
 version, builds its dialect from that interpreter's tables, and calls
 :func:`assemble`; only the back-end dispatch,
-:func:`tapegrad.interpret.codegen.make_replay`, imports those modules.
+:func:`tapegrad.compiler.backends.make_replay`, imports those modules.
 
 The code laid out is what CPython's compiler produces for the source back
-end's text (:func:`tapegrad.interpret.codegen.to_source`), without running
+end's text (:func:`tapegrad.compiler.backends.to_source`), without running
 the compiler, which costs several microseconds per operation.
 """
 
@@ -27,8 +27,9 @@ from typing import Any, Callable
 
 import attrs
 
+from tapegrad.compiler.lowering import Lowering, lowering
+from tapegrad.compiler.program import Check, GuardFailed, Operand, Program, Replay
 from tapegrad.core.primitive import PRIMITIVES
-from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
 
 # The infix operators of forward rules, as BINARY_OP arguments (by name: the
 # numbers are the interpreter's, read from ``dis._nb_ops`` by the dialect).
@@ -109,6 +110,55 @@ class Operands:
         return self.loads[a] if a >= 0 else self.const(self._program_consts[~a])
 
 
+@attrs.frozen
+class _Codes:
+    """The code of each primitive and of the fixed pieces, decided once per assembly from the rows.
+
+    ``binary[pid]`` is the BINARY_OP of an operator, ``calls[pid]`` pushes a
+    called function (and the NULL beside it), ``call[k]`` calls it with ``k``
+    arguments; ``copies`` and ``selects`` are the copies and the choices by
+    one comparison; ``compare[op]`` is the COMPARE_OP of ``op``.
+    """
+
+    binary: dict[int, bytes]
+    copies: set[int]
+    selects: dict[int, Lowering]
+    calls: dict[int, bytes]
+    call: list[bytes]
+    compare: dict[str, bytes]
+    if_false: str
+    if_true: str
+
+    @classmethod
+    def of(cls, dialect: Dialect, ops: Operands) -> _Codes:
+        """The codes in ``dialect``, with the called functions in ``ops``'s constant pool."""
+        instr = dialect.instr
+        lowered = [lowering(p) for p in PRIMITIVES]
+        binary = {
+            p.id: instr("BINARY_OP", dialect.binary_op[BINARY_OP_NAMES[low.op]])
+            for p, low in zip(PRIMITIVES, lowered)
+            if low.kind == "binary"
+        }
+        copies = {p.id for p, low in zip(PRIMITIVES, lowered) if low.kind == "copy"}
+        selects = {p.id: low for p, low in zip(PRIMITIVES, lowered) if low.kind == "select"}
+        calls = {p.id: _callee(dialect, ops, low.fn) for p, low in zip(PRIMITIVES, lowered) if p.arity and low.kind in ("call", "general")}
+        most_args = max(p.arity for p in PRIMITIVES) + 1
+        call = [(instr("PRECALL", k) if dialect.precall else b"") + instr("CALL", k) for k in range(most_args)]
+        compare = {op: instr("COMPARE_OP", dialect.compare_arg(op)) for op in ("<", "<=", "==", "!=", ">", ">=")}
+        return cls(binary, copies, selects, calls, call, compare, dialect.jump_prefix + "IF_FALSE", dialect.jump_prefix + "IF_TRUE")
+
+
+def _callee(dialect: Dialect, ops: Operands, fn: Any) -> bytes:
+    """Push the function ``fn`` for a CALL: with its NULL before or after, as the dialect says."""
+    push_null = dialect.instr("PUSH_NULL")
+    return push_null + ops.const(fn) if dialect.null_first else ops.const(fn) + push_null
+
+
+def _units(code: bytes) -> int:
+    """The length of ``code`` in code units (two bytes each), as jumps count."""
+    return len(code) // 2
+
+
 def assemble(program: Program, dialect: Dialect) -> Replay:
     """Build ``replay`` as a code object of the running interpreter, in ``dialect``.
 
@@ -119,40 +169,27 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
     """
     instr = dialect.instr
     ops = Operands(program, instr)
-    load, load_const, stores = ops.load, ops.const, ops.stores
-
-    # How each primitive is emitted, decided once per primitive from its row.
-    lowered = [lowering(p) for p in PRIMITIVES]
-    binary = {
-        p.id: instr("BINARY_OP", dialect.binary_op[BINARY_OP_NAMES[low.op]])
-        for p, low in zip(PRIMITIVES, lowered)
-        if low.kind == "binary"
-    }
-    copies = {p.id for p, low in zip(PRIMITIVES, lowered) if low.kind == "copy"}
-    conditional = {p.id: low for p, low in zip(PRIMITIVES, lowered) if low.kind == "select"}
-    push_null = instr("PUSH_NULL")
-
-    def callee(fn: Any) -> bytes:
-        return push_null + load_const(fn) if dialect.null_first else load_const(fn) + push_null
-
-    calls = {p.id: callee(low.fn) for p, low in zip(PRIMITIVES, lowered) if p.arity and low.kind in ("call", "general")}
-    most_args = max(p.arity for p in PRIMITIVES) + 1
-    call = [(instr("PRECALL", k) if dialect.precall else b"") + instr("CALL", k) for k in range(most_args)]
-    if_false, if_true = dialect.jump_prefix + "IF_FALSE", dialect.jump_prefix + "IF_TRUE"
-    compare = {op: instr("COMPARE_OP", dialect.compare_arg(op)) for op in ("<", "<=", "==", "!=", ">", ">=")}
-
-    def units(code: bytes) -> int:
-        return len(code) // 2
-
+    codes = _Codes.of(dialect, ops)
     parts: list[bytes] = [instr("RESUME", 0)]
-    append = parts.append
-    # ``replay(None)`` returns at once: see codegen._warm_up.
+    # ``replay(None)`` returns at once: see backends._warm_up.
     return_none = instr("RETURN_CONST", 0) if dialect.return_const else instr("LOAD_CONST", 0) + instr("RETURN_VALUE")
-    append(instr("LOAD_FAST", 0) + instr(dialect.jump_prefix + "IF_NOT_NONE", units(return_none)) + return_none)
+    parts.append(instr("LOAD_FAST", 0) + instr(dialect.jump_prefix + "IF_NOT_NONE", _units(return_none)) + return_none)
     if program.inputs:
-        append(instr("LOAD_FAST", 0) + instr("UNPACK_SEQUENCE", len(program.inputs)))
-        parts.extend(stores[r] for r in program.inputs)
+        parts.append(instr("LOAD_FAST", 0) + instr("UNPACK_SEQUENCE", len(program.inputs)))
+        parts.extend(ops.stores[r] for r in program.inputs)
+    max_depth = _emit_body(program, dialect, ops, codes, parts)
+    parts.append(instr("BUILD_LIST", 0))
+    for o in program.outputs:
+        parts.append(ops.load(o) + instr("LIST_APPEND", 1))
+    parts.append(instr("RETURN_VALUE"))
+    return _function(program, b"".join(parts), tuple(ops.consts), max_depth)
 
+
+def _emit_body(program: Program, dialect: Dialect, ops: Operands, codes: _Codes, parts: list[bytes]) -> int:
+    """Append the code of the program's body to ``parts``; returns the deepest stack an expression needs."""
+    load, stores = ops.load, ops.stores
+    binary, copies, selects, calls, call = codes.binary, codes.copies, codes.selects, codes.calls, codes.call
+    append = parts.append
     inline_base = program.inline_base
     pending: dict[int, tuple[bytes, int]] = {}  # a pasted value's code and the stack slots it needs
     take = pending.pop
@@ -175,18 +212,8 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
                 depth = max(d0, d1 + 1)  # the second operand sits on the first
             elif pid in copies:
                 expr, depth = operand(args[0])
-            elif pid in conditional:
-                # (A if x <op> C else B) reads x more than once, so x is never pasted
-                select = conditional[pid]
-                taken = load(args[0]) if select.when_true is None else load_const(select.when_true)
-                other = load(args[0]) if select.when_false is None else load_const(select.when_false)
-                skip_other = instr("JUMP_FORWARD", units(other))
-                expr = (
-                    load(args[0]) + load_const(select.threshold) + compare[select.compare]
-                    + instr(if_false, units(taken + skip_other))
-                    + taken + skip_other + other
-                )
-                depth = 2
+            elif pid in selects:
+                expr, depth = _select(selects[pid], args[0], dialect, ops, codes), 2
             else:
                 expr = calls[pid]
                 depth = 2
@@ -202,19 +229,34 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
                 if depth > max_depth:
                     max_depth = depth
         else:
-            check = ins
-            append(load(check.a) + load(check.b) + compare[check.op])
-            # raise GuardFailed(number), jumped over when the outcome is as traced
-            raising = callee(GuardFailed) + load_const(check.number) + call[1] + instr("RAISE_VARARGS", 1)
-            jump = if_true if check.outcome else if_false
-            append(instr(jump, units(raising)) + raising)
-    append(instr("BUILD_LIST", 0))
-    for o in program.outputs:
-        append(load(o) + instr("LIST_APPEND", 1))
-    append(instr("RETURN_VALUE"))
-    code_bytes = b"".join(parts)
+            append(_guard(ins, dialect, ops, codes))
+    return max_depth
 
-    n_units = units(code_bytes)
+
+def _select(select: Lowering, x: Operand, dialect: Dialect, ops: Operands, codes: _Codes) -> bytes:
+    """The code of ``A if x <op> C else B``, which reads x more than once (so x is never pasted)."""
+    instr, load, load_const = dialect.instr, ops.load, ops.const
+    taken = load(x) if select.when_true is None else load_const(select.when_true)
+    other = load(x) if select.when_false is None else load_const(select.when_false)
+    skip_other = instr("JUMP_FORWARD", _units(other))
+    return (
+        load(x) + load_const(select.threshold) + codes.compare[select.compare]
+        + instr(codes.if_false, _units(taken + skip_other))
+        + taken + skip_other + other
+    )
+
+
+def _guard(check: Check, dialect: Dialect, ops: Operands, codes: _Codes) -> bytes:
+    """The code of a guard: compare, and raise GuardFailed(number) unless the outcome is as traced."""
+    compared = ops.load(check.a) + ops.load(check.b) + codes.compare[check.op]
+    raising = _callee(dialect, ops, GuardFailed) + ops.const(check.number) + codes.call[1] + dialect.instr("RAISE_VARARGS", 1)
+    jump = codes.if_true if check.outcome else codes.if_false
+    return compared + dialect.instr(jump, _units(raising)) + raising
+
+
+def _function(program: Program, code_bytes: bytes, consts: tuple[Any, ...], max_depth: int) -> Replay:
+    """The replay function around the assembled ``code_bytes``."""
+    n_units = _units(code_bytes)
     # Every instruction maps to "no source position": one line-table entry
     # covers up to 8 code units (0x80 | code 15 << 3 | length - 1).
     linetable = bytes([0xFF]) * (n_units // 8) + (bytes([0xF8 | (n_units % 8 - 1)]) if n_units % 8 else b"")
@@ -227,7 +269,7 @@ def assemble(program: Program, dialect: Dialect) -> Replay:
         max(len(program.inputs), max_depth) + 2,  # stacksize: the unpack, or the deepest expression
         _CO_OPTIMIZED_NEWLOCALS,
         code_bytes,
-        tuple(ops.consts),
+        consts,
         (),  # names: no globals are read
         varnames,
         "<tapegrad jit>",

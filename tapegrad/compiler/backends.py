@@ -1,8 +1,8 @@
 """Turning a program into a Python function: the jit's back ends and their dispatch.
 
-Layer 3 of tapegrad (``tapegrad/interpret``).
+Layer 3 of tapegrad (``tapegrad/compiler``).
 
-A back end turns a :class:`tapegrad.interpret.program.Program` into a
+A back end turns a :class:`tapegrad.compiler.program.Program` into a
 function ``replay(x)`` that takes the flat list of input values and returns
 the flat list of outputs:
 
@@ -12,7 +12,7 @@ the flat list of outputs:
   CPython's compiler needs about 4 microseconds per operation, pasted or
   not, which for a training step of 190,000 records is most of a second.
 - The assemblers (``bytecode310``, and ``bytecode311``, ``bytecode312``,
-  ``bytecode313`` over the shared :mod:`tapegrad.interpret.assembler`) write
+  ``bytecode313`` over the shared :mod:`tapegrad.compiler.assembler`) write
   the running version's bytecode directly, the same instructions the
   compiler would produce for that source, in a fraction of the time. Each
   is used on its own CPython version only, and :func:`make_replay` is the
@@ -33,9 +33,10 @@ import math
 import sys
 from typing import Any, Optional
 
+from tapegrad.compiler.lowering import lowering
+from tapegrad.compiler.program import GuardFailed, Operand, Program, Replay
 from tapegrad.core.batch import Batch, BoolBatch, evaluate_batch
 from tapegrad.core.primitive import PRIMITIVES, VARIADIC, Primitive
-from tapegrad.interpret.program import GuardFailed, Operand, Program, Replay, lowering
 
 # -- back end 1: Python source ---------------------------------------------------
 
@@ -198,13 +199,13 @@ def make_replay(program: Program, backend: str = "auto") -> tuple[Replay, str]:
                 f"(there are for CPython {', '.join(f'{a}.{b}' for a, b in ASSEMBLED_VERSIONS)}); use backend='source'"
             )
         if version == (3, 10):
-            from tapegrad.interpret.bytecode310 import assemble
+            from tapegrad.compiler.bytecode310 import assemble
         elif version == (3, 11):
-            from tapegrad.interpret.bytecode311 import assemble
+            from tapegrad.compiler.bytecode311 import assemble
         elif version == (3, 12):
-            from tapegrad.interpret.bytecode312 import assemble
+            from tapegrad.compiler.bytecode312 import assemble
         else:
-            from tapegrad.interpret.bytecode313 import assemble
+            from tapegrad.compiler.bytecode313 import assemble
 
         fn, description = assemble(program), "bytecode"
     else:
