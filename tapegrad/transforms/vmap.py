@@ -22,7 +22,7 @@ per-example gradients.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union, overload
+from typing import Any, Callable, Iterable, Literal, NamedTuple, Optional, Sequence, Union, overload
 
 from tapegrad.core import functions
 from tapegrad.core.batch import Batch, BoolBatch, batch_of, in_vmap, numpy_available, vmap_scope
@@ -285,34 +285,11 @@ def vmap(
                 f"vmap({fname}): every in_axes entry is None, so nothing is mapped over; mark the batched arguments "
                 "with 0, or give axis_size (the number of examples) to repeat the output that many times"
             )
-        new_args = list(args)
-        pickers: list[Optional[Callable[[int], Any]]] = [None] * len(args)
-        size: Optional[int] = axis_size
-        sized_by = "axis_size"
         # Inside another vmap every number is already a batch of the outer examples: this
         # vmap then runs its own examples one at a time, each on the outer batches.
         nested = in_vmap()
-        per_example = nested
-        all_columns: list[Any] = []
-        for k, (arg, spec) in enumerate(zip(args, specs)):
-            parts, rebuild = split(arg, spec, names[k] if k < len(names) else f"args[{k}]", fname)
-            if not parts:
-                continue
-            columns = []
-            for name, part in parts:
-                cols, n = (part, _nested_length(part, name, fname)) if nested else _columns(part, name, chosen)
-                if size is None:
-                    size, sized_by = n, name
-                elif n != size:
-                    what = "is" if sized_by == "axis_size" else "has"
-                    raise ValueError(f"vmap({fname}): {name} has {n} examples but {sized_by} {what} {size}; mapped arguments need the same length")
-                columns.append(cols)
-                per_example = per_example or cols is _TRACED_DATA
-            all_columns.extend(columns)
-            pickers[k] = example_picker([p for _, p in parts], rebuild)
-            if not per_example:
-                new_args[k] = rebuild(columns)
-        assert size is not None  # something is mapped, or axis_size was given
+        mapped = _map_arguments(args, specs, names, axis_size, nested, chosen, fname)
+        new_args, pickers, size, per_example, all_columns = mapped
         if nested:
             out = _one_by_one(f, args, pickers, kwargs, size, out_axes, fname, as_list=out_axes != 1)
         elif per_example:
@@ -332,6 +309,48 @@ def vmap(
 
     vmapped.__name__ = vmapped.__qualname__ = f"vmap({fname})"
     return vmapped
+
+
+class _Mapped(NamedTuple):
+    """The arguments as vmap runs ``f`` on them, and how to take one example out of each."""
+
+    args: list[Any]  # columns where mapped (or the arguments as given, when run example by example)
+    pickers: list[Optional[Callable[[int], Any]]]  # example i of each mapped argument; None where shared
+    size: int
+    per_example: bool  # True if ``f`` must run once per example
+    columns: list[Any]  # every mapped column, to read the batch size from
+
+
+def _map_arguments(
+    args: Sequence[Any], specs: Sequence[Any], names: Sequence[str], axis_size: Optional[int], nested: bool, backend: str, fname: str
+) -> _Mapped:
+    """Split each argument by its ``in_axes`` spec into columns, checking that every mapped part has one length."""
+    new_args = list(args)
+    pickers: list[Optional[Callable[[int], Any]]] = [None] * len(args)
+    size: Optional[int] = axis_size
+    sized_by = "axis_size"
+    per_example = nested
+    all_columns: list[Any] = []
+    for k, (arg, spec) in enumerate(zip(args, specs)):
+        parts, rebuild = split(arg, spec, names[k] if k < len(names) else f"args[{k}]", fname)
+        if not parts:
+            continue
+        columns = []
+        for name, part in parts:
+            cols, n = (part, _nested_length(part, name, fname)) if nested else _columns(part, name, backend)
+            if size is None:
+                size, sized_by = n, name
+            elif n != size:
+                what = "is" if sized_by == "axis_size" else "has"
+                raise ValueError(f"vmap({fname}): {name} has {n} examples but {sized_by} {what} {size}; mapped arguments need the same length")
+            columns.append(cols)
+            per_example = per_example or cols is _TRACED_DATA
+        all_columns.extend(columns)
+        pickers[k] = example_picker([p for _, p in parts], rebuild)
+        if not per_example:
+            new_args[k] = rebuild(columns)
+    assert size is not None  # something is mapped, or axis_size was given
+    return _Mapped(new_args, pickers, size, per_example, all_columns)
 
 
 def _batched(f: Callable[..., Any], args: Sequence[Any], kwargs: Any, size: int, out_axes: Optional[int], like: Any, fname: str) -> Any:
