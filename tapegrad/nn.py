@@ -281,6 +281,17 @@ def _if_class(y: Any, c: float, z: Scalar) -> Scalar:
     return where(y == c, z, 0.0)
 
 
+def _classes_per_row(name: str, batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Any], what: str) -> int:
+    """The number of classes: every example's row of logits must have as many, and each example one label."""
+    if len(batch_logits) != len(labels):
+        raise ValueError(f"{name}: got {len(batch_logits)} examples of logits but {len(labels)} {what}")
+    k = len(batch_logits[0])
+    for i, row in enumerate(batch_logits):
+        if len(row) != k:
+            raise ValueError(f"{name}: example 0 has {k} logits but example {i} has {len(row)}")
+    return k
+
+
 def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: Sequence[Union[int, Scalar]]) -> list[Scalar]:
     """Softmax cross-entropy of each example: ``logsumexp(logits) - logits[label]``.
 
@@ -298,12 +309,7 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
             "cross_entropy: batch_logits must be a sequence of examples, each a sequence of logits; "
             "for one example write cross_entropy([logits], [label])"
         )
-    if len(batch_logits) != len(labels):
-        raise ValueError(f"cross_entropy: got {len(batch_logits)} examples of logits but {len(labels)} labels")
-    k = len(batch_logits[0])
-    for i, row in enumerate(batch_logits):
-        if len(row) != k:
-            raise ValueError(f"cross_entropy: example 0 has {k} logits but example {i} has {len(row)}")
+    k = _classes_per_row("cross_entropy", batch_logits, labels, "labels")
     if any(holds_batch(y) or y.__class__ is Traced for y in labels):
         # Under vmap a label is a batch of class indices, and under jit a traced
         # number: pick each example's logit with where (such a label cannot
@@ -451,12 +457,7 @@ def multiclass_accuracy(batch_logits: Sequence[Sequence[Scalar]], classes: Seque
             "multiclass_accuracy: batch_logits must be a sequence of examples, each a sequence of logits (one per class); "
             "for one example write multiclass_accuracy([logits], [cls]); for one score per example and labels in {-1, +1} use nn.accuracy"
         )
-    if len(batch_logits) != len(classes):
-        raise ValueError(f"multiclass_accuracy: got {len(batch_logits)} examples of logits but {len(classes)} classes")
-    k = len(batch_logits[0])
-    for i, row in enumerate(batch_logits):
-        if len(row) != k:
-            raise ValueError(f"multiclass_accuracy: example 0 has {k} logits but example {i} has {len(row)}")
+    k = _classes_per_row("multiclass_accuracy", batch_logits, classes, "classes")
     hits: Scalar = 0.0
     if any(holds_batch(y) or y.__class__ is Traced for y in classes):
         # A batch of indices (vmap) or a traced one (an argument of a jitted step): the
