@@ -35,7 +35,7 @@ from tapegrad.core.rule_table import equal_p
 from tapegrad.core.traced import Scalar, Traced, bind, holds_batch
 from tapegrad.core.tree import leaves
 from tapegrad.core.tree_utils import tree_map
-from tapegrad.labels import check_class_labels, check_signed_labels, describe, labels_outside, plain_labels
+from tapegrad.labels import added, check_class_labels, check_signed_labels, describe, labels_outside, plain_labels
 
 from tapegrad.hyperparameters import check_learning_rate
 
@@ -268,6 +268,13 @@ def softmax(xs: Sequence[Scalar]) -> list[Scalar]:
     return [exp(x - lse) for x in xs]
 
 
+def _picked(terms: Sequence[Scalar], y: Any) -> Scalar:
+    """The sum of one class's terms, all but one of them zero: one ``sum`` record for a
+    batched label, binary adds for a traced one (which keep a jitted step on the bytecode
+    back end: its assemblers do not write variadic records)."""
+    return fsum(terms) if holds_batch(y) else added(terms)
+
+
 def _if_class(y: Any, c: float, z: Scalar) -> Scalar:
     """``z`` if label ``y`` is class ``c``, else 0.0: per example for a batched label, recorded for a traced one.
 
@@ -319,7 +326,7 @@ def cross_entropy_per_example(batch_logits: Sequence[Sequence[Scalar]], labels: 
         if found is not None:
             raise ValueError(f"cross_entropy: expected class labels in 0..{k - 1}, found labels {describe(found)}")
         return [
-            logsumexp(row) - fsum([_if_class(y, c, z) for c, z in zip(classes, row)]) for row, y in zip(batch_logits, labels)
+            logsumexp(row) - _picked([_if_class(y, c, z) for c, z in zip(classes, row)], y) for row, y in zip(batch_logits, labels)
         ]
     ys = check_class_labels("cross_entropy", labels, k)
     return [logsumexp(row) - row[y] for row, y in zip(batch_logits, ys)]
@@ -466,7 +473,7 @@ def multiclass_accuracy(batch_logits: Sequence[Sequence[Scalar]], classes: Seque
         if found is not None:
             raise ValueError(f"multiclass_accuracy: expected class indices in 0..{k - 1}, found {describe(found)}")
         for row, y in zip(batch_logits, classes):
-            hits = hits + fsum([_if_class(y, float(c), _argmax_hit(row, c)) for c in range(k)])
+            hits = hits + _picked([_if_class(y, float(c), _argmax_hit(row, c)) for c in range(k)], y)
     else:
         for row, c in zip(batch_logits, check_class_labels("multiclass_accuracy", classes, k)):
             hits = hits + _argmax_hit(row, c)

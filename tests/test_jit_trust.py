@@ -793,3 +793,20 @@ def test_multiclass_accuracy_with_classes_as_arguments_replays_and_follows_them(
     assert (acc.stats.traces, acc.stats.eager_fallbacks) == (1, 0)
     with pytest.raises(ValueError, match=r"multiclass_accuracy: .*class indices"):
         acc(logits, [0, 3, 1])
+
+
+def test_labels_passed_as_arguments_keep_the_bytecode_back_end() -> None:
+    # A traced label is checked, and its class picked, with binary adds: a variadic sum
+    # record would send the whole step to the slower source back end.
+    from tapegrad import nn
+    from tapegrad.compiler.backends import ASSEMBLER_AVAILABLE
+
+    if not ASSEMBLER_AVAILABLE:
+        pytest.skip("no bytecode assembler for this Python: every step uses the source back end")
+    hinge = tg.jit(tg.value_and_grad(lambda w, xs, ys: nn.svm_hinge_loss([w * x for x in xs], ys)))
+    assert hinge(0.5, [1.0, -2.0], [1.0, -1.0]) == tg.value_and_grad(lambda w: nn.svm_hinge_loss([w * 1.0, w * -2.0], [1.0, -1.0]))(0.5)
+    ce = tg.jit(tg.value_and_grad(lambda w, ys: nn.cross_entropy([[w, 2.0 * w, 0.0]] * len(ys), ys)))
+    assert ce(0.3, [0, 2])[0] == nn.cross_entropy([[0.3, 0.6, 0.0]] * 2, [0, 2])
+    acc = tg.jit(lambda L, ys: nn.multiclass_accuracy(L, ys))
+    assert acc([[0.1, 0.9], [2.0, 1.0]], [1, 0]) == 1.0
+    assert [f.stats.backend for f in (hinge, ce, acc)] == ["bytecode"] * 3
